@@ -1,0 +1,50 @@
+# reid-lightning: every target installs what it needs into .venv on first use and reuses it after.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+# Extras installed for development: tests, part-map generator, sweeps and SLURM launcher.
+EXTRAS ?= dev,parts,sweeps,slurm
+
+.DEFAULT_GOAL := help
+
+help: ## Show this help
+	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -c constraints.txt -e '.[$(EXTRAS)]'
+	touch $(STAMP)
+
+install: $(STAMP) ## Create .venv and install the suite with its dev extras
+
+train: $(STAMP) ## Train on the synthetic default (generated on first use) and evaluate; ARGS="..." for overrides
+	$(PY) train.py $(ARGS)
+
+eval: $(STAMP) ## Evaluate a checkpoint: make eval ARGS="ckpt_path=..."
+	$(PY) eval.py $(ARGS)
+
+test: $(STAMP) ## Run the whole test suite (slow end-to-end tests included)
+	$(PY) -m pytest -q $(ARGS)
+
+test-fast: $(STAMP) ## Run the tests without the slow end-to-end ones
+	$(PY) -m pytest -q -m "not slow" $(ARGS)
+
+lint: $(STAMP) ## Lint with ruff
+	$(VENV)/bin/ruff check .
+
+tensorboard: $(STAMP) ## Open TensorBoard on the logs folder (http://localhost:6006)
+	$(VENV)/bin/tensorboard --logdir logs --bind_all
+
+results: $(STAMP) ## Tabulate a multirun folder: make results DIR=logs/sweeps/quick_synthetic
+	$(PY) -m reid_lightning.results $(DIR)
+
+bench: $(STAMP) ## Run the benchmarks in bench/ (minutes)
+	for f in bench/*.py; do echo "== $$f"; $(PY) $$f; done
+
+clean: ## Remove generated data, logs and caches (keeps .venv)
+	rm -rf data logs outputs multirun .pytest_cache .ruff_cache
+
+.PHONY: help install train eval test test-fast lint tensorboard results bench clean

@@ -1,0 +1,1 @@
+"""Lightning callbacks: complexity, part-mask pictures, ranked lists."""

@@ -1,0 +1,1 @@
+"""Models: backbones, partitions, classifiers and the LightningModule."""

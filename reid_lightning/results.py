@@ -1,0 +1,163 @@
+"""Multirun folder -> thesis-style tables (Markdown), a CSV and a plot of mAP against MACs.
+
+`python -m reid_lightning.results logs/train/multiruns/<time>` reads every job folder's
+`result.json` (written by train.py) and `.hydra/overrides.yaml`, lays the finished runs out like
+thesis Tables 3.2 / 4.3 / 4.4, and lists the runs that failed or are missing (started but never
+finished, or swept but never started). The notebook in notebooks/ uses the same functions.
+"""
+
+import argparse
+import itertools
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+import yaml
+from hydra.core.override_parser.overrides_parser import OverridesParser
+
+from reid_lightning.run_record import FAILED, FINISHED, read_record
+
+METRICS = ("rank1", "rank5", "rank10", "mAP", "mINP")
+HEADERS = {"rank1": "R1", "rank5": "R5", "rank10": "R10", "mAP": "mAP", "mINP": "mINP",
+           "params_total": "Parameters", "macs_thesis": "Flops (thesis MACs)", "macs": "MACs"}
+LAYOUTS = {"3.2": ("rank1", "rank5", "rank10", "mAP"), "4.4": ("rank1", "rank5", "rank10", "mAP"),
+           "4.3": ("params_total", "macs_thesis"), "full": ("params_total", "macs", *METRICS)}
+
+
+@dataclass
+class SweepResults:
+    runs: pd.DataFrame  # one row per job folder: run, status, overrides, complexity, metrics, error
+    varying: list[str]  # override keys that differ between jobs (the table's row labels)
+    missing: list[str] = field(default_factory=list)  # swept override sets with no job folder at all
+
+    @property
+    def finished(self) -> pd.DataFrame:
+        return self.runs[self.runs.status == FINISHED]
+
+    @property
+    def failed(self) -> pd.DataFrame:
+        return self.runs[self.runs.status == FAILED]
+
+
+def job_overrides(job_dir: Path) -> dict:
+    path = job_dir / ".hydra" / "overrides.yaml"
+    overrides = yaml.safe_load(path.read_text()) if path.is_file() else []
+    return dict(item.split("=", 1) for item in overrides or [] if "=" in item and not item.startswith("hydra"))
+
+
+def swept_override_sets(sweep_dir: Path) -> list[dict]:
+    """Every job the sweep asked for, from its multirun.yaml (empty when it cannot be read)."""
+    path = sweep_dir / "multirun.yaml"
+    if not path.is_file():
+        return []
+    task = (yaml.safe_load(path.read_text()).get("hydra", {}).get("overrides", {}) or {}).get("task") or []
+    parsed = OverridesParser.create().parse_overrides([o for o in task if not o.startswith("hydra")])
+    keys = [o.get_key_element() for o in parsed]
+    values = [[str(v) for v in o.sweep_string_iterator()] if o.is_sweep_override() else [o.get_value_element_as_str()]
+              for o in parsed]
+    return [dict(zip(keys, combo, strict=True)) for combo in itertools.product(*values)]
+
+
+def collect(sweep_dir: str | Path) -> SweepResults:
+    sweep_dir = Path(sweep_dir)
+    if not sweep_dir.is_dir():
+        raise FileNotFoundError(f"{sweep_dir} is not a folder; pass a multirun folder such as logs/train/multiruns/<time>")
+    rows = []
+    for job_dir in sorted((p for p in sweep_dir.iterdir() if (p / ".hydra").is_dir()), key=lambda p: p.name):
+        record = read_record(job_dir) or {"status": "missing", "metrics": {}, "complexity": {}}
+        complexity = record.get("complexity") or {}
+        rows.append({"run": job_dir.name, "status": record["status"], **job_overrides(job_dir),
+                     **{k: complexity.get(k) for k in ("params_total", "macs", "macs_thesis")},
+                     **{k: (record.get("metrics") or {}).get(k) for k in METRICS},
+                     "error": record.get("error")})
+    if not rows:
+        raise FileNotFoundError(f"{sweep_dir} holds no Hydra job folders (sub-folders with .hydra/); is it a multirun folder?")
+    runs = pd.DataFrame(rows)
+    override_keys = [c for c in runs.columns if c not in ("run", "status", "error", "params_total", "macs",
+                                                          "macs_thesis", *METRICS)]
+    varying = [k for k in override_keys if runs[k].astype(str).nunique() > 1] or override_keys[:1]
+    seen = [{k: str(r[k]) for k in override_keys if pd.notna(r[k])} for _, r in runs.iterrows()]
+    missing = [",".join(f"{k}={v}" for k, v in job.items()) for job in swept_override_sets(sweep_dir)
+               if not any(all(s.get(k) == v for k, v in job.items()) for s in seen)]
+    return SweepResults(runs=runs, varying=varying, missing=missing)
+
+
+def format_value(key: str, value) -> str:
+    if value is None or pd.isna(value):
+        return "-"
+    if key in ("params_total", "macs", "macs_thesis"):
+        return f"{int(value):,}"
+    return f"{float(value):.3f}"
+
+
+def markdown_table(results: SweepResults, layout: str = "full") -> str:
+    columns = LAYOUTS[layout]
+    label = " / ".join(results.varying) or "run"
+    lines = [f"| {label} | " + " | ".join(HEADERS[c] for c in columns) + " |",
+             "|---|" + "---:|" * len(columns)]
+    for _, row in results.finished.iterrows():
+        name = " + ".join(str(row[k]) for k in results.varying) if results.varying else row["run"]
+        lines.append(f"| {name} | " + " | ".join(format_value(c, row[c]) for c in columns) + " |")
+    return "\n".join(lines)
+
+
+def problems_report(results: SweepResults) -> str:
+    lines = [f"- failed: {row.run}: {row.error}" for row in results.failed.itertuples()]
+    lines += [f"- missing (started, no result): {row.run}" for row in results.runs[results.runs.status == "missing"].itertuples()]
+    lines += [f"- missing (never started): {job}" for job in results.missing]
+    return "\n".join(lines)
+
+
+def plot_map_vs_macs(results: SweepResults, path: Path) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    finished = results.finished
+    macs_key = "macs_thesis" if finished["macs_thesis"].notna().any() else "macs"
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for _, row in finished.iterrows():
+        x, y = row[macs_key], row["mAP"]
+        if x is None or pd.isna(x) or y is None or pd.isna(y):
+            continue
+        ax.scatter(float(x) / 1e6, float(y))
+        ax.annotate(" + ".join(str(row[k]) for k in results.varying), (float(x) / 1e6, float(y)), fontsize=8)
+    ax.set_xlabel(f"{HEADERS[macs_key]} (millions)")
+    ax.set_ylabel("mAP")
+    ax.set_title("mAP against multiply-adds")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def write_all(results: SweepResults, out_dir: Path, layout: str = "full") -> dict[str, Path]:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = {"markdown": out_dir / "results.md", "csv": out_dir / "results.csv", "plot": out_dir / "map_vs_macs.png"}
+    report = problems_report(results)
+    paths["markdown"].write_text(markdown_table(results, layout) + ("\n\n" + report if report else "") + "\n")
+    results.runs.to_csv(paths["csv"], index=False)
+    plot_map_vs_macs(results, paths["plot"])
+    return paths
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("sweep_dir", type=Path, help="multirun folder (holds <num>_<overrides>/ job folders)")
+    parser.add_argument("--layout", choices=sorted(LAYOUTS), default="full",
+                        help="columns: 3.2 / 4.4 = R1 R5 R10 mAP, 4.3 = parameters and flops, full = all")
+    parser.add_argument("--out", type=Path, default=None, help="where to write results.md/.csv/.png (default: sweep_dir)")
+    args = parser.parse_args(argv)
+    results = collect(args.sweep_dir)
+    paths = write_all(results, args.out or args.sweep_dir, args.layout)
+    print(markdown_table(results, args.layout))
+    report = problems_report(results)
+    if report:
+        print("\n" + report)
+    print("\n" + "\n".join(f"{kind}: {path}" for kind, path in paths.items()))
+
+
+if __name__ == "__main__":
+    main()
