@@ -1,0 +1,30 @@
+"""Shared fixtures: the project root, and a runner for the entry points in a fresh process."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _one_thread_per_test_process():
+    """Keep torch from fighting over the machine's cores in the test process."""
+    import torch
+
+    torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+
+
+def run_entry_point(script: str, *overrides: str, cwd: Path = ROOT, timeout: int = 900,
+                    check: bool = True) -> subprocess.CompletedProcess:
+    """Run `python <script> <overrides>` as a user would; return the finished process (stdout+stderr)."""
+    env = {**os.environ, "HYDRA_FULL_ERROR": "1", "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "2"}
+    proc = subprocess.run([sys.executable, str(ROOT / script), *overrides], cwd=cwd, env=env, text=True,
+                          capture_output=True, timeout=timeout)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"{script} {' '.join(overrides)} exited {proc.returncode}:\n"
+                             f"{proc.stdout[-4000:]}\n{proc.stderr[-6000:]}")
+    return proc
