@@ -28,6 +28,7 @@ from reid_lightning.run_record import FAILED, FINISHED, is_finished, write_recor
 
 log = logging.getLogger(__name__)
 RESULT_KEYS = ("rank1", "rank5", "rank10", "mAP", "mINP")
+NOT_CHOICES = ("paths", "local", "logger", "callbacks")  # plumbing, not what distinguishes runs
 
 
 def run_choices() -> dict:
@@ -35,7 +36,8 @@ def run_choices() -> dict:
     if not HydraConfig.initialized():
         return {}
     choices = HydraConfig.get().runtime.choices
-    return {k: v for k, v in choices.items() if not k.startswith("hydra") and v is not None}
+    return {k: v for k, v in choices.items()
+            if not k.startswith("hydra") and k not in NOT_CHOICES and v is not None}
 
 
 def is_multirun() -> bool:

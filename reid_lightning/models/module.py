@@ -72,11 +72,18 @@ class ReIDModule(pl.LightningModule):
         return {"parts": parts, "embedding": parts.flatten(1), "logits": self.classifier(parts)}
 
     def embed(self, images: torch.Tensor, part_maps: torch.Tensor | None = None) -> torch.Tensor:
-        """Retrieval embedding (B, P*D); with flip test-time augmentation, the mean of image and mirror."""
-        embedding = self.head(self.backbone(images), part_maps).flatten(1)
+        """Retrieval embedding (B, P*D); with flip test-time augmentation, the mean of image and mirror.
+
+        The part features go through the classifier's BNNeck when it has one (identity otherwise),
+        as modern recipes rank with the normalised features.
+        """
+
+        def parts_of(x: torch.Tensor, maps: torch.Tensor | None) -> torch.Tensor:
+            return self.classifier.normalized(self.head(self.backbone(x), maps)).flatten(1)  # (B, P*D)
+
+        embedding = parts_of(images, part_maps)
         if self.eval_cfg["flip"]:
-            flipped_maps = None if part_maps is None else part_maps.flip(-1)
-            mirrored = self.head(self.backbone(images.flip(-1)), flipped_maps).flatten(1)
+            mirrored = parts_of(images.flip(-1), None if part_maps is None else part_maps.flip(-1))
             embedding = (embedding + mirrored) / 2
         return embedding
 

@@ -1,0 +1,68 @@
+"""Complexity callback: once at fit start, count what the run's model costs and record it.
+
+Parameters are split as the model is (backbone, head = partition + neck, classifier, total) and
+multiply-adds are counted for one image at the configured input size, both with torch's
+FlopCounterMode (`macs`, `flops` = 2 x macs: conv/linear work) and in the thesis's convention
+(`macs_thesis`, `params_thesis`: every executed layer call, Torchreid's rules, see
+reid_lightning.complexity). The dict
+goes to the loggers as `complexity/<key>` scalars, to `<log dir>/complexity.json`, and to
+`pl_module.complexity`, from which the run puts it into TensorBoard's hparams row.
+
+The LightningModule provides `backbone`, `head`, `classifier` and `example_input()` (the positional
+arguments of its forward for one image).
+"""
+
+import json
+from pathlib import Path
+
+import pytorch_lightning as pl
+import torch
+
+from reid_lightning.complexity import count_macs, count_parameters, count_thesis_complexity
+
+
+def resize_inputs(inputs: tuple, size: tuple[int, int]) -> tuple:
+    """Zeros like `inputs`, the last two dims of each image-like tensor (images, part maps) set to size."""
+    return tuple(torch.zeros(*x.shape[:-2], *size, dtype=x.dtype, device=x.device)
+                 if isinstance(x, torch.Tensor) and x.ndim >= 3 else x for x in inputs)
+
+
+def measure(pl_module: pl.LightningModule, input_size: tuple[int, int] | None = None) -> dict:
+    """The complexity dict of a model with backbone/head/classifier and example_input()."""
+    inputs = pl_module.example_input()
+    if input_size is not None:
+        inputs = resize_inputs(inputs, tuple(input_size))
+    height, width = inputs[0].shape[-2:]
+    thesis = count_thesis_complexity(pl_module, inputs)
+    result = {
+        "params_backbone": count_parameters(pl_module.backbone),
+        "params_head": count_parameters(pl_module.head),
+        "params_classifier": count_parameters(pl_module.classifier),
+        "params_total": count_parameters(pl_module),
+        **count_macs(pl_module, inputs),
+        "macs_thesis": thesis.macs,
+        "params_thesis": thesis.params,
+        "input_size": f"{height}x{width}",
+    }
+    return result
+
+
+class ComplexityCallback(pl.Callback):
+    """Parameters and MACs at fit start (rank zero): scalars, complexity.json, pl_module.complexity."""
+
+    def __init__(self, input_size: tuple[int, int] | list[int] | None = None):
+        if input_size is not None and len(input_size) != 2:
+            raise ValueError(f"ComplexityCallback input_size must be [height, width], got {input_size}")
+        self.input_size = None if input_size is None else (int(input_size[0]), int(input_size[1]))
+
+    def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        out_dir = Path(trainer.log_dir or trainer.default_root_dir)  # log_dir broadcasts: ask on every rank
+        if not trainer.is_global_zero:
+            return
+        result = measure(pl_module, self.input_size)
+        pl_module.complexity = result
+        scalars = {f"complexity/{k}": float(v) for k, v in result.items() if isinstance(v, int | float)}
+        for logger in trainer.loggers:
+            logger.log_metrics(scalars, step=0)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        (out_dir / "complexity.json").write_text(json.dumps(result, indent=2) + "\n")

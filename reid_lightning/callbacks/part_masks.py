@@ -1,0 +1,110 @@
+"""Part masks as pictures: what each part feature of a mask partition looks at.
+
+At the end of validation (rank zero, every `every_n_epochs` epochs) a few fixed validation images go
+through the backbone and `pl_module.partition.masks(...)`; for each image one row is written to
+TensorBoard (`val/part_masks/<i>`): the image, its part map colour-coded, then every part's mask at
+feature resolution, upsampled with nearest neighbour (so feature cells stay visible) and multiplied into
+the image, as in the thesis's Figure 3.5(c). Partitions without masks (global, stripes) are skipped.
+"""
+
+import logging
+from collections.abc import Sequence
+
+import pytorch_lightning as pl
+import torch
+import torch.nn.functional as F
+from torch.utils.data import default_collate
+
+from reid_lightning.data.transforms import IMAGENET_MEAN, IMAGENET_STD
+
+log = logging.getLogger(__name__)
+
+# One colour per label of the 7-class scheme: background, head, torso, upper arms, forearms,
+# upper legs, lower legs (labels beyond 6, after a custom grouping, reuse them cyclically).
+PALETTE = torch.tensor([(0, 0, 0), (220, 20, 60), (255, 165, 0), (255, 255, 0), (0, 200, 0),
+                        (0, 120, 255), (160, 32, 240)], dtype=torch.uint8)
+
+
+def colour_part_map(part_map: torch.Tensor) -> torch.Tensor:
+    """Labels (H, W) -> uint8 colours (3, H, W) from PALETTE."""
+    return PALETTE[part_map.long().cpu() % len(PALETTE)].permute(2, 0, 1)
+
+
+def render_part_mask_grid(image: torch.Tensor, part_map: torch.Tensor, masks: torch.Tensor,
+                          gap: int = 2) -> torch.Tensor:
+    """One row of tiles, `gap` white columns apart: image | coloured part map | image * mask_p for each part.
+
+    image (3, H, W) float in [0, 1]; part_map (H, W) int labels; masks (P, h, w) float at feature
+    resolution, upsampled to (H, W) with nearest neighbour and clamped to [0, 1].
+    Returns uint8 (3, H, (2 + P) * W + (1 + P) * gap).
+    """
+    h, w = image.shape[-2:]
+    if tuple(part_map.shape) != (h, w):
+        raise ValueError(f"part map has shape {tuple(part_map.shape)}, expected {(h, w)} like its image")
+    image = image.detach().float().cpu().clamp(0, 1)
+    up = F.interpolate(masks.detach().float().cpu()[None], size=(h, w), mode="nearest")[0].clamp(0, 1)
+    tiles = [(image * 255).round().to(torch.uint8), colour_part_map(part_map)]
+    tiles += [(image * m * 255).round().to(torch.uint8) for m in up]  # (3, H, W) each
+    spacer = torch.full((3, h, gap), 255, dtype=torch.uint8)
+    row = [t for tile in tiles for t in (tile, spacer)][:-1]
+    return torch.cat(row, dim=2)
+
+
+class PartMaskCallback(pl.Callback):
+    def __init__(self, num_images: int = 4, every_n_epochs: int = 1, mean: Sequence[float] | None = None,
+                 std: Sequence[float] | None = None):
+        self.num_images, self.every_n_epochs = num_images, every_n_epochs
+        self.mean, self.std = mean, std
+        self.batch: dict | None = None
+        self.warned = False
+
+    def _skip(self, reason: str) -> None:
+        if not self.warned:
+            log.info("PartMaskCallback: no part-mask pictures, %s", reason)
+            self.warned = True
+
+    def on_validation_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if trainer.sanity_checking or not trainer.is_global_zero:
+            return
+        if (trainer.current_epoch + 1) % self.every_n_epochs:
+            return
+        partition = getattr(pl_module, "partition", None)
+        if not callable(getattr(partition, "masks", None)):
+            return self._skip(f"partition {type(partition).__name__} has no masks")
+        loggers = [lg for lg in trainer.loggers if isinstance(lg, pl.loggers.TensorBoardLogger)]
+        if not loggers:
+            return self._skip("no TensorBoard logger")
+        batch = self._fixed_batch(trainer)
+        if batch is None or "part_map" not in batch:
+            return self._skip("the validation data has no part maps")
+        images = batch["image"].to(pl_module.device)  # (N, 3, H, W) normalised
+        with torch.no_grad():
+            feature_hw = tuple(pl_module.backbone(images.to(pl_module.dtype)).shape[-2:])
+            masks = partition.masks(batch["part_map"].to(pl_module.device), feature_hw)  # (N, P, h, w)
+        mean, std = self._mean_std(trainer, pl_module)
+        pixels = images.cpu() * std.view(3, 1, 1) + mean.view(3, 1, 1)  # back to [0, 1]
+        for i in range(len(images)):
+            grid = render_part_mask_grid(pixels[i], batch["part_map"][i], masks[i])
+            for logger in loggers:
+                logger.experiment.add_image(f"val/part_masks/{i}", grid, trainer.global_step)
+
+    def _fixed_batch(self, trainer: pl.Trainer) -> dict | None:
+        """The first `num_images` validation items (the head of the unshuffled first batch), read once from
+        the dataset so no loader workers start; the same images every epoch."""
+        if self.batch is None:
+            loaders = trainer.val_dataloaders
+            loader = loaders[0] if isinstance(loaders, (list, tuple)) else loaders
+            if loader is None or len(loader.dataset) == 0:
+                return None
+            count = min(self.num_images, len(loader.dataset))
+            self.batch = default_collate([loader.dataset[i] for i in range(count)])
+        return self.batch
+
+    def _mean_std(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> tuple[torch.Tensor, ...]:
+        """Normalisation to undo: the callback's, else the module's hparams, the data module's, ImageNet's."""
+        mean, std = self.mean, self.std
+        hparams = getattr(pl_module, "hparams", {})
+        transform_cfg = getattr(getattr(trainer, "datamodule", None), "transform_cfg", None)
+        mean = mean or hparams.get("mean") or getattr(transform_cfg, "mean", None) or IMAGENET_MEAN
+        std = std or hparams.get("std") or getattr(transform_cfg, "std", None) or IMAGENET_STD
+        return torch.tensor(mean, dtype=torch.float32), torch.tensor(std, dtype=torch.float32)

@@ -1,0 +1,17 @@
+"""Retrieval metrics of person re-ID under the Market-1501 protocol: exact, fast, memory-bounded.
+
+    evaluate(qf, gf, q_pids, g_pids, q_camids, g_camids, metric="euclidean", max_rank=50, ...)
+        -> {"cmc": [max_rank floats], "mAP", "mINP", "mAP_market", "num_valid_queries"}
+    RetrievalMetric(...)   the torchmetrics Metric used in training (DDP-exact)
+    flip_average(fn, images), pairwise_distance(q, g, metric)
+
+Modules: distance (product form + ground-truth formula), ranking (exact match ranks per query chunk),
+scores (ranks -> CMC/AP/mINP/Market AP), functional (evaluate), reranking (k-reciprocal),
+retrieval_metric (torchmetrics), reference (per-query numpy ground truth for tests and benchmarks).
+"""
+
+from reid_lightning.metrics.distance import pairwise_distance
+from reid_lightning.metrics.functional import DEFAULT_MEMORY_BUDGET, evaluate, flip_average
+from reid_lightning.metrics.retrieval_metric import RetrievalMetric
+
+__all__ = ["DEFAULT_MEMORY_BUDGET", "RetrievalMetric", "evaluate", "flip_average", "pairwise_distance"]

@@ -1,0 +1,150 @@
+"""`evaluate`: the Market-1501 retrieval protocol on query and gallery features, exact and memory-bounded.
+
+Protocol (SPEC.md): each query ranks the gallery by distance ascending, ties broken by gallery index
+(as numpy's stable argsort does); gallery items with the query's pid AND camera are removed, and so
+are gallery items with pid -1 (junk, as in Market's official code; our parser already drops them).
+pid 0 (distractors) needs no rule: a query never has pid 0, so they are plain non-matches.
+CMC, AP, mINP and the official MATLAB-style AP are averaged over queries with >= 1 valid match.
+
+Queries are processed in chunks sized from `memory_budget_bytes`: the float64 distance chunk and what
+is derived from it take about 32 bytes per (query, gallery) pair, the float64 gallery operands
+G * (D + 2) * 8 bytes (kept if they fit in half the budget, otherwise rebuilt per block). Inputs are
+not counted. Results do not depend on the chunking: ranks are exact integers (see ranking.py).
+"""
+
+import warnings
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from reid_lightning.metrics.distance import (
+    check_metric,
+    direct_distance_torch,
+    error_bound,
+    gallery_operands,
+    query_operands,
+    squared_norms,
+)
+from reid_lightning.metrics.ranking import ExactDistance, SamePidIndex, match_ranks, plan_chunk_rows
+from reid_lightning.metrics.scores import query_scores, summarize
+
+DEFAULT_MEMORY_BUDGET = 1 << 30  # 1 GiB
+
+
+class FeatureDistances:
+    """Query-chunk x gallery distances by one float64 product, with an error bound and an exact re-check."""
+
+    def __init__(self, qf: torch.Tensor, gf: torch.Tensor, metric: str, budget_bytes: int):
+        self.qf, self.gf, self.metric = qf, gf, metric
+        dim = gf.shape[1]
+        row_bytes = (dim + 2) * 8
+        self.block = len(gf) if len(gf) * row_bytes <= budget_bytes // 2 else max(1, budget_bytes // 8 // row_bytes)
+        self.cached = gallery_operands(gf, metric) if self.block >= len(gf) else None  # (G, D+2) float64
+        self.resident_bytes = len(gf) * row_bytes if self.cached is not None else 2 * self.block * row_bytes
+        cosine = metric == "cosine"
+        self.gallery_sq_norm_max = 1.0 if cosine else float(
+            (self.cached[:, -1] if self.cached is not None else squared_norms(gf)).max())
+
+    def rows(self, start: int, stop: int) -> tuple[torch.Tensor, torch.Tensor, ExactDistance]:
+        """Queries [start, stop) -> distances (B, G) float64, error bound (B, 1), exact(rows, cols)."""
+        queries = self.qf[start:stop]
+        left = query_operands(queries, self.metric)  # (B, D+2)
+        if self.cached is not None:
+            dist = left @ self.cached.T
+        else:
+            dist = torch.empty(len(left), len(self.gf), dtype=torch.float64, device=left.device)
+            for s in range(0, len(self.gf), self.block):
+                dist[:, s:s + self.block] = left @ gallery_operands(self.gf[s:s + self.block], self.metric).T
+        tol = error_bound(squared_norms(queries), self.gallery_sq_norm_max, self.gf.shape[1], self.metric)
+
+        def exact(rows: torch.Tensor, cols: torch.Tensor) -> torch.Tensor:
+            return direct_distance_torch(queries, rows, self.gf, cols, self.metric)
+
+        return dist, tol, exact
+
+
+def evaluate(qf, gf, q_pids, g_pids, q_camids, g_camids, metric: str = "euclidean", max_rank: int = 50, *,
+             normalize: bool = False, rerank: bool = False, k1: int = 20, k2: int = 6,
+             lambda_value: float = 0.3, memory_budget_bytes: int = DEFAULT_MEMORY_BUDGET) -> dict:
+    """Rank the gallery for every query and score it (Market-1501 protocol, see the module docstring).
+
+    qf (Q, D), gf (G, D) features; q_pids, q_camids (Q,), g_pids, g_camids (G,) integers; tensors (any
+    device, computed there) or numpy arrays. metric: "euclidean" (squared L2 of the features as given)
+    or "cosine" (1 - cosine similarity). normalize: L2-normalise features first. rerank: k-reciprocal
+    re-ranking (Zhong et al. 2017) with k1, k2, lambda_value.
+    Returns {"cmc": [max_rank floats], "mAP", "mINP", "mAP_market": float, "num_valid_queries": int}.
+    """
+    check_metric(metric)
+    qf, gf = _as_tensor(qf, "qf"), _as_tensor(gf, "gf")
+    device = qf.device
+    q_pids, g_pids, q_camids, g_camids = (_as_tensor(x, name).to(device).long() for x, name in
+                                          [(q_pids, "q_pids"), (g_pids, "g_pids"),
+                                           (q_camids, "q_camids"), (g_camids, "g_camids")])
+    gf = gf.to(device)
+    _check_inputs(qf, gf, q_pids, g_pids, q_camids, g_camids, max_rank)
+    if normalize:
+        qf, gf = F.normalize(qf, dim=1), F.normalize(gf, dim=1)
+
+    if rerank:
+        from reid_lightning.metrics.reranking import KReciprocalDistances
+
+        source = KReciprocalDistances(qf, gf, metric, k1=k1, k2=k2, lambda_value=lambda_value,
+                                      budget_bytes=memory_budget_bytes)
+    else:
+        source = FeatureDistances(qf, gf, metric, memory_budget_bytes)
+    table = SamePidIndex(q_pids, g_pids)
+    junk = (g_pids == -1).nonzero().squeeze(1)
+    chunk = plan_chunk_rows(len(qf), len(gf), table.width, memory_budget_bytes - source.resident_bytes)
+    parts = []
+    for start in range(0, len(qf), chunk):
+        stop = min(start + chunk, len(qf))
+        dist, tol, exact = source.rows(start, stop)
+        same_pid, same_pid_valid = table.rows(start, stop)
+        is_match = same_pid_valid & (g_camids[same_pid] != q_camids[start:stop, None])
+        ranks, valid = match_ranks(dist, same_pid, same_pid_valid, is_match, junk, tol, exact,
+                                   max_pairs=dist.numel() // 8)
+        del dist
+        parts.append(query_scores(ranks, valid))
+    scores = {key: torch.cat([p[key] for p in parts]) for key in parts[0]}
+    result = summarize(scores, max_rank)
+    if result["num_valid_queries"] == 0:
+        warnings.warn("no query has a valid match in the gallery (same pid, other camera): metrics are NaN",
+                      stacklevel=2)
+    return result
+
+
+def flip_average(features_fn, images: torch.Tensor) -> torch.Tensor:
+    """Flip test-time augmentation: mean of the features of the images and of their mirror images."""
+    return (features_fn(images) + features_fn(images.flip(-1))) / 2
+
+
+def _as_tensor(x, name: str) -> torch.Tensor:
+    if isinstance(x, torch.Tensor):
+        return x.detach()
+    if isinstance(x, np.ndarray | list | tuple):
+        return torch.as_tensor(np.asarray(x))
+    raise TypeError(f"{name} must be a torch.Tensor or a numpy array, got {type(x).__name__}")
+
+
+def _check_inputs(qf, gf, q_pids, g_pids, q_camids, g_camids, max_rank: int) -> None:
+    for name, f in (("qf", qf), ("gf", gf)):
+        if f.ndim != 2 or len(f) == 0:
+            raise ValueError(f"{name} must be a non-empty (N, D) feature matrix, got shape {tuple(f.shape)}")
+        if not f.is_floating_point():
+            raise ValueError(f"{name} must hold floating-point features, got dtype {f.dtype}")
+        bad = torch.cat([(~torch.isfinite(f[s:s + 4096])).any(1) for s in range(0, len(f), 4096)])
+        if bad.any():
+            raise ValueError(f"{name} contains NaN or inf features (rows {bad.nonzero().squeeze(1)[:5].tolist()}"
+                             "...); check the model output")
+    if qf.shape[1] != gf.shape[1]:
+        raise ValueError(f"query features have dimension {qf.shape[1]} but gallery features {gf.shape[1]}")
+    for name, labels, n in (("q_pids", q_pids, len(qf)), ("q_camids", q_camids, len(qf)),
+                            ("g_pids", g_pids, len(gf)), ("g_camids", g_camids, len(gf))):
+        if labels.shape != (n,):
+            raise ValueError(f"{name} has shape {tuple(labels.shape)}, expected ({n},) like its features")
+    if (q_pids == -1).any():
+        raise ValueError(f"query pid -1 (junk) at query positions {(q_pids == -1).nonzero().squeeze(1)[:5].tolist()}"
+                         "; junk images must not be queries, drop them from the query set")
+    if max_rank < 1:
+        raise ValueError(f"max_rank must be >= 1, got {max_rank}")

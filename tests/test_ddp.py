@@ -1,0 +1,36 @@
+"""Local multi-process DDP on the CPU (gloo): two ranks, one run folder, exact metrics.
+
+`trainer=ddp trainer.accelerator=cpu trainer.devices=2` is what a user tests on a laptop before a
+cluster. Both ranks must train the same job in the same folder, leave one set of checkpoints and
+logs, and the test metrics (each sample counted once despite the sampler's padding) must equal a
+single-process evaluation of the saved checkpoint.
+"""
+
+import json
+
+import pytest
+
+from tests.conftest import run_entry_point
+
+
+@pytest.mark.slow
+def test_two_rank_cpu_ddp_matches_single_process_evaluation(tmp_path):
+    paths = [f"paths.log_dir={tmp_path / 'logs'}", f"paths.data_dir={tmp_path / 'data'}"]
+    proc = run_entry_point("train.py", "data=synthetic_tiny", "trainer=ddp", "trainer.accelerator=cpu",
+                           "trainer.devices=2", "trainer.max_epochs=1", "callbacks.part_masks=null", *paths)
+    log = proc.stdout + proc.stderr
+    assert "GLOBAL_RANK: 0" in log and "GLOBAL_RANK: 1" in log  # both ranks ran
+    runs = list((tmp_path / "logs" / "train" / "runs").iterdir())
+    assert len(runs) == 1  # one run folder, shared by both ranks
+    run_dir = runs[0]
+    checkpoints = sorted(p.name for p in (run_dir / "checkpoints").iterdir())
+    assert "last.ckpt" in checkpoints and len(checkpoints) == 2  # best + last, written once
+    assert len(list((run_dir / "tensorboard").glob("events.out.tfevents.*"))) == 1  # one set of logs
+    record = json.loads((run_dir / "result.json").read_text())
+    assert record["status"] == "finished"
+
+    run_entry_point("eval.py", "data=synthetic_tiny", f"ckpt_path={record['best_checkpoint']}", *paths)
+    (eval_dir,) = (tmp_path / "logs" / "eval" / "runs").iterdir()
+    single = json.loads((eval_dir / "result.json").read_text())["metrics"]
+    for key in ("rank1", "rank5", "rank10", "mAP", "mINP"):
+        assert single[key] == pytest.approx(record["metrics"][key], abs=1e-6), key
