@@ -6,7 +6,7 @@ backward, update) and an eval-mode inference forward, a few warm-up iterations f
 training loop on this machine is the reference (images/s, batch 32).
 
     python bench/backbones.py                          # all backbones, 128x64 and 256x128
-    python bench/backbones.py --backbones osnet --sizes 128x64 --channels-last
+    python bench/backbones.py --backbones osnet --sizes 128x64 --nchw   # without channels_last weights
 """
 
 import argparse
@@ -22,8 +22,8 @@ from reid_lightning.models.neck import PartNeck
 TORCHREID_TRAIN = {("osnet", "256x128"): 14.2, ("osnet", "128x64"): 57.7, ("mobilenetv2", "128x64"): 137.7}
 
 
-def network(name: str) -> nn.Module:
-    backbone = create_backbone(name)
+def network(name: str, channels_last: bool = True) -> nn.Module:
+    backbone = create_backbone(name, channels_last=channels_last)
     neck = PartNeck(backbone.num_features, 512) if name == "osnet" else None
     return ThesisNetwork(backbone, neck=neck, num_classes=751)
 
@@ -40,12 +40,9 @@ def images_per_second(step, batch_size: int, warmup: int, min_iters: int, min_se
 
 def bench(name: str, size: tuple[int, int], args: argparse.Namespace) -> tuple[float, float]:
     torch.manual_seed(0)
-    model = network(name)
-    images = torch.randn(args.batch_size, 3, *size)
+    model = network(name, channels_last=not args.nchw)
+    images = torch.randn(args.batch_size, 3, *size)  # NCHW, as the data loader delivers them
     targets = torch.randint(0, 751, (args.batch_size,))
-    if args.channels_last:
-        model = model.to(memory_format=torch.channels_last)
-        images = images.contiguous(memory_format=torch.channels_last)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4)
 
     def train_step():
@@ -75,12 +72,12 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=2, help="untimed iterations first")
     parser.add_argument("--iters", type=int, default=3, help="at least this many timed iterations ...")
     parser.add_argument("--seconds", type=float, default=5.0, help="... and at least this long")
-    parser.add_argument("--channels-last", action="store_true", help="NHWC memory format")
+    parser.add_argument("--nchw", action="store_true", help="backbone.channels_last=false (NCHW weights)")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, batch {args.batch_size}, "
-          f"{'channels_last' if args.channels_last else 'contiguous (NCHW)'}")
+          f"{'NCHW weights' if args.nchw else 'channels_last weights'}")
     print(f"{'backbone':<12} {'size':>8} {'train img/s':>12} {'eval img/s':>11} "
           f"{'Torchreid train':>16} {'ratio':>6}")
     for name in args.backbones:

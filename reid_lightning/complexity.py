@@ -15,7 +15,15 @@
   parameters of every executed layer call, so a layer called k times counts k times (OSNet's shared
   aggregation gate: 4 calls per block). The thesis calls the multiply-adds "flops".
 
-`python -m reid_lightning.complexity` prints Table 4.3 next to our networks at 128x64 (see `main`).
+`python -m reid_lightning.complexity` prints Table 4.3 next to our networks at 128x64. What each
+thesis number covers, found by reproducing it (`THESIS_TABLE_4_3`):
+  ResNet-50    backbone + pooling module + 751-way classifier (a torchvision-style fc)   exact
+  DCTI         the thesis's layout (models/backbones/dcti.py) + pooling + 751-way classifier   exact
+  NASNet       backbone only (Torchreid pools functionally, runs no classifier at test time)   exact
+  OSNet        backbone + pooling + 512-d fc (our PartNeck), no classifier; its 2,193,616
+               "parameters" count the shared gate 4 times per block (2,169,508 distinct)   exact
+  MobileNetV2  Torchreid's has a 1x1 expansion conv in its t=1 block and functional ReLU6; timm's
+               (ours) has no such conv and ReLU6 modules: 2,223,872 / 54,265,344 at 128x64
 Unlike Torchreid we match layers by isinstance and hook composite layers too, so timm's BatchNormAct2d
 (BN with its activation as a child) is counted like a BN followed by its activation.
 """
@@ -59,7 +67,7 @@ def _adaptive_kernel_numel(module: nn.Module, x: torch.Tensor) -> int:
     return math.prod(math.ceil(i / (o or i)) for i, o in zip(in_size, out_size, strict=True))
 
 
-def thesis_layer_macs(module: nn.Module, x: torch.Tensor, y: torch.Tensor) -> int | None:
+def thesis_layer_macs(module: nn.Module, x: torch.Tensor | None, y: torch.Tensor) -> int | None:
     """Multiply-adds of one call of a basic layer under Torchreid's rules; None for uncounted layers."""
     if not isinstance(y, torch.Tensor):
         return None
@@ -100,7 +108,7 @@ def count_thesis_complexity(model: nn.Module, inputs: tuple) -> ThesisComplexity
     totals = ThesisComplexity(params=0, macs=0)
 
     def hook(module: nn.Module, args: tuple, output: torch.Tensor) -> None:
-        macs = thesis_layer_macs(module, args[0], output)
+        macs = thesis_layer_macs(module, args[0] if args else None, output)
         if macs is not None or not any(True for _ in module.children()):  # counted layers and all leaves
             totals.macs += macs or 0
             totals.params += sum(p.numel() for p in module.parameters(recurse=False))

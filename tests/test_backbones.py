@@ -99,6 +99,18 @@ def test_last_stride_refused_where_unsupported(name):
     create_backbone(name, last_stride=2)  # the default is always fine
 
 
+def test_channels_last_is_a_layout_not_a_different_network():
+    torch.manual_seed(0)
+    nhwc = create_backbone("osnet", width=0.25).eval()
+    nchw = create_backbone("osnet", width=0.25, channels_last=False).eval()
+    nchw.load_state_dict(nhwc.state_dict())
+    assert nhwc.conv1[0].weight.is_contiguous(memory_format=torch.channels_last)
+    assert nchw.conv1[0].weight.is_contiguous()
+    images = torch.randn(2, 3, 64, 32)
+    with torch.no_grad():
+        assert torch.allclose(nhwc(images), nchw(images), atol=1e-5)
+
+
 def test_dcti_paper_layout():
     model = create_backbone("dcti", norm="conv", dropout=True)
     convs = [m for m in model.modules() if isinstance(m, nn.Conv2d)]

@@ -125,7 +125,7 @@ def test_non_jpg_files_are_ignored(tmp_path):
 
 
 def test_missing_root_and_missing_split_folder(tmp_path):
-    with pytest.raises(FileNotFoundError, match=r"does not exist.*data\.root=.*REID_DATA_ROOT"):
+    with pytest.raises(FileNotFoundError, match=r"does not exist.*data\.root=.*MARKET1501_ROOT"):
         load_market1501(tmp_path / "nowhere")
     with pytest.raises(FileNotFoundError, match=r"looked for .*bounding_box_train.*Market-1501-v15\.09\.15"):
         load_market1501(tmp_path)
@@ -170,3 +170,7 @@ def test_split_validation_identity_mode_holds_out_whole_identities():
         assert any(g.pid == q.pid and g.camid != q.camid for g in gallery)
     with pytest.raises(ValueError, match="num_val_ids=5"):
         split_validation(train, num_val_ids=5)
+    wide = _samples({0: [0, 1, 2, 3, 3], 1: [0, 0]})  # only pid 0 is eligible; 4 cameras: 3 queries
+    rest, query, gallery = split_validation(wide, num_val_ids=1, seed=1)
+    assert len(query) == 3 and len({q.camid for q in query}) == 3 and len(gallery) == 2 and len(rest) == 2
+    assert len(split_validation(wide, num_val_ids=1, num_query_per_id=1, seed=1).query) == 1

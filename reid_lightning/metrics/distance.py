@@ -47,7 +47,8 @@ def _operands(x: torch.Tensor, metric: str, left: bool) -> torch.Tensor:
     extra = 1 if metric == "cosine" else 2
     out = torch.empty(len(x), x.shape[1] + extra, dtype=torch.float64, device=x.device)
     for start in range(0, len(x), OPERAND_BLOCK_ROWS):
-        block, part = x[start:start + OPERAND_BLOCK_ROWS].to(torch.float64), out[start:start + OPERAND_BLOCK_ROWS]
+        stop = start + OPERAND_BLOCK_ROWS
+        block, part = x[start:stop].to(torch.float64), out[start:stop]
         if metric == "cosine":  # left [-q/|q|, 1], right [g/|g|, 1]
             unit = F.normalize(block, dim=1, eps=NORM_EPS)
             part[:, :-1] = -unit if left else unit
@@ -70,7 +71,8 @@ def squared_norms(features: torch.Tensor) -> torch.Tensor:
                        for s in range(0, len(features), OPERAND_BLOCK_ROWS))])
 
 
-def error_bound(query_sq_norms: torch.Tensor, gallery_sq_norm_max: float, dim: int, metric: str) -> torch.Tensor:
+def error_bound(query_sq_norms: torch.Tensor, gallery_sq_norm_max: float, dim: int,
+                metric: str) -> torch.Tensor:
     """(B,) -> (B, 1): bound on |product distance - direct distance| for any gallery item.
 
     A float64 dot product of n terms errs by at most n*u*sum|terms| (u = 2^-53); the product form sums
@@ -78,7 +80,10 @@ def error_bound(query_sq_norms: torch.Tensor, gallery_sq_norm_max: float, dim: i
     The factor 8 is headroom over the sum of both bounds.
     """
     unit = torch.finfo(torch.float64).eps / 2
-    scale = query_sq_norms + gallery_sq_norm_max if metric == "euclidean" else torch.full_like(query_sq_norms, 2.0)
+    if metric == "euclidean":
+        scale = query_sq_norms + gallery_sq_norm_max
+    else:
+        scale = torch.full_like(query_sq_norms, 2.0)
     return (8 * (dim + 3) * unit * scale).unsqueeze(1)
 
 
@@ -98,20 +103,21 @@ def _normalize_rows(x: np.ndarray) -> np.ndarray:
     return x / np.maximum(np.sqrt((x * x).sum(1, keepdims=True)), NORM_EPS)
 
 
-def direct_distance_torch(queries: torch.Tensor, rows: torch.Tensor, gallery: torch.Tensor, cols: torch.Tensor,
-                          metric: str) -> torch.Tensor:
+def direct_distance_torch(queries: torch.Tensor, rows: torch.Tensor, gallery: torch.Tensor,
+                          cols: torch.Tensor, metric: str) -> torch.Tensor:
     """`direct_distance` of the pairs (queries[rows], gallery[cols]), tensors on any device -> (N,) float64.
 
     Gathered and computed a few thousand pairs at a time: the temporaries stay small (and in cache)."""
     out = torch.empty(len(rows), dtype=torch.float64)
     for start in range(0, len(rows), PAIRS_PER_BATCH):
-        q = queries[rows[start:start + PAIRS_PER_BATCH]].cpu().numpy()
-        g = gallery[cols[start:start + PAIRS_PER_BATCH]].cpu().numpy()
+        q = queries[rows[start:start + PAIRS_PER_BATCH]].cpu().double().numpy()
+        g = gallery[cols[start:start + PAIRS_PER_BATCH]].cpu().double().numpy()
         out[start:start + len(q)] = torch.from_numpy(direct_distance(q, g, metric))
     return out.to(queries.device)
 
 
-def pairwise_distance(queries: torch.Tensor, gallery: torch.Tensor, metric: str = "euclidean") -> torch.Tensor:
+def pairwise_distance(queries: torch.Tensor, gallery: torch.Tensor,
+                      metric: str = "euclidean") -> torch.Tensor:
     """(Q, D), (G, D) -> (Q, G) float64 distance matrix by the product form (small problems, e.g. plots)."""
     check_metric(metric)
     return query_operands(queries, metric) @ gallery_operands(gallery, metric).T

@@ -35,11 +35,13 @@ DEFAULT_MEMORY_BUDGET = 1 << 30  # 1 GiB
 class FeatureDistances:
     """Query-chunk x gallery distances by one float64 product, with an error bound and an exact re-check."""
 
+    bytes_per_element = 32  # working memory per (query, gallery) pair of a chunk, see ranking.py
     def __init__(self, qf: torch.Tensor, gf: torch.Tensor, metric: str, budget_bytes: int):
         self.qf, self.gf, self.metric = qf, gf, metric
         dim = gf.shape[1]
         row_bytes = (dim + 2) * 8
-        self.block = len(gf) if len(gf) * row_bytes <= budget_bytes // 2 else max(1, budget_bytes // 8 // row_bytes)
+        fits = len(gf) * row_bytes <= budget_bytes // 2
+        self.block = len(gf) if fits else max(1, budget_bytes // 8 // row_bytes)
         self.cached = gallery_operands(gf, metric) if self.block >= len(gf) else None  # (G, D+2) float64
         self.resident_bytes = len(gf) * row_bytes if self.cached is not None else 2 * self.block * row_bytes
         cosine = metric == "cosine"
@@ -95,7 +97,8 @@ def evaluate(qf, gf, q_pids, g_pids, q_camids, g_camids, metric: str = "euclidea
         source = FeatureDistances(qf, gf, metric, memory_budget_bytes)
     table = SamePidIndex(q_pids, g_pids)
     junk = (g_pids == -1).nonzero().squeeze(1)
-    chunk = plan_chunk_rows(len(qf), len(gf), table.width, memory_budget_bytes - source.resident_bytes)
+    chunk = plan_chunk_rows(len(qf), len(gf), table.width, memory_budget_bytes, source.resident_bytes,
+                            source.bytes_per_element)
     parts = []
     for start in range(0, len(qf), chunk):
         stop = min(start + chunk, len(qf))
@@ -103,7 +106,7 @@ def evaluate(qf, gf, q_pids, g_pids, q_camids, g_camids, metric: str = "euclidea
         same_pid, same_pid_valid = table.rows(start, stop)
         is_match = same_pid_valid & (g_camids[same_pid] != q_camids[start:stop, None])
         ranks, valid = match_ranks(dist, same_pid, same_pid_valid, is_match, junk, tol, exact,
-                                   max_pairs=dist.numel() // 8)
+                                   max_pairs=max(dist.numel() // 8, 1 << 16))
         del dist
         parts.append(query_scores(ranks, valid))
     scores = {key: torch.cat([p[key] for p in parts]) for key in parts[0]}
@@ -135,8 +138,8 @@ def _check_inputs(qf, gf, q_pids, g_pids, q_camids, g_camids, max_rank: int) -> 
             raise ValueError(f"{name} must hold floating-point features, got dtype {f.dtype}")
         bad = torch.cat([(~torch.isfinite(f[s:s + 4096])).any(1) for s in range(0, len(f), 4096)])
         if bad.any():
-            raise ValueError(f"{name} contains NaN or inf features (rows {bad.nonzero().squeeze(1)[:5].tolist()}"
-                             "...); check the model output")
+            rows = bad.nonzero().squeeze(1)[:5].tolist()
+            raise ValueError(f"{name} contains NaN or inf features (rows {rows}...); check the model output")
     if qf.shape[1] != gf.shape[1]:
         raise ValueError(f"query features have dimension {qf.shape[1]} but gallery features {gf.shape[1]}")
     for name, labels, n in (("q_pids", q_pids, len(qf)), ("q_camids", q_camids, len(qf)),
@@ -144,7 +147,8 @@ def _check_inputs(qf, gf, q_pids, g_pids, q_camids, g_camids, max_rank: int) -> 
         if labels.shape != (n,):
             raise ValueError(f"{name} has shape {tuple(labels.shape)}, expected ({n},) like its features")
     if (q_pids == -1).any():
-        raise ValueError(f"query pid -1 (junk) at query positions {(q_pids == -1).nonzero().squeeze(1)[:5].tolist()}"
+        positions = (q_pids == -1).nonzero().squeeze(1)[:5].tolist()
+        raise ValueError(f"query pid -1 (junk) at query positions {positions}"
                          "; junk images must not be queries, drop them from the query set")
     if max_rank < 1:
         raise ValueError(f"max_rank must be >= 1, got {max_rank}")

@@ -1,18 +1,21 @@
 """Exact ranks of each query's true matches, vectorised over a chunk of queries, without an argsort.
 
-The metrics of a query only need the positions of its true matches in its ranked gallery, after the
+A query's metrics only need the positions of its true matches in its ranked gallery, after the
 removal of same-pid-same-camera items and junk (pid -1). The i-th closest match (0-based) sits at
     rank_i = i + 1 + (number of kept non-matching gallery items ranked before it),
 so for a chunk of B queries against G gallery items:
-  1. distances (B, G) float64; removed items and every same-pid item are set to +inf;
-  2. the distance values of each row are sorted as float32 keys (numpy's SIMD sort on CPU: values only,
-     no indices, roughly 3x faster than an argsort);
-  3. for each match, distance m_i known exactly, keys below m_i - tol are counted by binary search;
-  4. items whose key falls in the window [m_i - tol, m_i + tol] (float32 rounding, the bounded
-     rounding of the product form, or true ties: usually none, a handful at most) are decided
-     exactly: by their direct distance (see distance.py), then by gallery index.
-Ordering is "distance ascending, then gallery index", as numpy's stable argsort of the float64
-reference distances gives, so ranks here equal the reference's ranks exactly.
+  1. distances (B, G) float64; removed items and every same-pid item are set to +inf; the matches'
+     distances m_i come from the exact formula and are sorted (ties by gallery index);
+  2. each m_i gets a float32 window [m_i - tol, m_i + tol] (tol bounds the product form's rounding);
+     keys = float32(distances) below the window certainly rank before the match, keys above after;
+  3. counting keys below each window needs order only among the items up to the hardest match's
+     window (~1% of the gallery for a trained model): those are sorted all together as int64
+     (row << 32 | order-preserving float bits) and counted by binary search. When they are many
+     (untrained or random features) each row's keys are sorted whole instead (numpy's SIMD sort);
+  4. items inside a window (float32 rounding, or true ties; rarely more than a few per chunk) are
+     decided exactly: by the direct distance (see distance.py), then by gallery index.
+The order is "distance ascending, then gallery index", as numpy's stable argsort of the float64
+reference distances gives, so the ranks here equal the reference's ranks exactly.
 """
 
 from collections.abc import Callable
@@ -21,7 +24,8 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import torch
 
-ExactDistance = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # (chunk rows (N,), gallery cols (N,)) -> (N,)
+# exact(chunk rows (N,), gallery columns (N,)) -> (N,) float64 ground-truth distances
+ExactDistance = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
 class SamePidIndex:
@@ -96,16 +100,50 @@ def match_ranks(dist: torch.Tensor, same_pid: torch.Tensor, same_pid_valid: torc
     valid = is_match.gather(1, perm)  # (B, K), a prefix of each row
     lower, upper = _round_f32(match_dist - tol, down=True), _round_f32(match_dist + tol, down=False)
 
-    keys = sort_rows_(dist.to(torch.float32))  # (B, G)
-    before = torch.searchsorted(keys, lower)  # (B, K) keys < lower: certainly ranked before the match
-    in_window = torch.searchsorted(keys, upper, right=True) > before
-    del keys
-    window = valid & in_window
+    before, at_most = count_keys(dist, lower, upper, valid)
+    window = valid & (at_most > before)
     if window.any():
         before = before + _resolve_windows(dist, match_dist, match_col, lower, upper, window, tol, exact,
                                            max_pairs)
     ranks = torch.arange(1, same_pid.shape[1] + 1, device=dist.device) + before
     return ranks.masked_fill(~valid, 0), valid
+
+
+def count_keys(dist: torch.Tensor, lower: torch.Tensor, upper: torch.Tensor,
+               valid: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """dist (B, G) float64, float32 bounds (B, K) -> per bound #keys < lower, #keys <= upper, where
+    key = float32(dist).
+
+    Only items up to a row's last bound need ordering (typically ~1% of the gallery: those ranked
+    before the hardest match); they are sorted all together as int64 (row << 32 | order-preserving
+    float bits). When they are many (hard or random features), each row is sorted whole instead.
+    """
+    rows = torch.arange(len(dist), device=dist.device)
+    num = valid.sum(1)
+    last = torch.where(num > 0, upper[rows, (num - 1).clamp(min=0)], -torch.inf)  # (B,) float32
+    row, col = (dist <= last.to(torch.float64)[:, None]).nonzero(as_tuple=True)  # (N,) each
+    if len(row) > dist.numel() // 4:
+        keys = sort_rows_(dist.to(torch.float32))  # (B, G)
+        return torch.searchsorted(keys, lower), torch.searchsorted(keys, upper, right=True)
+    packed = _sort_((row << 32) | _order_bits(dist[row, col].to(torch.float32)))  # (N,) by row, then key
+    start = torch.searchsorted(row, rows)[:, None]  # (B, 1) first packed position of each row
+    below = torch.searchsorted(packed, (rows[:, None] << 32) | _order_bits(lower)) - start
+    at_most = torch.searchsorted(packed, (rows[:, None] << 32) | _order_bits(upper), right=True) - start
+    return below, at_most
+
+
+def _order_bits(x: torch.Tensor) -> torch.Tensor:
+    """float32 -> int64 in [0, 2^32) with the same order (-0.0 and 0.0 both map to 0.0's value)."""
+    bits = (x + 0.0).view(torch.int32).to(torch.int64)
+    return torch.where(bits >= 0, bits, -1 - (bits & 0x7FFFFFFF)) + (1 << 31)
+
+
+def _sort_(x: torch.Tensor) -> torch.Tensor:
+    """Sort a 1-D tensor (in place on CPU, with numpy's vectorised sort)."""
+    if x.device.type == "cpu":
+        x.numpy().sort()
+        return x
+    return torch.sort(x).values
 
 
 def _resolve_windows(dist: torch.Tensor, match_dist: torch.Tensor, match_col: torch.Tensor,
@@ -135,17 +173,20 @@ def _resolve_windows(dist: torch.Tensor, match_dist: torch.Tensor, match_col: to
             if unsure.any():
                 value = value.clone()
                 value[unsure] = exact(row[unsure], col[unsure])
-        precedes = (value[:, None] < reference) | ((value[:, None] == reference) & (col[:, None] < match_col[row]))
+        tie_first = (value[:, None] == reference) & (col[:, None] < match_col[row])
+        precedes = (value[:, None] < reference) | tie_first
         counts.index_add_(0, row, (inside & precedes).long())
     return counts
 
 
 def plan_chunk_rows(num_queries: int, gallery_size: int, match_width: int, budget_bytes: int,
-                    bytes_per_element: int = 32) -> int:
-    """Queries per chunk so that the chunk's working memory (~bytes_per_element * rows * G) fits."""
+                    resident_bytes: int = 0, bytes_per_element: int = 32) -> int:
+    """Queries per chunk so that resident data + the chunk's working memory (~bytes_per_element * rows * G)
+    fit the budget."""
     per_row = bytes_per_element * gallery_size + 64 * match_width + 1024
-    rows = budget_bytes // per_row
+    rows = (budget_bytes - resident_bytes) // per_row
     if rows < 1:
-        raise ValueError(f"memory budget of {budget_bytes} bytes is below one query row against "
-                         f"{gallery_size} gallery items ({per_row} bytes); raise memory_budget_bytes")
+        raise ValueError(f"memory budget of {budget_bytes} bytes is too small: {resident_bytes} bytes stay "
+                         f"resident and one query row against {gallery_size} gallery items needs {per_row}; "
+                         f"raise memory_budget_bytes to at least {resident_bytes + per_row}")
     return int(min(rows, max(num_queries, 1)))

@@ -58,11 +58,11 @@ class RetrievalMetric(Metric):
         self.embeddings.append(embeddings.detach())
         self.pids.append(torch.as_tensor(pids, device=device).long())
         self.camids.append(torch.as_tensor(camids, device=device).long())
-        self.is_query.append(torch.as_tensor(is_query, device=device).long())  # long: gathers on every backend
+        self.is_query.append(torch.as_tensor(is_query, device=device).long())  # long: any backend gathers it
         self.index.append(torch.as_tensor(index, device=device).long())
 
     def compute(self) -> dict[str, torch.Tensor]:
-        if not self.index:
+        if isinstance(self.index, list) and not self.index:  # after a DDP sync the states are tensors
             raise RuntimeError("RetrievalMetric.compute() called before any update(); feed query and "
                                "gallery batches first")
         index = dim_zero_cat(self.index)
@@ -85,8 +85,9 @@ class RetrievalMetric(Metric):
                               camids[~query], metric=self.distance, max_rank=self.max_rank,
                               normalize=self.normalize, rerank=self.rerank,
                               memory_budget_bytes=self.memory_budget_bytes, **self.rerank_args)
-        out = {f"rank{k}": torch.tensor(result["cmc"][k - 1], device=device) for k in self.ranks}
+        out = {f"rank{k}": torch.tensor(result["cmc"][k - 1], dtype=torch.float64, device=device)
+               for k in self.ranks}
         for key in ("mAP", "mINP", "mAP_market"):
-            out[key] = torch.tensor(result[key], device=device)
+            out[key] = torch.tensor(result[key], dtype=torch.float64, device=device)
         out["num_valid_queries"] = torch.tensor(result["num_valid_queries"], device=device)
         return out

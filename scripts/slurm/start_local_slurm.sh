@@ -17,6 +17,8 @@ WAIT_S=${WAIT_S:-60}
 
 say() { echo "[start_local_slurm] $*"; }
 die() { echo "[start_local_slurm] ERROR: $*" >&2; exit 1; }
+# running PIDFILE NAME: the daemon of PIDFILE is alive (and its pid not reused by another program)
+running() { [[ -f $1 ]] && [[ $(cat "/proc/$(cat "$1")/comm" 2>/dev/null) == "$2" ]]; }
 
 [[ $(id -u) -eq 0 ]] || die "must run as root (it installs packages and starts daemons); try: sudo bash $0"
 
@@ -41,7 +43,7 @@ fi
 chown munge:munge /etc/munge/munge.key
 chmod 0400 /etc/munge/munge.key
 install -d -o munge -g munge -m 0755 /run/munge
-if [[ -f /run/munge/munged.pid ]] && kill -0 "$(cat /run/munge/munged.pid)" 2>/dev/null; then
+if running /run/munge/munged.pid munged; then
     say "munged already running (pid $(cat /run/munge/munged.pid))"
 else
     say "starting munged"
@@ -117,24 +119,24 @@ fi
 mkdir -p /var/spool/slurmctld /var/spool/slurmd "$LOG_DIR"
 
 # --- 4. daemons ------------------------------------------------------------------------------------
-running() { [[ -f $1 ]] && kill -0 "$(cat "$1")" 2>/dev/null; }
-if [[ $CHANGED -eq 1 ]] && { running /run/slurmctld.pid || running /run/slurmd.pid; }; then
+if [[ $CHANGED -eq 1 ]] && { running /run/slurmctld.pid slurmctld || running /run/slurmd.pid slurmd; }; then
     # a restart, not `scontrol reconfigure`: some settings (AuthInfo) are only read at start-up
     say "slurm.conf changed: restarting the daemons (queued jobs are kept)"
-    for pidfile in /run/slurmd.pid /run/slurmctld.pid; do
-        running "$pidfile" || continue
+    for daemon in slurmd slurmctld; do
+        pidfile=/run/$daemon.pid
+        running "$pidfile" "$daemon" || continue
         pid=$(cat "$pidfile")
         kill "$pid"
         for _ in $(seq 1 30); do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
     done
 fi
-if running /run/slurmctld.pid; then
+if running /run/slurmctld.pid slurmctld; then
     say "slurmctld already running (pid $(cat /run/slurmctld.pid))"
 else
     say "starting slurmctld"
     /usr/sbin/slurmctld
 fi
-if running /run/slurmd.pid; then
+if running /run/slurmd.pid slurmd; then
     say "slurmd already running (pid $(cat /run/slurmd.pid))"
 else
     say "starting slurmd"
@@ -152,4 +154,4 @@ while :; do
     ((SECONDS < deadline)) || die "node $NODE is '${state:-unknown}' after ${WAIT_S}s; see $LOG_DIR/slurmctld.log"
     sleep 1
 done
-say "ready: node $NODE is $state ($(sinfo -h -o '%P %D %C' | head -1) partition/nodes/CPUs A/I/O/T)"
+say "ready: node $NODE ($CPUS CPUs, $MEM_MB MB) is $state in partition debug"

@@ -6,10 +6,11 @@
 set -euo pipefail
 
 say() { echo "[stop_local_slurm] $*"; }
-running() { [[ -f $1 ]] && kill -0 "$(cat "$1")" 2>/dev/null; }
+# running PIDFILE NAME: the daemon of PIDFILE is alive (and its pid not reused by another program)
+running() { [[ -f $1 ]] && [[ $(cat "/proc/$(cat "$1")/comm" 2>/dev/null) == "$2" ]]; }
 stop_pidfile() {  # stop_pidfile NAME FILE: SIGTERM the daemon of FILE and wait up to 15 s
     local name=$1 file=$2 pid
-    running "$file" || return 0
+    running "$file" "$name" || return 0
     pid=$(cat "$file")
     say "stopping $name (pid $pid)"
     kill "$pid" 2>/dev/null || true
@@ -20,7 +21,7 @@ stop_pidfile() {  # stop_pidfile NAME FILE: SIGTERM the daemon of FILE and wait 
 
 [[ $(id -u) -eq 0 ]] || { echo "[stop_local_slurm] ERROR: must run as root" >&2; exit 1; }
 
-if [[ ${1:-} != --keep-jobs ]] && running /run/slurmctld.pid; then
+if [[ ${1:-} != --keep-jobs ]] && running /run/slurmctld.pid slurmctld; then
     jobs=$(squeue -h -o %A 2>/dev/null | tr '\n' ' ' || true)
     if [[ -n ${jobs// /} ]]; then
         say "cancelling jobs: $jobs"

@@ -15,6 +15,8 @@ classifier), so `backbone.name=convnext_tiny` works too ("timm:" forces timm for
 download source, so pass a file), or a path to a .pth/.safetensors file of the backbone (classifier
 keys in it are ignored). `last_stride=1` removes the last down-sampling where the architecture has
 a single one to remove (dcti, resnet50, mobilenetv2); osnet and nasnet refuse it.
+`channels_last=True` (default) stores the convolution weights NHWC, which makes every convolution run
+NHWC: on this CPU a training step is 1.3-1.6x faster (bench/backbones.py), and it suits tensor cores.
 """
 
 import difflib
@@ -23,6 +25,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import timm
+import torch
 from torch import nn
 
 from reid_lightning.models.backbones.dcti import DCTI
@@ -52,11 +55,18 @@ def _check_options(name: str, builder: Callable[..., nn.Module], options: dict) 
     unknown = sorted(set(options) - accepted)
     if unknown:
         raise ValueError(f"backbone {name!r} has no option(s) {', '.join(unknown)}; its options are: "
-                         f"{', '.join(sorted(accepted))} (plus pretrained)")
+                         f"{', '.join(sorted(accepted))} (plus pretrained, channels_last)")
 
 
-def create_backbone(name: str, pretrained: bool | str = False, **options) -> nn.Module:
-    """Build backbone `name`; `pretrained` is False, True (hub, timm models only) or a weights file path."""
+def create_backbone(name: str, pretrained: bool | str = False, channels_last: bool = True,
+                    **options) -> nn.Module:
+    """Build backbone `name`; `pretrained` is False, True (hub, timm models only) or a weights file path;
+    `options` are the architecture's own (width, last_stride, ...)."""
+    model = _build(name, pretrained, **options)
+    return model.to(memory_format=torch.channels_last) if channels_last else model
+
+
+def _build(name: str, pretrained: bool | str, **options) -> nn.Module:
     if not isinstance(pretrained, (bool, str, Path)) and pretrained is not None:
         raise ValueError("backbone.pretrained must be false, true or a path to a weights file, "
                          f"got {pretrained!r}")

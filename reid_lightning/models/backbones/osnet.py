@@ -12,8 +12,11 @@ Layout of OSNet x1.0 (channels scale with `width`: x0.75 -> 48/192/288/384, x0.5
 The paper then pools globally and applies a 512-d fully connected layer (Linear + BN + ReLU).
 Here that layer lives in the head as `reid_lightning.models.neck.PartNeck`, shared by every part,
 so `OSNet()` ends at conv5 and returns the feature map; `OSNet()` plus `PartNeck(512, 512)` is the
-paper's network without classifier, 2,193,616 parameters. conv5 has no stride, so OSNet has no
-last-stride option.
+paper's network without classifier: 2,169,508 distinct parameters. The thesis's (and Torchreid's)
+2,193,616 counts parameters per layer call, and the shared gate runs 4 times per block: the six
+blocks' gates hold 8,036 parameters, counted 3 extra times, +24,108 (both numbers and the
+255,199,776 multiply-adds at 128x64 are reproduced in tests/test_complexity.py). conv5 has no
+stride, so OSNet has no last-stride option.
 
 An OSBlock is a residual bottleneck (reduction 4) whose middle runs T=4 streams of 1, 2, 3 and 4
 stacked LightConv3x3 (1x1 linear conv, depthwise 3x3 conv, BN, ReLU), i.e. receptive fields 3, 5, 7
