@@ -4,7 +4,8 @@ scripts/slurm/start_local_slurm.sh installs Debian's slurm-wlm and starts munged
 on loopback. Then: a 2-job Hydra multirun through `hydra/launcher=slurm` (hydra-submitit-launcher) runs
 as two SLURM jobs; a job requeued mid-training (`scontrol requeue`, or submitit's requeue on the
 signal SLURM sends before a time limit) runs again in the same folder and resumes from its last
-checkpoint; and scripts/sbatch/train_ddp.sbatch trains two DDP ranks started by srun into one run folder.
+checkpoint; and scripts/sbatch/train_ddp.sbatch trains two DDP ranks started by srun in one run folder,
+which both resume from after Lightning's own requeue.
 Needs root; skipped otherwise or where slurm cannot be installed.
 """
 
@@ -124,12 +125,14 @@ REQUEUES = {"scontrol-requeue": ["scontrol", "requeue"],
 @pytest.mark.parametrize("how", list(REQUEUES))
 def test_requeued_job_resumes_from_its_checkpoint(slurm, data_root, tmp_path, how):
     sweep = tmp_path / "sweep"
-    cmd = _train_command(tmp_path, data_root, "backbone=mobilenetv2", "trainer.max_epochs=6",
-                         "trainer.check_val_every_n_epoch=1", "test=false")
+    # One loader worker: SLURM signals every process of the job, workers included; only the training
+    # process may react (a worker that also checkpoints and requeues breaks the run).
+    cmd = _train_command(tmp_path, data_root, "backbone=mobilenetv2", "trainer.max_epochs=4",
+                         "trainer.check_val_every_n_epoch=1", "test=false", "data.num_workers=1")
     launcher = subprocess.Popen(cmd, cwd=ROOT, env=_env(), text=True, stdout=subprocess.PIPE,
                                 stderr=subprocess.STDOUT)
     try:
-        last = _wait_for_checkpoint(sweep, launcher, timeout=600)
+        last = _wait_for_checkpoint(sweep, lambda: launcher.poll() is not None, timeout=600)
         (job_id,) = _job_ids(sweep)
         interrupt = _run([*REQUEUES[how], job_id], 60)
         assert interrupt.returncode == 0, interrupt.stderr
@@ -142,7 +145,7 @@ def test_requeued_job_resumes_from_its_checkpoint(slurm, data_root, tmp_path, ho
 
     record = _record(last.parent.parent)
     assert record["status"] == "finished", record["error"]
-    assert record["epochs"] == 6  # all epochs done despite the kill
+    assert record["epochs"] == 4  # all epochs done despite the kill
     killed = re.findall(r"\*\*\* JOB \S+ ON \S+ CANCELLED AT \S+ DUE TO JOB REQUEUE", logs)  # from slurmstepd
     assert len(killed) == 1
     if how == "usr2-before-time-limit":
@@ -152,39 +155,66 @@ def test_requeued_job_resumes_from_its_checkpoint(slurm, data_root, tmp_path, ho
     assert "Restarts=1" in _run(["scontrol", "show", "job", job_id], 30).stdout
 
 
-def _wait_for_checkpoint(sweep: Path, launcher: subprocess.Popen, timeout: float) -> Path:
-    """Path of the first last.ckpt in the sweep, once it has been completely written."""
+def _wait_for_checkpoint(folder: Path, ended, timeout: float) -> Path:
+    """Path of the first last.ckpt below `folder`, once completely written; fails if `ended()` first."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if launcher.poll() is not None:
-            raise AssertionError(f"the sweep ended before a checkpoint: {launcher.stdout.read()[-4000:]}")
-        found = list(sweep.glob("*/checkpoints/last.ckpt"))
+        if ended():
+            raise AssertionError(f"the job ended before writing a checkpoint in {folder}")
+        found = list(folder.glob("**/checkpoints/last.ckpt"))
         if found:
             size = found[0].stat().st_size
             time.sleep(0.5)
             if size > 0 and found[0].stat().st_size == size:
                 return found[0]
         time.sleep(0.5)
-    raise AssertionError(f"no checkpoint in {sweep} after {timeout} s:\n{_job_logs(sweep)[-4000:]}")
+    raise AssertionError(f"no checkpoint in {folder} after {timeout} s")
 
 
-def test_sbatch_example_trains_two_ranks_in_one_run_folder(slurm, data_root, tmp_path):
+def test_sbatch_example_trains_two_ranks_that_resume_together_after_a_requeue(slurm, data_root, tmp_path):
     # The GPU example on the CPUs of the local cluster: no GPUs (--gres=none), two 1-CPU ranks over gloo
-    # (SyncBatchNorm is GPU-only, so off).
+    # (SyncBatchNorm is GPU-only, so off). Mid-training the job gets the SIGUSR1 its --signal line asks
+    # SLURM for before a time limit: Lightning saves a checkpoint and requeues the job.
     out_file = tmp_path / "slurm-%j.out"
-    proc = _run(["sbatch", "--wait", "--parsable", "--gres=none", "--ntasks-per-node=2", "--cpus-per-task=1",
-                 "--mem=4G", f"--output={out_file}", str(ROOT / "scripts" / "sbatch" / "train_ddp.sbatch"),
-                 "trainer.accelerator=cpu", "trainer.sync_batchnorm=false", *TINY, f"data.root={data_root}",
-                 "trainer.max_epochs=1", "backbone=mobilenetv2", "test=false",
-                 f"paths.log_dir={tmp_path / 'logs'}"],
-                900, cwd=ROOT, env={**_env(), "PYTHON": sys.executable})
+    sbatch = ["sbatch", "--parsable", "--gres=none", "--ntasks-per-node=2", "--cpus-per-task=1", "--mem=4G",
+              f"--output={out_file}", str(ROOT / "scripts" / "sbatch" / "train_ddp.sbatch")]
+    overrides = ["trainer.accelerator=cpu", "trainer.sync_batchnorm=false", *TINY, f"data.root={data_root}",
+                 "backbone=mobilenetv2", "trainer.max_epochs=4", "trainer.check_val_every_n_epoch=1",
+                 "test=false", "data.num_workers=1", f"paths.log_dir={tmp_path / 'logs'}"]
+    proc = _run([*sbatch, *overrides], 60, cwd=ROOT, env={**_env(), "PYTHON": sys.executable})
+    assert proc.returncode == 0, proc.stderr
     job_id = proc.stdout.strip().split(";")[0]
-    log = Path(str(out_file).replace("%j", job_id)).read_text(errors="replace") if job_id else ""
-    assert proc.returncode == 0, f"{proc.stderr}\n{log[-6000:]}"
+    run_dir = tmp_path / "logs" / "train" / "runs" / f"slurm_{job_id}"  # every rank and rerun agree on it
+    log_file = Path(str(out_file).replace("%j", job_id))
+    try:
+        last = _wait_for_checkpoint(run_dir, lambda: _job_state(job_id) in ENDED, timeout=600)
+        assert _run(["scancel", "--signal=USR1", job_id], 60).returncode == 0
+        deadline = time.monotonic() + 900
+        while _job_state(job_id) not in ENDED and time.monotonic() < deadline:
+            time.sleep(2)
+    finally:
+        if _job_state(job_id) not in ENDED:
+            _run(["scancel", job_id], 60)
+    log = log_file.read_text(errors="replace")
+    assert _job_state(job_id) == "COMPLETED", log[-6000:]
 
-    (run_dir,) = (tmp_path / "logs" / "train" / "runs").iterdir()
-    assert run_dir.name == f"slurm_{job_id}"  # named by the job id: every rank, every requeue agree
     assert "GLOBAL_RANK: 0" in log and "GLOBAL_RANK: 1" in log  # srun started both ranks
-    assert _record(run_dir)["status"] == "finished"
+    assert "Handling auto-requeue signal" in log  # Lightning's handler saved a checkpoint ...
+    assert f"Requeued SLURM job: {job_id}" in log  # ... and requeued the job
+    assert f"job {job_id} (restart 1)" in log  # the script's banner of the rerun
+    assert log.count(f"Resuming from {last}") == 2  # both ranks resumed from the same checkpoint
+    assert list(run_dir.glob("hpc_ckpt_*.ckpt"))  # what Lightning saved on the signal
+    record = _record(run_dir)
+    assert record["status"] == "finished" and record["epochs"] == 4
+    assert [p.name for p in (tmp_path / "logs" / "train" / "runs").iterdir()] == [run_dir.name]
     writers = {p.name.split(".")[-2] for p in (run_dir / "tensorboard").glob("events.out.tfevents.*")}
-    assert len(writers) == 1  # event files are named ...<host>.<pid>.<n>: rank 0's process logged alone
+    assert len(writers) <= 2  # event files are named ...<host>.<pid>.<n>: rank 0 of each of the two runs
+
+
+ENDED = {"COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "NODE_FAIL", "OUT_OF_MEMORY", "BOOT_FAIL", "DEADLINE"}
+
+
+def _job_state(job_id: str) -> str:
+    out = _run(["scontrol", "show", "job", job_id], 30).stdout
+    found = re.search(r"JobState=(\S+)", out)
+    return found.group(1) if found else "UNKNOWN"

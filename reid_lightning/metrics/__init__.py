@@ -5,9 +5,10 @@
     RetrievalMetric(...)   the torchmetrics Metric used in training (DDP-exact)
     flip_average(fn, images), pairwise_distance(q, g, metric)
 
-Modules: distance (product form + ground-truth formula), ranking (exact match ranks per query chunk),
-scores (ranks -> CMC/AP/mINP/Market AP), functional (evaluate), reranking (k-reciprocal),
-retrieval_metric (torchmetrics), reference (per-query numpy ground truth for tests and benchmarks).
+Modules: distance (float64 product form, error bound, ground-truth formula), ranking (exact ranks of
+the matches per query chunk), scores (ranks -> CMC/AP/mINP/Market AP), functional (evaluate, chunking),
+reranking (k-reciprocal, sparse), retrieval_metric (torchmetrics, DDP), reference (per-query numpy
+ground truth for tests and benchmarks). Benchmark: bench/eval_speed.py.
 """
 
 from reid_lightning.metrics.distance import pairwise_distance

@@ -18,52 +18,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from reid_lightning.metrics.distance import (
-    check_metric,
-    direct_distance_torch,
-    error_bound,
-    gallery_operands,
-    query_operands,
-    squared_norms,
-)
-from reid_lightning.metrics.ranking import ExactDistance, SamePidIndex, match_ranks, plan_chunk_rows
+from reid_lightning.metrics.distance import FeatureDistances, check_metric
+from reid_lightning.metrics.ranking import SamePidIndex, match_ranks, plan_chunk_rows
+from reid_lightning.metrics.reranking import KReciprocalDistances
 from reid_lightning.metrics.scores import query_scores, summarize
 
 DEFAULT_MEMORY_BUDGET = 1 << 30  # 1 GiB
-
-
-class FeatureDistances:
-    """Query-chunk x gallery distances by one float64 product, with an error bound and an exact re-check."""
-
-    bytes_per_element = 32  # working memory per (query, gallery) pair of a chunk, see ranking.py
-    def __init__(self, qf: torch.Tensor, gf: torch.Tensor, metric: str, budget_bytes: int):
-        self.qf, self.gf, self.metric = qf, gf, metric
-        dim = gf.shape[1]
-        row_bytes = (dim + 2) * 8
-        fits = len(gf) * row_bytes <= budget_bytes // 2
-        self.block = len(gf) if fits else max(1, budget_bytes // 8 // row_bytes)
-        self.cached = gallery_operands(gf, metric) if self.block >= len(gf) else None  # (G, D+2) float64
-        self.resident_bytes = len(gf) * row_bytes if self.cached is not None else 2 * self.block * row_bytes
-        cosine = metric == "cosine"
-        self.gallery_sq_norm_max = 1.0 if cosine else float(
-            (self.cached[:, -1] if self.cached is not None else squared_norms(gf)).max())
-
-    def rows(self, start: int, stop: int) -> tuple[torch.Tensor, torch.Tensor, ExactDistance]:
-        """Queries [start, stop) -> distances (B, G) float64, error bound (B, 1), exact(rows, cols)."""
-        queries = self.qf[start:stop]
-        left = query_operands(queries, self.metric)  # (B, D+2)
-        if self.cached is not None:
-            dist = left @ self.cached.T
-        else:
-            dist = torch.empty(len(left), len(self.gf), dtype=torch.float64, device=left.device)
-            for s in range(0, len(self.gf), self.block):
-                dist[:, s:s + self.block] = left @ gallery_operands(self.gf[s:s + self.block], self.metric).T
-        tol = error_bound(squared_norms(queries), self.gallery_sq_norm_max, self.gf.shape[1], self.metric)
-
-        def exact(rows: torch.Tensor, cols: torch.Tensor) -> torch.Tensor:
-            return direct_distance_torch(queries, rows, self.gf, cols, self.metric)
-
-        return dist, tol, exact
 
 
 def evaluate(qf, gf, q_pids, g_pids, q_camids, g_camids, metric: str = "euclidean", max_rank: int = 50, *,
@@ -89,8 +49,6 @@ def evaluate(qf, gf, q_pids, g_pids, q_camids, g_camids, metric: str = "euclidea
         qf, gf = F.normalize(qf, dim=1), F.normalize(gf, dim=1)
 
     if rerank:
-        from reid_lightning.metrics.reranking import KReciprocalDistances
-
         source = KReciprocalDistances(qf, gf, metric, k1=k1, k2=k2, lambda_value=lambda_value,
                                       budget_bytes=memory_budget_bytes)
     else:

@@ -18,6 +18,9 @@ from reid_lightning.models.partition import create_partition
 from reid_lightning.models.triplet import batch_hard_triplet_loss
 
 
+LOGGED_METRICS = ("rank1", "rank5", "rank10", "mAP", "mINP", "mAP_market")
+
+
 class PartHead(nn.Module):
     """Feature map (B,C,h,w) [+ part maps] -> part features (B,P,D): partition, then the optional neck."""
 
@@ -46,8 +49,8 @@ class ReIDModule(pl.LightningModule):
                                             num_parts=part.num_parts, num_classes=num_classes)
         self.loss_cfg = {"label_smoothing": 0.0, "triplet_weight": 0.0, "triplet_margin": 0.3, **(loss or {})}
         self.eval_cfg = {"metric": "euclidean", "normalize": False, "flip": False, "rerank": False,
-                         **(evaluation or {})}
-        metric_kwargs = {k: self.eval_cfg[k] for k in ("metric", "normalize", "rerank")}
+                         "memory_budget_bytes": 1 << 30, **(evaluation or {})}
+        metric_kwargs = {k: self.eval_cfg[k] for k in ("metric", "normalize", "rerank", "memory_budget_bytes")}
         self.val_metric = RetrievalMetric(**metric_kwargs)
         self.test_metric = RetrievalMetric(**metric_kwargs)
 
@@ -120,7 +123,7 @@ class ReIDModule(pl.LightningModule):
     def _log_metric(self, metric: RetrievalMetric, prefix: str) -> dict:
         results = metric.compute()
         metric.reset()
-        logged = {f"{prefix}/{k}": v for k, v in results.items() if k in ("rank1", "rank5", "rank10", "mAP", "mINP")}
+        logged = {f"{prefix}/{k}": v for k, v in results.items() if k in LOGGED_METRICS}
         self.log_dict(logged, prog_bar=prefix == "val")
         return results
 

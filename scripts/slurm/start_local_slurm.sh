@@ -71,7 +71,7 @@ SlurmUser=root
 SlurmdUser=root
 AuthType=auth/munge
 # a requeued job waits cred_expire seconds before it may start again (default 120 s: too slow for tests)
-AuthInfo=cred_expire=15
+AuthInfo=cred_expire=10
 # where jobs and node state survive daemon restarts
 StateSaveLocation=/var/spool/slurmctld
 SlurmdSpoolDir=/var/spool/slurmd
@@ -88,6 +88,8 @@ TaskPlugin=task/none
 SelectType=select/cons_tres
 SelectTypeParameters=CR_Core
 SchedulerType=sched/backfill
+# look at pending jobs every 5 s (defaults 60 s and 30 s): a requeued job starts soon after its wait
+SchedulerParameters=sched_interval=5,bf_interval=5
 # no slurmdbd: sacct is unavailable (submitit then waits for result files instead)
 AccountingStorageType=accounting_storage/none
 JobCompType=jobcomp/none
@@ -98,7 +100,7 @@ JobRequeue=1
 # a node that was down (e.g. after a machine restart) returns to service when slurmd registers
 ReturnToService=2
 # seconds between SIGTERM and SIGKILL when a job is cancelled, requeued or times out
-KillWait=10
+KillWait=5
 # finished jobs stay visible to squeue/scontrol for 10 minutes
 MinJobAge=600
 NodeName=${NODE} NodeAddr=127.0.0.1 CPUs=${CPUS} RealMemory=${MEM_MB} State=UNKNOWN
