@@ -3,6 +3,10 @@
 import hydra
 from omegaconf import DictConfig
 
+from reid_lightning.config_resolvers import register
+
+register()
+
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="eval")
 def main(cfg: DictConfig) -> dict:

@@ -3,10 +3,16 @@
 `${ensure_dir:path}` creates the folder and returns its path: the Optuna study's SQLite file must
 live in an existing folder before the first trial runs. `${div:a,b}` divides, so a size in pixels
 can follow the input size (the Gaussian masks' sigma is a sixteenth of the image height).
+`${slurm_gpus:accelerator,devices}` is the GPUs a SLURM job asks for: the trainer's devices on GPU
+runs, none on CPU runs (so one SLURM config serves both).
+`${swept_dirname:${hydra.overrides.task}}` names a sweep job by what the sweep varies (e.g.
+`backbone=nasnet`), leaving out the overrides every job shares (paths, epochs...).
 """
 
+import sys
 from pathlib import Path
 
+from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import OmegaConf
 
 
@@ -19,7 +25,34 @@ def div(numerator: float, denominator: float) -> float:
     return float(numerator) / float(denominator)
 
 
+def slurm_gpus(accelerator: str, devices) -> int:
+    return int(devices) if str(accelerator) in ("gpu", "cuda") else 0
+
+
+def _key(override: str) -> str:
+    return override.split("=", 1)[0].lstrip("+~")
+
+
+def swept_keys(argv: list[str], root) -> set[str]:
+    """Keys swept on the command line (`backbone=a,b`, `lr=range(...)`) or by the sweeper's params."""
+    params = OmegaConf.select(root, "hydra.sweeper.params", default=None) or {}
+    keys = {_key(str(k)) for k in params}
+    candidates = [a for a in argv if "=" in a and not a.startswith("-")]
+    for override in OverridesParser.create().parse_overrides(candidates):
+        if override.is_sweep_override():
+            keys.add(override.get_key_element().lstrip("+~"))
+    return keys
+
+
+def swept_dirname(task_overrides, _root_) -> str:
+    """`k=v,...` of this job's swept overrides only; '/' becomes '_' so a value never nests folders."""
+    keys = swept_keys(sys.argv[1:], _root_)
+    chosen = [str(o) for o in task_overrides if _key(str(o)) in keys]
+    return ",".join(chosen).replace("/", "_") or "run"
+
+
 def register() -> None:
-    for name, function in (("ensure_dir", ensure_dir), ("div", div)):
+    functions = (("ensure_dir", ensure_dir), ("div", div), ("slurm_gpus", slurm_gpus), ("swept_dirname", swept_dirname))
+    for name, function in functions:
         if not OmegaConf.has_resolver(name):
             OmegaConf.register_new_resolver(name, function)

@@ -98,7 +98,8 @@ def fit_and_test(cfg: DictConfig) -> dict:
     ckpt_path = resume_checkpoint(cfg, run_dir)
     if ckpt_path:
         check_checkpoint_matches(ckpt_path, model.hparams)
-    callbacks_cfg = OmegaConf.to_container(cfg.get("callbacks") or {}, resolve=True)
+    callbacks_cfg = OmegaConf.to_container(cfg.callbacks, resolve=True) if cfg.get("callbacks") else {}
+    callbacks_cfg = {name: c for name, c in callbacks_cfg.items() if c}  # callbacks.<name>=null switches one off
     if datamodule.val is None and "model_checkpoint" in callbacks_cfg:
         callbacks_cfg["model_checkpoint"]["monitor"] = None  # no validation: keep the last epoch
     callbacks = [instantiate(c) for c in callbacks_cfg.values()]

@@ -5,7 +5,7 @@ multiply-adds are counted for one image at the configured input size, both with 
 FlopCounterMode (`macs`, `flops` = 2 x macs: conv/linear work) and in the thesis's convention
 (`macs_thesis`, `params_thesis`: every executed layer call, Torchreid's rules, see
 reid_lightning.complexity). The dict
-goes to the loggers as `complexity/<key>` scalars, to `<log dir>/complexity.json`, and to
+goes to the loggers as `complexity/<key>` scalars, to `<run folder>/complexity.json`, and to
 `pl_module.complexity`, from which the run puts it into TensorBoard's hparams row.
 
 The LightningModule provides `backbone`, `head`, `classifier` and `example_input()` (the positional
@@ -56,7 +56,7 @@ class ComplexityCallback(pl.Callback):
         self.input_size = None if input_size is None else (int(input_size[0]), int(input_size[1]))
 
     def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        out_dir = Path(trainer.log_dir or trainer.default_root_dir)  # log_dir broadcasts: ask on every rank
+        out_dir = Path(trainer.default_root_dir)  # the run folder, beside result.json
         if not trainer.is_global_zero:
             return
         result = measure(pl_module, self.input_size)
