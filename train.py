@@ -17,4 +17,11 @@ def main(cfg: DictConfig) -> float | None:
 
 
 if __name__ == "__main__":
+    import json
+    import os
+    import sys
+
+    from reid_lightning.config_resolvers import SWEEP_ARGV
+
+    os.environ[SWEEP_ARGV] = json.dumps(sys.argv[1:])  # SLURM jobs of a sweep name their folders from it
     main()

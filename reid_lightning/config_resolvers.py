@@ -9,6 +9,8 @@ runs, none on CPU runs (so one SLURM config serves both).
 `backbone=nasnet`), leaving out the overrides every job shares (paths, epochs...).
 """
 
+import json
+import os
 import sys
 from pathlib import Path
 
@@ -44,9 +46,15 @@ def swept_keys(argv: list[str], root) -> set[str]:
     return keys
 
 
+# The command line of the sweep, for jobs that do not run train.py (SLURM jobs run submitit's entry point
+# and inherit the environment of the process that submitted them).
+SWEEP_ARGV = "REID_LIGHTNING_SWEEP_ARGV"
+
+
 def swept_dirname(task_overrides, _root_) -> str:
     """`k=v,...` of this job's swept overrides only; '/' becomes '_' so a value never nests folders."""
-    keys = swept_keys(sys.argv[1:], _root_)
+    argv = json.loads(os.environ[SWEEP_ARGV]) if SWEEP_ARGV in os.environ else sys.argv[1:]
+    keys = swept_keys(argv, _root_)
     chosen = [str(o) for o in task_overrides if _key(str(o)) in keys]
     return ",".join(chosen).replace("/", "_") or "run"
 

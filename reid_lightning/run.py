@@ -67,19 +67,26 @@ def trainer_kwargs(cfg: DictConfig, datamodule: ReIDDataModule) -> dict:
     if cfg.trainer.accelerator == "cpu" and "bf16" in str(cfg.trainer.precision):
         log.info("trainer.accelerator=cpu: using 32-bit precision instead of %s", cfg.trainer.precision)
         kwargs["precision"] = "32-true"
+    if cfg.trainer.accelerator == "cpu" and cfg.trainer.get("sync_batchnorm"):
+        log.info("trainer.accelerator=cpu: SyncBatchNorm needs GPUs, using per-rank batch norm")
+        kwargs["sync_batchnorm"] = False
     if datamodule.needs_own_distributed_sampler:
         kwargs["use_distributed_sampler"] = False
     return kwargs
 
 
 def resume_checkpoint(cfg: DictConfig, run_dir: Path) -> str | None:
+    """ckpt_path if given; with resume=auto the newest of last.ckpt and Lightning's SLURM hpc_ckpt_*.ckpt."""
     if cfg.ckpt_path:
         return str(cfg.ckpt_path)
-    last = run_dir / "checkpoints" / "last.ckpt"
-    if cfg.resume == "auto" and last.is_file():
-        log.info("Resuming from %s", last)
-        return str(last)
-    return None
+    if cfg.resume != "auto":
+        return None
+    candidates = [p for p in [run_dir / "checkpoints" / "last.ckpt", *run_dir.glob("hpc_ckpt_*.ckpt")] if p.is_file()]
+    if not candidates:
+        return None
+    newest = max(candidates, key=lambda p: p.stat().st_mtime)
+    log.info("Resuming from %s", newest)
+    return str(newest)
 
 
 def fit_and_test(cfg: DictConfig) -> dict:
