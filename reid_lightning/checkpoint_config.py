@@ -41,7 +41,8 @@ def _comparable(value):
 def check_checkpoint_matches(ckpt_path: str | Path, hparams: dict) -> None:
     """Raise ValueError naming each model setting where the checkpoint and the current config differ."""
     stored = load_hparams(ckpt_path)
-    differences = [f"  {key}: checkpoint has {_comparable(stored.get(key))!r}, config has {_comparable(hparams.get(key))!r}"
+    differences = [f"  {key}: checkpoint has {_comparable(stored.get(key))!r}, "
+                   f"config has {_comparable(hparams.get(key))!r}"
                    for key in MODEL_KEYS if _comparable(stored.get(key)) != _comparable(hparams.get(key))]
     if differences:
         raise ValueError(f"checkpoint {ckpt_path} was trained with another model config:\n" + "\n".join(differences)

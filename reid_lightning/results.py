@@ -61,7 +61,8 @@ def swept_override_sets(sweep_dir: Path) -> list[dict]:
 def collect(sweep_dir: str | Path) -> SweepResults:
     sweep_dir = Path(sweep_dir)
     if not sweep_dir.is_dir():
-        raise FileNotFoundError(f"{sweep_dir} is not a folder; pass a multirun folder such as logs/train/multiruns/<time>")
+        raise FileNotFoundError(f"{sweep_dir} is not a folder; pass a multirun folder such as "
+                                "logs/train/multiruns/<time>")
     rows = []
     for job_dir in sorted((p for p in sweep_dir.iterdir() if (p / ".hydra").is_dir()), key=lambda p: p.name):
         record = read_record(job_dir) or {"status": "missing", "metrics": {}, "complexity": {}}
@@ -71,7 +72,8 @@ def collect(sweep_dir: str | Path) -> SweepResults:
                      **{k: (record.get("metrics") or {}).get(k) for k in METRICS},
                      "error": record.get("error")})
     if not rows:
-        raise FileNotFoundError(f"{sweep_dir} holds no Hydra job folders (sub-folders with .hydra/); is it a multirun folder?")
+        raise FileNotFoundError(f"{sweep_dir} holds no Hydra job folders (sub-folders with .hydra/); "
+                                "is it a multirun folder?")
     runs = pd.DataFrame(rows)
     override_keys = [c for c in runs.columns if c not in ("run", "status", "error", "params_total", "macs",
                                                           "macs_thesis", *METRICS)]
@@ -103,7 +105,8 @@ def markdown_table(results: SweepResults, layout: str = "full") -> str:
 
 def problems_report(results: SweepResults) -> str:
     lines = [f"- failed: {row.run}: {row.error}" for row in results.failed.itertuples()]
-    lines += [f"- missing (started, no result): {row.run}" for row in results.runs[results.runs.status == "missing"].itertuples()]
+    unfinished = results.runs[results.runs.status == "missing"]
+    lines += [f"- missing (started, no result): {row.run}" for row in unfinished.itertuples()]
     lines += [f"- missing (never started): {job}" for job in results.missing]
     return "\n".join(lines)
 
@@ -148,7 +151,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("sweep_dir", type=Path, help="multirun folder (holds <num>_<overrides>/ job folders)")
     parser.add_argument("--layout", choices=sorted(LAYOUTS), default="full",
                         help="columns: 3.2 / 4.4 = R1 R5 R10 mAP, 4.3 = parameters and flops, full = all")
-    parser.add_argument("--out", type=Path, default=None, help="where to write results.md/.csv/.png (default: sweep_dir)")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="where to write results.md/.csv/.png (default: sweep_dir)")
     args = parser.parse_args(argv)
     results = collect(args.sweep_dir)
     paths = write_all(results, args.out or args.sweep_dir, args.layout)

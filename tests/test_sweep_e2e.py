@@ -5,7 +5,6 @@ job is recorded and does not stop the sweep, that a rerun skips finished jobs, t
 command tabulates the sweep, and that the comparison notebook runs on it.
 """
 
-import os
 import subprocess
 import sys
 

@@ -40,7 +40,8 @@ def test_batch_hard_triplet_on_hand_made_points():
     # 1-D points: id 0 at 0 and 1, id 1 at 3 and 7
     emb = torch.tensor([[0.0], [1.0], [3.0], [7.0]])
     labels = torch.tensor([0, 0, 1, 1])
-    # anchors: 0 -> pos 1, neg 3 -> 1-3+0.3<0 -> 0; 1 -> pos 1, neg 2 -> 0; 3 -> pos 4, neg 2 -> 2.3; 7 -> pos 4, neg 6 -> 0
+    # anchor: hardest positive, hardest negative -> hinge
+    # 0: pos 1, neg 3 -> 0;  1: pos 1, neg 2 -> 0;  3: pos 4, neg 2 -> 2.3;  7: pos 4, neg 6 -> 0
     assert batch_hard_triplet_loss(emb, labels, margin=0.3).item() == pytest.approx(2.3 / 4)
     assert batch_hard_triplet_loss(emb, torch.arange(4)).item() == 0.0  # no positive pair
 

@@ -2,7 +2,12 @@
 
 import torch
 
-from reid_lightning.data.transforms import TransformConfig, apply_joint, build_image_only_transform, build_transform
+from reid_lightning.data.transforms import (
+    TransformConfig,
+    apply_joint,
+    build_image_only_transform,
+    build_transform,
+)
 
 
 def test_flip_moves_image_and_map_together():

@@ -17,7 +17,6 @@ from reid_lightning.models.optimization import build_optimizer, build_scheduler
 from reid_lightning.models.partition import create_partition
 from reid_lightning.models.triplet import batch_hard_triplet_loss
 
-
 LOGGED_METRICS = ("rank1", "rank5", "rank10", "mAP", "mINP", "mAP_market")
 
 
