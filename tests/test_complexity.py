@@ -163,7 +163,7 @@ def test_callback_writes_json_scalars_and_module_attribute(tmp_path):
         "macs_thesis": 27 * 128 + 4 * 128 + 128 + 32 * 4 + 5 * 3, "params_thesis": 131, "input_size": "8x4",
     }
     assert model.complexity == expected
-    assert json.loads((tmp_path / "tb" / "version_0" / "complexity.json").read_text()) == expected
+    assert json.loads((tmp_path / "complexity.json").read_text()) == expected
     events = EventAccumulator(trainer.logger.log_dir)
     events.Reload()
     assert events.Scalars("complexity/params_total")[0].value == 131
