@@ -29,7 +29,14 @@ REDUCTION = {"osnet": 16, "dcti": 16, "nasnet": 32, "mobilenetv2": 32, "resnet50
 
 
 def preset(name: str) -> dict:
-    return OmegaConf.to_container(OmegaConf.load(CONF / f"{name}.yaml"))
+    """create_backbone kwargs of a preset; `neck_dim` belongs to the head (run.model_config pops it too)."""
+    cfg = OmegaConf.to_container(OmegaConf.load(CONF / f"{name}.yaml"))
+    cfg.pop("neck_dim", None)
+    return cfg
+
+
+def test_osnet_preset_puts_the_paper_fc_in_the_head():
+    assert OmegaConf.load(CONF / "osnet.yaml").neck_dim == 512
 
 
 def test_every_backbone_has_a_preset():
