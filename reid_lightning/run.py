@@ -55,7 +55,8 @@ def build_datamodule(cfg: DictConfig, load_part_maps: bool) -> ReIDDataModule:
 def model_config(cfg: DictConfig) -> dict:
     """The model part of the config: what a checkpoint must match to be resumed or evaluated."""
     backbone = OmegaConf.to_container(cfg.backbone, resolve=True)
-    neck_dim = backbone.pop("neck_dim", None) if cfg.neck_dim is None else cfg.neck_dim
+    preset_neck = backbone.pop("neck_dim", None)  # a backbone preset may carry its paper's fc width
+    neck_dim = preset_neck if cfg.neck_dim is None else cfg.neck_dim  # top-level neck_dim wins; 0 = no neck
     return {"backbone": backbone, "partition": OmegaConf.to_container(cfg.partition, resolve=True),
             "classifier": OmegaConf.to_container(cfg.classifier, resolve=True), "neck_dim": neck_dim,
             "image_size": (cfg.data.height, cfg.data.width)}

@@ -67,3 +67,23 @@ def test_checkpoint_of_another_model_is_refused_with_the_differences(tmp_path):
     assert "backbone" in str(err.value) and "num_classes" in str(err.value) and "partition" not in str(err.value)
     with pytest.raises(FileNotFoundError, match="does not exist"):
         check_checkpoint_matches(tmp_path / "missing.ckpt", hparams)
+
+
+@pytest.mark.parametrize("overrides, neck_dim", [([], 0), (["experiment=thesis_ch4"], 512),
+                                                   (["experiment=thesis_ch4", "backbone=nasnet"], None),
+                                                   (["neck_dim=256"], 256)])
+def test_neck_width_comes_from_the_top_level_or_the_backbone_preset(overrides, neck_dim):
+    """The default recipe has no neck; thesis_ch4 gives OSNet its paper's 512-d fc; never a backbone option."""
+    from pathlib import Path
+
+    from hydra import compose, initialize_config_dir
+
+    from reid_lightning.config_resolvers import register
+    from reid_lightning.run import model_config
+
+    register()
+    conf = Path(__file__).resolve().parents[1] / "conf"
+    with initialize_config_dir(config_dir=str(conf), version_base="1.3"):
+        cfg = compose("train", overrides=overrides)
+    model = model_config(cfg)
+    assert model["neck_dim"] == neck_dim and "neck_dim" not in model["backbone"]
