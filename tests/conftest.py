@@ -18,6 +18,17 @@ def _one_thread_per_test_process():
     torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
 
 
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """Thousands of small ops (NASNet, OSNet): one thread is as fast, and robust on a busy machine."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def run_entry_point(script: str, *overrides: str, cwd: Path = ROOT, timeout: int = 900,
                     check: bool = True) -> subprocess.CompletedProcess:
     """Run `python <script> <overrides>` as a user would; return the finished process (stdout+stderr)."""

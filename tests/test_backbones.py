@@ -13,14 +13,7 @@ from reid_lightning.complexity import count_parameters
 from reid_lightning.models.backbones import create_backbone, list_backbones
 from reid_lightning.models.neck import PartNeck
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Thousands of small ops (NASNet, OSNet): one thread is as fast, and robust on a busy machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # see tests/conftest.py
 
 
 CONF = Path(__file__).resolve().parents[1] / "conf" / "backbone"

@@ -108,6 +108,25 @@ def _limb_end(joints: np.ndarray, start: str, end: str, tip: str, extension: flo
     return None if a is None else b + extension * (b - a)
 
 
+def _draw_limb(labels: np.ndarray, grid: tuple[np.ndarray, np.ndarray], joints: np.ndarray, side: str,
+               names: tuple[str, str, str, str], extension: float, radii: tuple[float, float],
+               parts: tuple[int, int]) -> None:
+    """Paint one arm or leg in place: root-middle as `parts[0]`, middle-end(-tip) as `parts[1]`.
+
+    names = (root, middle, end, tip), e.g. ("hip", "knee", "ankle", "foot"); the tip (hand / foot)
+    extends the lower segment, or is guessed `extension` beyond the end along the limb.
+    """
+    root, middle, end = (joint(joints, f"{side}_{n}") for n in names[:3])
+    tip = _limb_end(joints, f"{side}_{names[1]}", f"{side}_{names[2]}", f"{side}_{names[3]}", extension)
+    if root is not None and middle is not None:
+        labels[_capsule(grid, root, middle, radii[0])] = parts[0]
+    if middle is not None and end is not None:
+        lower = _capsule(grid, middle, end, radii[1])
+        if tip is not None:
+            lower |= _capsule(grid, end, tip, radii[1])
+        labels[lower] = parts[1]
+
+
 def draw_segments(joints: np.ndarray, size: tuple[int, int],
                   shape: BodyShape = BodyShape()) -> np.ndarray | None:
     """Paint the body segments of an upright person, (H, W) uint8; None when the pose is unusable.
@@ -134,29 +153,15 @@ def draw_segments(joints: np.ndarray, size: tuple[int, int],
     labels[torso] = TORSO
 
     for side in ("l", "r"):
-        hip, knee, ankle = (joint(joints, f"{side}_{n}") for n in ("hip", "knee", "ankle"))
-        foot = _limb_end(joints, f"{side}_knee", f"{side}_ankle", f"{side}_foot", shape.foot_extension)
-        if hip is not None and knee is not None:
-            labels[_capsule(grid, hip, knee, shape.upper_leg * scale)] = UPPER_LEGS
-        if knee is not None and ankle is not None:
-            shin = _capsule(grid, knee, ankle, shape.lower_leg * scale)
-            if foot is not None:
-                shin |= _capsule(grid, ankle, foot, shape.lower_leg * scale)
-            labels[shin] = LOWER_LEGS
+        _draw_limb(labels, grid, joints, side, ("hip", "knee", "ankle", "foot"), shape.foot_extension,
+                   (shape.upper_leg * scale, shape.lower_leg * scale), (UPPER_LEGS, LOWER_LEGS))
 
     centre, radius = head
     labels[_capsule(grid, centre, centre, radius)] = HEAD
 
     for side in ("l", "r"):
-        shoulder, elbow, wrist = (joint(joints, f"{side}_{n}") for n in ("shoulder", "elbow", "wrist"))
-        hand = _limb_end(joints, f"{side}_elbow", f"{side}_wrist", f"{side}_hand", shape.hand_extension)
-        if shoulder is not None and elbow is not None:
-            labels[_capsule(grid, shoulder, elbow, shape.upper_arm * scale)] = UPPER_ARMS
-        if elbow is not None and wrist is not None:
-            forearm = _capsule(grid, elbow, wrist, shape.forearm * scale)
-            if hand is not None:
-                forearm |= _capsule(grid, wrist, hand, shape.forearm * scale)
-            labels[forearm] = FOREARMS
+        _draw_limb(labels, grid, joints, side, ("shoulder", "elbow", "wrist", "hand"), shape.hand_extension,
+                   (shape.upper_arm * scale, shape.forearm * scale), (UPPER_ARMS, FOREARMS))
     return labels
 
 
