@@ -52,6 +52,7 @@ class ReIDModule(pl.LightningModule):
         metric_kwargs = {k: self.eval_cfg[k] for k in ("metric", "normalize", "rerank", "memory_budget_bytes")}
         self.val_metric = RetrievalMetric(**metric_kwargs)
         self.test_metric = RetrievalMetric(**metric_kwargs)
+        self.example_input_array = self.example_input(1)  # lets Lightning's model summary count FLOPs and sizes
 
     @property
     def partition(self) -> nn.Module:
