@@ -10,6 +10,7 @@ training loop on this machine is the reference (images/s, batch 32).
 """
 
 import argparse
+import statistics
 import time
 
 import torch
@@ -28,14 +29,19 @@ def network(name: str, channels_last: bool = True) -> nn.Module:
     return ThesisNetwork(backbone, neck=neck, num_classes=751)
 
 
-def images_per_second(step, batch_size: int, warmup: int, min_iters: int, min_seconds: float) -> float:
+def images_per_second(step, batch_size: int, warmup: int, min_iters: int, min_seconds: float,
+                      repeats: int) -> float:
+    """Median throughput of `repeats` timed windows: one window is at the mercy of the OS scheduler."""
     for _ in range(warmup):
         step()
-    iters, start = 0, time.perf_counter()
-    while iters < min_iters or time.perf_counter() - start < min_seconds:
-        step()
-        iters += 1
-    return iters * batch_size / (time.perf_counter() - start)
+    rates = []
+    for _ in range(repeats):
+        iters, start = 0, time.perf_counter()
+        while iters < min_iters or time.perf_counter() - start < min_seconds:
+            step()
+            iters += 1
+        rates.append(iters * batch_size / (time.perf_counter() - start))
+    return statistics.median(rates)
 
 
 def bench(name: str, size: tuple[int, int], args: argparse.Namespace) -> tuple[float, float]:
@@ -56,9 +62,9 @@ def bench(name: str, size: tuple[int, int], args: argparse.Namespace) -> tuple[f
         model(images)
 
     model.train()
-    train = images_per_second(train_step, args.batch_size, args.warmup, args.iters, args.seconds)
+    train = images_per_second(train_step, args.batch_size, args.warmup, args.iters, args.seconds, args.repeats)
     model.eval()
-    infer = images_per_second(eval_step, args.batch_size, args.warmup, args.iters, args.seconds)
+    infer = images_per_second(eval_step, args.batch_size, args.warmup, args.iters, args.seconds, args.repeats)
     return train, infer
 
 
@@ -71,7 +77,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: all cores)")
     parser.add_argument("--warmup", type=int, default=2, help="untimed iterations first")
     parser.add_argument("--iters", type=int, default=3, help="at least this many timed iterations ...")
-    parser.add_argument("--seconds", type=float, default=5.0, help="... and at least this long")
+    parser.add_argument("--seconds", type=float, default=3.0, help="... and at least this long, per window")
+    parser.add_argument("--repeats", type=int, default=3, help="timed windows; the median is printed")
     parser.add_argument("--nchw", action="store_true", help="backbone.channels_last=false (NCHW weights)")
     args = parser.parse_args()
     if args.threads:
