@@ -80,3 +80,23 @@ def test_committed_notebook_has_no_outputs():
     notebook = nbformat.read(ROOT / "notebooks" / "compare_runs.ipynb", as_version=4)
     assert all(not cell.get("outputs") and not cell.get("execution_count")
                for cell in notebook.cells if cell.cell_type == "code")
+
+
+@pytest.mark.slow
+def test_optuna_search_stores_its_study_and_a_rerun_resumes_it(tmp_path):
+    """hparams_search=optuna: trials maximise val/mAP, the study is in SQLite, a rerun adds trials to it."""
+    import optuna
+
+    args = ["hparams_search=optuna", "data=synthetic_tiny", "trainer.max_epochs=1", "trainer.check_val_every_n_epoch=1",
+            "partition=global", "callbacks.part_masks=null", "callbacks.ranked_list=null",
+            f"paths.log_dir={tmp_path / 'logs'}", f"paths.data_dir={tmp_path / 'data'}"]
+    run_entry_point("train.py", *args, "hydra.sweeper.n_trials=2")
+    storage = f"sqlite:///{tmp_path / 'logs' / 'optuna' / 'studies.db'}"
+    study = optuna.load_study(study_name="lr_wd_ls", storage=storage)
+    assert [t.state for t in study.trials] == [optuna.trial.TrialState.COMPLETE] * 2
+    assert all(0.0 <= t.value <= 1.0 for t in study.trials)  # the validation mAP each trial returned
+    assert all(1e-4 <= t.params["optimizer.lr"] <= 1e-2 for t in study.trials)
+
+    run_entry_point("train.py", *args, "hydra.sweeper.n_trials=1")  # the same command again resumes the study
+    study = optuna.load_study(study_name="lr_wd_ls", storage=storage)
+    assert len(study.trials) == 3 and study.best_value == max(t.value for t in study.trials)
