@@ -41,7 +41,7 @@ tensorboard: $(STAMP) ## Open TensorBoard on the logs folder (http://localhost:6
 results: $(STAMP) ## Tabulate a multirun folder: make results DIR=logs/sweeps/quick_synthetic
 	$(PY) -m reid_lightning.results $(DIR)
 
-bench: $(STAMP) ## Run the benchmarks in bench/ (minutes)
+bench: $(STAMP) ## Run the benchmarks in bench/ (about 40 minutes; the partition study is most of it)
 	for f in bench/*.py; do echo "== $$f"; $(PY) $$f; done
 
 clean: ## Remove generated data, logs and caches (keeps .venv)
