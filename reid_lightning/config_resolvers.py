@@ -1,5 +1,8 @@
 """OmegaConf resolvers our configs use; registered by the entry points before Hydra composes.
 
+`${launch_dir:}` is the directory the command was started from, the project root of `paths`. Unlike
+`${hydra:runtime.cwd}` it resolves before Hydra's job config exists, which the sweeper needs: it
+resolves `hydra.sweep.dir` (and the Optuna storage path) from `paths.log_dir` in the launching process.
 `${ensure_dir:path}` creates the folder and returns its path: the Optuna study's SQLite file must
 live in an existing folder before the first trial runs. `${div:a,b}` divides, so a size in pixels
 can follow the input size (the Gaussian masks' sigma is a sixteenth of the image height).
@@ -16,6 +19,10 @@ from pathlib import Path
 
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import OmegaConf
+
+
+def launch_dir() -> str:
+    return os.getcwd()  # jobs keep the launch directory as cwd (hydra.job.chdir=false); so do DDP children
 
 
 def ensure_dir(path: str) -> str:
@@ -60,7 +67,8 @@ def swept_dirname(task_overrides, _root_) -> str:
 
 
 def register() -> None:
-    functions = (("ensure_dir", ensure_dir), ("div", div), ("slurm_gpus", slurm_gpus), ("swept_dirname", swept_dirname))
+    functions = (("launch_dir", launch_dir), ("ensure_dir", ensure_dir), ("div", div), ("slurm_gpus", slurm_gpus),
+                 ("swept_dirname", swept_dirname))
     for name, function in functions:
         if not OmegaConf.has_resolver(name):
             OmegaConf.register_new_resolver(name, function)

@@ -100,3 +100,13 @@ def test_optuna_search_stores_its_study_and_a_rerun_resumes_it(tmp_path):
     run_entry_point("train.py", *args, "hydra.sweeper.n_trials=1")  # the same command again resumes the study
     study = optuna.load_study(study_name="lr_wd_ls", storage=storage)
     assert len(study.trials) == 3 and study.best_value == max(t.value for t in study.trials)
+
+
+@pytest.mark.slow
+def test_a_plain_multirun_finds_its_folders_from_the_launch_directory(tmp_path):
+    """`train.py -m a=x,y` with no path overrides: the sweep folder resolves before any job exists."""
+    run_entry_point("train.py", "-m", "debug=fast_dev_run", "data=synthetic_tiny", "partition=global,stripes",
+                    cwd=tmp_path)
+    (sweep_dir,) = (tmp_path / "logs" / "debug" / "multiruns").iterdir()  # logs/ of the launch directory
+    assert sorted(p.name for p in sweep_dir.iterdir() if p.is_dir()) == ["0_partition=global", "1_partition=stripes"]
+    assert (tmp_path / "data" / "synthetic_tiny" / "bounding_box_train").is_dir()
