@@ -58,13 +58,19 @@ def swept_override_sets(sweep_dir: Path) -> list[dict]:
     return [dict(zip(keys, combo, strict=True)) for combo in itertools.product(*values)]
 
 
+def job_order(job_dir: Path) -> tuple[int, str]:
+    """Hydra's job number first (`10_...` after `9_...`), then the name (Optuna trials, other folders)."""
+    number, _, _ = job_dir.name.partition("_")
+    return (int(number), job_dir.name) if number.isdigit() else (1 << 30, job_dir.name)
+
+
 def collect(sweep_dir: str | Path) -> SweepResults:
     sweep_dir = Path(sweep_dir)
     if not sweep_dir.is_dir():
         raise FileNotFoundError(f"{sweep_dir} is not a folder; pass a multirun folder such as "
                                 "logs/train/multiruns/<time>")
     rows = []
-    for job_dir in sorted((p for p in sweep_dir.iterdir() if (p / ".hydra").is_dir()), key=lambda p: p.name):
+    for job_dir in sorted((p for p in sweep_dir.iterdir() if (p / ".hydra").is_dir()), key=job_order):
         record = read_record(job_dir) or {"status": "missing", "metrics": {}, "complexity": {}}
         complexity = record.get("complexity") or {}
         rows.append({"run": job_dir.name, "status": record["status"], **job_overrides(job_dir),

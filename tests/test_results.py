@@ -60,3 +60,14 @@ def test_not_a_multirun_folder_is_a_clear_error(tmp_path):
 
     with pytest.raises(FileNotFoundError, match="no Hydra job folders"):
         collect(tmp_path)
+
+
+def test_rows_follow_the_job_numbers_not_the_folder_names(tmp_path):
+    sweep = tmp_path / "multirun"
+    lrs = [f"optimizer.lr={i}" for i in range(12)]
+    sweep.mkdir()
+    (sweep / "multirun.yaml").write_text(yaml.safe_dump({"hydra": {"overrides": {"task": [
+        "optimizer.lr=" + ",".join(str(i) for i in range(12))]}}}))
+    for i in (11, 2, 10, 0, 1, 3, 4, 5, 6, 7, 8, 9):
+        make_job(sweep, f"{i}_{lrs[i]}", [lrs[i]], FINISHED, {"rank1": 0.5}, {})
+    assert list(collect(sweep).finished["run"]) == [f"{i}_{lrs[i]}" for i in range(12)]  # 10_ after 9_
