@@ -5,7 +5,7 @@ on loopback. Then: a 2-job Hydra multirun through `hydra/launcher=slurm` (hydra-
 as two SLURM jobs; a job requeued mid-training (`scontrol requeue`, or submitit's requeue on the
 signal SLURM sends before a time limit) runs again in the same folder and resumes from its last
 checkpoint; and scripts/sbatch/train_ddp.sbatch trains two DDP ranks started by srun in one run folder,
-which both resume from after Lightning's own requeue.
+which both resume after the job is requeued (`scontrol requeue`, as a preemption does).
 Needs root; skipped otherwise or where slurm cannot be installed.
 """
 
