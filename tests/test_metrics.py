@@ -154,6 +154,14 @@ def test_no_valid_query_gives_nan_with_a_warning():
     assert result["num_valid_queries"] == 0 and math.isnan(result["mAP"])
 
 
+
+def test_no_query_identity_in_the_gallery_gives_nan_not_an_index_error():
+    """A short validation can see queries whose pid the gallery lacks altogether (no same-pid column)."""
+    with pytest.warns(UserWarning, match="no query has a valid match"):
+        result = evaluate(torch.zeros(2, 2), torch.ones(3, 2), torch.tensor([1, 2]), torch.tensor([5, 6, 7]),
+                          torch.tensor([0, 0]), torch.tensor([1, 1, 1]), max_rank=2)
+    assert result["num_valid_queries"] == 0 and math.isnan(result["mAP"])
+
 @pytest.mark.parametrize("rows_sorted_whole", [False, True])
 def test_count_keys_matches_brute_force(rows_sorted_whole):
     g = torch.Generator().manual_seed(0)

@@ -38,7 +38,7 @@ class SamePidIndex:
         found = pids[slot] == query_pids
         self.start = (counts.cumsum(0) - counts)[slot]
         self.count = torch.where(found, counts[slot], 0)
-        self.width = int(self.count.max()) if len(self.count) else 0  # K
+        self.width = max(1, int(self.count.max()) if len(self.count) else 0)  # K; >= 1 so empty rows index safely
 
     def rows(self, start: int, stop: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Queries [start, stop) -> gallery positions (B, K) and their validity (B, K)."""
