@@ -5,6 +5,7 @@ job is recorded and does not stop the sweep, that a rerun skips finished jobs, t
 command tabulates the sweep, and that the comparison notebook runs on it.
 """
 
+import json
 import subprocess
 import sys
 
@@ -100,6 +101,11 @@ def test_optuna_search_stores_its_study_and_a_rerun_resumes_it(tmp_path):
     run_entry_point("train.py", *args, "hydra.sweeper.n_trials=1")  # the same command again resumes the study
     study = optuna.load_study(study_name="lr_wd_ls", storage=storage)
     assert len(study.trials) == 3 and study.best_value == max(t.value for t in study.trials)
+    invocations = sorted((tmp_path / "logs" / "optuna" / "lr_wd_ls").iterdir())
+    assert [sorted(p.name for p in d.iterdir() if p.is_dir()) for d in invocations] == [["0", "1"], ["0"]]
+    resumed = json.loads((invocations[1] / "0" / "result.json").read_text())  # trained afresh, not resumed
+    assert resumed["status"] == "finished"
+    assert resumed["metrics"]["best_val/mAP"] == pytest.approx(study.trials[2].value)  # what Optuna was told
 
 
 @pytest.mark.slow
