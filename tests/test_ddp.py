@@ -30,6 +30,7 @@ def test_two_rank_cpu_ddp_matches_single_process_evaluation(tmp_path):
     assert events and len({p.name.split(".")[5] for p in events}) == 1  # one set of logs: written by rank 0 only
     record = json.loads((run_dir / "result.json").read_text())
     assert record["status"] == "finished"
+    assert (run_dir / "ranked_lists.png").is_file()  # drawn on rank zero from both ranks' samples
 
     run_entry_point("eval.py", "data=synthetic_tiny", f"ckpt_path={record['best_checkpoint']}", *paths)
     (eval_dir,) = (tmp_path / "logs" / "eval" / "runs").iterdir()

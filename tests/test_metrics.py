@@ -244,3 +244,14 @@ def test_gpu_equals_cpu():
     cpu = evaluate(**problem, metric="cosine")
     gpu = evaluate(**{k: v.cuda() for k, v in problem.items()}, metric="cosine")
     assert gpu["cmc"] == cpu["cmc"] and gpu["mAP"] == pytest.approx(cpu["mAP"], abs=1e-12)
+
+
+@pytest.mark.parametrize("metric, expected", [("euclidean", [2, 1]), ("cosine", [1, 2])])
+def test_ranked_gallery_ranks_like_the_scores_and_hides_same_camera_matches(metric, expected):
+    """q (pid 1, cam 0) = [1, 0]; gallery: 1 = pid 1 cam 1 at [10, 0] (cosine 0, squared L2 81),
+    2 = pid 2 cam 1 at [0.9, 0.5] (cosine 0.126, squared L2 0.26), 3 = pid 1 cam 0 (same camera: not shown)."""
+    metric_ = RetrievalMetric(metric=metric, max_rank=2, ranks=(1,))
+    metric_.update(torch.tensor([[1.0, 0.0], [10.0, 0.0], [0.9, 0.5], [1.0, 0.0]]), torch.tensor([1, 1, 2, 1]),
+                   torch.tensor([0, 1, 1, 0]), torch.tensor([1, 0, 0, 0]), torch.tensor([0, 1, 2, 3]))
+    ((query, gallery, matches),) = metric_.ranked_gallery(num_queries=5, top_k=3)
+    assert query == 0 and gallery == expected and matches == [i == 1 for i in expected]

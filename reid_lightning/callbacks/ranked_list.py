@@ -1,7 +1,8 @@
 """Ranked lists as pictures: for a few test queries, the query then its top-k gallery images, each
 framed green (same identity) or red (another identity), after the protocol's same-camera filter.
 
-Collected from the test step's outputs on rank zero, drawn at the end of the test, written to
+Ranked by the module's test metric (same distance, normalisation and re-ranking as the scores, every
+rank's samples under DDP), drawn on rank zero at the end of the test, written to
 TensorBoard (`test/ranked_lists`) and as `ranked_lists.png` in the run folder.
 """
 
@@ -9,7 +10,6 @@ from pathlib import Path
 
 import numpy as np
 import pytorch_lightning as pl
-import torch
 from PIL import Image
 
 GREEN, RED, WHITE = (0, 170, 0), (220, 0, 0), (255, 255, 255)
@@ -43,46 +43,31 @@ def ranked_list_grid(query_paths, gallery_rows, matches, size=(128, 64), gap: in
 
 
 class RankedListCallback(pl.Callback):
+    """Draws from the module's `test_metric` before the module resets it (callbacks' epoch-end hooks run first),
+    so the pictures rank exactly as the scores do, over every rank's samples under DDP."""
+
     def __init__(self, num_queries: int = 6, top_k: int = 8):
         self.num_queries, self.top_k = num_queries, top_k
-        self.outputs: list[dict] = []
-
-    def on_test_epoch_start(self, trainer, pl_module) -> None:
-        self.outputs = []
-
-    def on_test_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0) -> None:
-        if trainer.is_global_zero and outputs is not None:
-            self.outputs.append({k: v.detach().cpu() for k, v in outputs.items()})
 
     def on_test_epoch_end(self, trainer, pl_module) -> None:
-        if not trainer.is_global_zero or not self.outputs:
+        metric = pl_module.test_metric
+        if not metric.update_called:
             return
-        grid = self.render(trainer)
-        if grid is None:
+        with metric.sync_context():  # collective under DDP: every rank enters, rank zero draws
+            lists = metric.ranked_gallery(self.num_queries, self.top_k) if trainer.is_global_zero else []
+        if not lists:
             return
+        grid = self.render(trainer, lists)
         Image.fromarray(grid).save(Path(trainer.default_root_dir) / "ranked_lists.png")
         for logger in trainer.loggers:
             if isinstance(logger, pl.loggers.TensorBoardLogger):
                 logger.experiment.add_image("test/ranked_lists", grid, trainer.global_step, dataformats="HWC")
 
-    def render(self, trainer) -> np.ndarray | None:
-        out = {k: torch.cat([o[k] for o in self.outputs]) for k in self.outputs[0]}
-        dataset = trainer.test_dataloaders.dataset
-        q = out["is_query"].bool()
-        g = ~q
-        if not q.any() or not g.any():
-            return None
-        qf, gf = out["embedding"][q][: self.num_queries].float(), out["embedding"][g].float()
-        distances = torch.cdist(qf, gf)  # (Q', G)
-        q_pid, q_cam = out["pid"][q][: self.num_queries], out["camid"][q][: self.num_queries]
-        g_pid, g_cam, g_index = out["pid"][g], out["camid"][g], out["index"][g]
-        query_paths, gallery_rows, matches = [], [], []
-        for i, index in enumerate(out["index"][q][: self.num_queries].tolist()):
-            keep = ~((g_pid == q_pid[i]) & (g_cam == q_cam[i]))  # protocol: same id in same camera is not shown
-            order = torch.argsort(distances[i].masked_fill(~keep, float("inf")))[: self.top_k]
-            order = order[keep[order]]
-            query_paths.append(dataset.samples[index].path)
-            gallery_rows.append([dataset.samples[j].path for j in g_index[order].tolist()])
-            matches.append((g_pid[order] == q_pid[i]).tolist())
+    @staticmethod
+    def render(trainer, lists: list[tuple[int, list[int], list[bool]]]) -> np.ndarray:
+        """lists: (query index, gallery indices, matches) per query, indices into the test dataset."""
+        samples = trainer.test_dataloaders.dataset.samples
         size = tuple(trainer.lightning_module.hparams.image_size)
-        return ranked_list_grid(query_paths, gallery_rows, matches, size=size)
+        return ranked_list_grid([samples[q].path for q, _, _ in lists],
+                                [[samples[j].path for j in gallery] for _, gallery, _ in lists],
+                                [matches for _, _, matches in lists], size=size)

@@ -45,14 +45,8 @@ def evaluate(qf, gf, q_pids, g_pids, q_camids, g_camids, metric: str = "euclidea
                                            (q_camids, "q_camids"), (g_camids, "g_camids")])
     gf = gf.to(device)
     _check_inputs(qf, gf, q_pids, g_pids, q_camids, g_camids, max_rank)
-    if normalize:
-        qf, gf = F.normalize(qf, dim=1), F.normalize(gf, dim=1)
-
-    if rerank:
-        source = KReciprocalDistances(qf, gf, metric, k1=k1, k2=k2, lambda_value=lambda_value,
-                                      budget_bytes=memory_budget_bytes)
-    else:
-        source = FeatureDistances(qf, gf, metric, memory_budget_bytes)
+    source = distance_source(qf, gf, metric, normalize=normalize, rerank=rerank, k1=k1, k2=k2,
+                             lambda_value=lambda_value, memory_budget_bytes=memory_budget_bytes)
     table = SamePidIndex(q_pids, g_pids)
     junk = (g_pids == -1).nonzero().squeeze(1)
     chunk = plan_chunk_rows(len(qf), len(gf), table.width, memory_budget_bytes, source.resident_bytes,
@@ -73,6 +67,18 @@ def evaluate(qf, gf, q_pids, g_pids, q_camids, g_camids, metric: str = "euclidea
         warnings.warn("no query has a valid match in the gallery (same pid, other camera): metrics are NaN",
                       stacklevel=2)
     return result
+
+
+def distance_source(qf: torch.Tensor, gf: torch.Tensor, metric: str, *, normalize: bool = False,
+                    rerank: bool = False, k1: int = 20, k2: int = 6, lambda_value: float = 0.3,
+                    memory_budget_bytes: int = DEFAULT_MEMORY_BUDGET) -> FeatureDistances | KReciprocalDistances:
+    """The query x gallery distances `evaluate` ranks by, served by query chunk: `.rows(start, stop)`."""
+    if normalize:
+        qf, gf = F.normalize(qf, dim=1), F.normalize(gf, dim=1)
+    if rerank:
+        return KReciprocalDistances(qf, gf, metric, k1=k1, k2=k2, lambda_value=lambda_value,
+                                    budget_bytes=memory_budget_bytes)
+    return FeatureDistances(qf, gf, metric, memory_budget_bytes)
 
 
 def flip_average(features_fn, images: torch.Tensor) -> torch.Tensor:

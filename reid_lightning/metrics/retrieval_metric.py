@@ -19,7 +19,7 @@ from torchmetrics import Metric
 from torchmetrics.utilities import dim_zero_cat
 
 from reid_lightning.metrics.distance import check_metric
-from reid_lightning.metrics.functional import DEFAULT_MEMORY_BUDGET, evaluate
+from reid_lightning.metrics.functional import DEFAULT_MEMORY_BUDGET, distance_source, evaluate
 
 
 class RetrievalMetric(Metric):
@@ -61,17 +61,45 @@ class RetrievalMetric(Metric):
         self.is_query.append(torch.as_tensor(is_query, device=device).long())  # long: any backend gathers it
         self.index.append(torch.as_tensor(index, device=device).long())
 
-    def compute(self) -> dict[str, torch.Tensor]:
+    def samples(self) -> tuple[torch.Tensor, ...]:
+        """(embeddings, pids, camids, is_query, index): one row per sample in dataset order, padded repeats
+        dropped. Under DDP call it inside `sync_context()` (on every rank) to see every rank's samples."""
         if isinstance(self.index, list) and not self.index:  # after a DDP sync the states are tensors
-            raise RuntimeError("RetrievalMetric.compute() called before any update(); feed query and "
-                               "gallery batches first")
+            raise RuntimeError("RetrievalMetric read before any update(); feed query and gallery batches "
+                               "first")
         index = dim_zero_cat(self.index)
         order = torch.argsort(index, stable=True)
         first = torch.ones_like(order, dtype=torch.bool)
         first[1:] = index[order][1:] != index[order][:-1]  # keep the first copy of each padded repeat
         keep = order[first]
-        embeddings, pids, camids, is_query = (dim_zero_cat(s)[keep] for s in
-                                              (self.embeddings, self.pids, self.camids, self.is_query))
+        return tuple(dim_zero_cat(s)[keep] for s in
+                     (self.embeddings, self.pids, self.camids, self.is_query, self.index))
+
+    def ranked_gallery(self, num_queries: int, top_k: int) -> list[tuple[int, list[int], list[bool]]]:
+        """The first `num_queries` queries ranked as compute() ranks them (metric, normalisation,
+        re-ranking): (query's dataset index, its top_k gallery dataset indices, same-identity flags),
+        same identity in the same camera left out as the protocol does."""
+        embeddings, pids, camids, is_query, index = self.samples()
+        query = is_query.bool()
+        if query.all() or not query.any():
+            return []
+        qf, gf = embeddings[query], embeddings[~query]
+        source = distance_source(qf, gf, self.distance, normalize=self.normalize, rerank=self.rerank,
+                                 memory_budget_bytes=self.memory_budget_bytes, **self.rerank_args)
+        n = min(num_queries, len(qf))
+        distances = source.rows(0, n)[0]  # (n, G)
+        q_pid, q_cam, q_index = pids[query][:n], camids[query][:n], index[query][:n]
+        g_pid, g_cam, g_index = pids[~query], camids[~query], index[~query]
+        lists = []
+        for i in range(n):
+            shown = ~((g_pid == q_pid[i]) & (g_cam == q_cam[i]))  # (G,)
+            order = torch.argsort(distances[i].masked_fill(~shown, float("inf")), stable=True)[:top_k]
+            order = order[shown[order]]
+            lists.append((int(q_index[i]), g_index[order].tolist(), (g_pid[order] == q_pid[i]).tolist()))
+        return lists
+
+    def compute(self) -> dict[str, torch.Tensor]:
+        embeddings, pids, camids, is_query, _ = self.samples()
         query = is_query.bool()
         device = embeddings.device
         if query.all() or not query.any():

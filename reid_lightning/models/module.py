@@ -108,17 +108,15 @@ class ReIDModule(pl.LightningModule):
         self.log("train/acc", accuracy, on_step=False, on_epoch=True, prog_bar=True, batch_size=len(targets))
         return loss
 
-    def _update_metric(self, metric: RetrievalMetric, batch: dict) -> dict:
+    def _update_metric(self, metric: RetrievalMetric, batch: dict) -> None:
         embedding = self.embed(batch["image"], batch.get("part_map"))
         metric.update(embedding, batch["pid"], batch["camid"], batch["is_query"], batch["index"])
-        return {"embedding": embedding, **{k: batch[k] for k in ("pid", "camid", "is_query", "index")}}
 
     def validation_step(self, batch: dict, batch_idx: int) -> None:
         self._update_metric(self.val_metric, batch)
 
-    def test_step(self, batch: dict, batch_idx: int) -> dict:
-        """Returns the batch's embeddings and labels, which the ranked-list callback draws from."""
-        return self._update_metric(self.test_metric, batch)
+    def test_step(self, batch: dict, batch_idx: int) -> None:
+        self._update_metric(self.test_metric, batch)
 
     def _log_metric(self, metric: RetrievalMetric, prefix: str) -> dict:
         results = metric.compute()
