@@ -78,6 +78,11 @@ def test_label_grouping_errors():
         LabelGrouping.from_groups({"a": [0, 1], "b": [1, 2, 3]}, 4)
     with pytest.raises(ValueError, match=r"source labels \[3\] belong to no group"):
         LabelGrouping.from_groups({"a": [0, 1], "b": [2]}, 4)
+    grouping = LabelGrouping.from_groups({"a": [0, 1], "b": [2, 3]}, 4)
+    with pytest.raises(ValueError, match=r"holds source label 4, .* 0\.\.3"):
+        grouping(np.array([[0, 4]]))
+    with pytest.raises(ValueError, match=r"holds source label -1, .* 0\.\.3"):  # not wrapped to lookup[255]
+        grouping(np.array([[-1, 2]]))
 
 
 def test_presets():

@@ -103,8 +103,9 @@ class LabelGrouping:
 
     def __call__(self, labels: np.ndarray) -> np.ndarray:
         """Apply to a source label map (H, W) -> part map (H, W) uint8."""
-        if labels.size and int(labels.max()) >= self.num_source_labels:
-            raise ValueError(f"label map holds source label {int(labels.max())}, but this grouping knows "
+        low, high = (int(labels.min()), int(labels.max())) if labels.size else (0, 0)
+        if low < 0 or high >= self.num_source_labels:  # a negative label would wrap around the lookup table
+            raise ValueError(f"label map holds source label {low if low < 0 else high}, but this grouping knows "
                              f"labels 0..{self.num_source_labels - 1}; choose the grouping of your segmenter")
         return self.lookup[labels]
 
