@@ -14,11 +14,12 @@ from tests.conftest import run_entry_point
 
 
 @pytest.mark.slow
-def test_two_rank_cpu_ddp_matches_single_process_evaluation(tmp_path):
+@pytest.mark.parametrize("sampler", ["random", "identity"])  # identity: our P x K sampler, Lightning's off
+def test_two_rank_cpu_ddp_matches_single_process_evaluation(tmp_path, sampler):
     paths = [f"paths.log_dir={tmp_path / 'logs'}", f"paths.data_dir={tmp_path / 'data'}"]
     proc = run_entry_point("train.py", "data=synthetic_tiny", "trainer=ddp", "trainer.accelerator=cpu",
                            "trainer.devices=2", "trainer.max_epochs=1", "trainer.check_val_every_n_epoch=1",
-                           "callbacks.part_masks=null", *paths)
+                           f"data.sampler={sampler}", "callbacks.part_masks=null", *paths)
     log = proc.stdout + proc.stderr
     assert "GLOBAL_RANK: 0" in log and "GLOBAL_RANK: 1" in log  # both ranks ran
     runs = list((tmp_path / "logs" / "train" / "runs").iterdir())

@@ -41,3 +41,22 @@ def test_ranks_get_disjoint_images_and_equal_lengths():
 def test_batch_size_must_be_multiple_of_k():
     with pytest.raises(ValueError, match="multiple of data.num_instances"):
         IdentitySampler(PIDS, batch_size=10, num_instances=4)
+
+
+def test_with_the_identity_sampler_evaluation_loaders_shard_themselves(tmp_path):
+    """use_distributed_sampler=False (for P x K) stops Lightning sharding any loader; eval loaders must."""
+    import torch.distributed as dist
+    from torch.utils.data import DistributedSampler
+
+    from reid_lightning.data.datamodule import DataConfig, ReIDDataModule
+
+    dataset = list(range(10))
+    identity = ReIDDataModule(DataConfig(sampler="identity"))
+    assert identity._eval_sampler(dataset) is None  # one process: nothing to shard
+    dist.init_process_group("gloo", init_method=f"file://{tmp_path / 'store'}", rank=0, world_size=1)
+    try:
+        sampler = identity._eval_sampler(dataset)
+        assert isinstance(sampler, DistributedSampler) and not sampler.shuffle and list(sampler) == dataset
+        assert ReIDDataModule(DataConfig(sampler="random"))._eval_sampler(dataset) is None  # Lightning's job
+    finally:
+        dist.destroy_process_group()

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytorch_lightning as pl
 import torch
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, DistributedSampler
 
 from reid_lightning.data import market1501, part_maps
 from reid_lightning.data.dataset import ReIDDataset
@@ -130,12 +130,22 @@ class ReIDDataModule(pl.LightningDataModule):
         if self.val is None:
             return []
         split = self.splits.train_dir
-        return self._loader(self._retrieval_dataset(*self.val, split, split), self.cfg.eval_batch_size)
+        dataset = self._retrieval_dataset(*self.val, split, split)
+        return self._loader(dataset, self.cfg.eval_batch_size, sampler=self._eval_sampler(dataset))
 
     def test_dataloader(self) -> DataLoader:
         s = self.splits
         dataset = self._retrieval_dataset(s.query, s.gallery, s.query_dir, s.gallery_dir)
-        return self._loader(dataset, self.cfg.eval_batch_size)
+        return self._loader(dataset, self.cfg.eval_batch_size, sampler=self._eval_sampler(dataset))
+
+    def _eval_sampler(self, dataset) -> DistributedSampler | None:
+        """Lightning's `use_distributed_sampler=False`, needed for the P x K sampler, covers every loader:
+        then the evaluation loaders shard themselves, or each rank would rank the whole set. Padded repeats
+        are dropped by the metric."""
+        distributed = torch.distributed.is_available() and torch.distributed.is_initialized()
+        if self.needs_own_distributed_sampler and distributed:
+            return DistributedSampler(dataset, shuffle=False)
+        return None
 
     def _loader(self, dataset, batch_size, shuffle=False, sampler=None, drop_last=False) -> DataLoader:
         workers = self.cfg.num_workers
