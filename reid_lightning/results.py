@@ -46,12 +46,22 @@ def job_overrides(job_dir: Path) -> dict:
 
 
 def swept_override_sets(sweep_dir: Path) -> list[dict]:
-    """Every job the sweep asked for, from its multirun.yaml (empty when it cannot be read)."""
+    """Every job the sweep asked for, from its multirun.yaml (empty when it cannot be read).
+
+    The basic sweeper sweeps its config's `hydra.sweeper.params` (a named sweep such as sweeps/*.yaml)
+    together with the command line, which wins on a shared key. Other sweepers (Optuna) draw their jobs,
+    so only the command line counts there.
+    """
     path = sweep_dir / "multirun.yaml"
     if not path.is_file():
         return []
-    task = (yaml.safe_load(path.read_text()).get("hydra", {}).get("overrides", {}) or {}).get("task") or []
-    parsed = OverridesParser.create().parse_overrides([o for o in task if not o.startswith("hydra")])
+    hydra_cfg = yaml.safe_load(path.read_text()).get("hydra", {})
+    task = [o for o in ((hydra_cfg.get("overrides") or {}).get("task") or []) if not o.startswith("hydra")]
+    sweeper = hydra_cfg.get("sweeper") or {}
+    if str(sweeper.get("_target_", "")).endswith("BasicSweeper"):
+        given = {o.split("=", 1)[0] for o in task}
+        task = [f"{k}={v}" for k, v in (sweeper.get("params") or {}).items() if k not in given] + task
+    parsed = OverridesParser.create().parse_overrides(task)
     keys = [o.get_key_element() for o in parsed]
     values = [[str(v) for v in o.sweep_string_iterator()] if o.is_sweep_override() else [o.get_value_element_as_str()]
               for o in parsed]

@@ -71,3 +71,16 @@ def test_rows_follow_the_job_numbers_not_the_folder_names(tmp_path):
     for i in (11, 2, 10, 0, 1, 3, 4, 5, 6, 7, 8, 9):
         make_job(sweep, f"{i}_{lrs[i]}", [lrs[i]], FINISHED, {"rank1": 0.5}, {})
     assert list(collect(sweep).finished["run"]) == [f"{i}_{lrs[i]}" for i in range(12)]  # 10_ after 9_
+
+
+def test_a_named_sweep_reports_jobs_of_its_config_params_that_never_started(tmp_path):
+    """sweeps/*.yaml sweep `hydra.sweeper.params`; the command line then only says `sweep=<name>`."""
+    sweep = tmp_path / "multirun"
+    sweep.mkdir()
+    (sweep / "multirun.yaml").write_text(yaml.safe_dump({"hydra": {
+        "overrides": {"task": ["sweep=quick"]},
+        "sweeper": {"_target_": "hydra._internal.core_plugins.basic_sweeper.BasicSweeper",
+                    "params": {"backbone": "osnet,nasnet", "partition": "global"}}}}))
+    make_job(sweep, "0_backbone=osnet,partition=global", ["backbone=osnet", "partition=global", "sweep=quick"],
+             FINISHED, {"rank1": 0.5}, {})
+    assert collect(sweep).missing == ["backbone=nasnet,partition=global,sweep=quick"]
