@@ -203,6 +203,13 @@ def test_flip_average_and_pairwise_distance():
     assert torch.equal(dist, torch.tensor([[25.0, 1.0]], dtype=torch.float64))
 
 
+def test_flip_average_mirrors_part_maps_with_their_images():
+    images, maps = torch.arange(4.0).view(1, 1, 1, 4), torch.tensor([[[1, 0, 0, 2]]])
+    features = flip_average(lambda x, m: (x[..., 0].flatten(1) * m[..., 0]), images, maps)  # column 0 x its label
+    assert torch.equal(features, torch.tensor([[(0.0 * 1 + 3.0 * 2) / 2]]))
+    assert torch.equal(flip_average(lambda x, m: x[..., 0].flatten(1), images, None), torch.tensor([[1.5]]))
+
+
 def test_retrieval_metric_drops_padded_repeats_and_orders_by_index():
     problem = random_problem(3)
     nq, ng = len(problem["qf"]), len(problem["gf"])

@@ -9,7 +9,7 @@ import pytorch_lightning as pl
 import torch
 from torch import nn
 
-from reid_lightning.metrics import RetrievalMetric
+from reid_lightning.metrics import RetrievalMetric, flip_average
 from reid_lightning.models.backbones import create_backbone
 from reid_lightning.models.classifier import create_classifier
 from reid_lightning.models.neck import PartNeck
@@ -84,11 +84,9 @@ class ReIDModule(pl.LightningModule):
         def parts_of(x: torch.Tensor, maps: torch.Tensor | None) -> torch.Tensor:
             return self.classifier.normalized(self.head(self.backbone(x), maps)).flatten(1)  # (B, P*D)
 
-        embedding = parts_of(images, part_maps)
         if self.eval_cfg["flip"]:
-            mirrored = parts_of(images.flip(-1), None if part_maps is None else part_maps.flip(-1))
-            embedding = (embedding + mirrored) / 2
-        return embedding
+            return flip_average(parts_of, images, part_maps)
+        return parts_of(images, part_maps)
 
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
         out = self(batch["image"], batch.get("part_map"))
