@@ -15,9 +15,9 @@ import pandas as pd
 import yaml
 from hydra.core.override_parser.overrides_parser import OverridesParser
 
-from reid_lightning.run_record import FAILED, FINISHED, read_record
+from reid_lightning.run_record import FAILED, FINISHED, RESULT_METRICS, read_record
 
-METRICS = ("rank1", "rank5", "rank10", "mAP", "mINP")
+METRICS = RESULT_METRICS
 HEADERS = {"rank1": "R1", "rank5": "R5", "rank10": "R10", "mAP": "mAP", "mINP": "mINP",
            "params_total": "Parameters", "macs_thesis": "Flops (thesis MACs)", "macs": "MACs"}
 LAYOUTS = {"3.2": ("rank1", "rank5", "rank10", "mAP"), "4.4": ("rank1", "rank5", "rank10", "mAP"),

@@ -24,10 +24,9 @@ from reid_lightning.ddp_launch import lightning_will_launch_children, single_job
 from reid_lightning.models.module import ReIDModule
 from reid_lightning.models.partition import create_partition
 from reid_lightning.report import print_results
-from reid_lightning.run_record import FAILED, FINISHED, is_finished, write_record
+from reid_lightning.run_record import FAILED, FINISHED, RESULT_METRICS, is_finished, write_record
 
 log = logging.getLogger(__name__)
-RESULT_KEYS = ("rank1", "rank5", "rank10", "mAP", "mINP")
 NOT_CHOICES = ("paths", "local", "logger", "callbacks")  # plumbing, not what distinguishes runs
 
 
@@ -138,7 +137,7 @@ def log_hparams_row(trainer: pl.Trainer, cfg: DictConfig, complexity: dict, resu
     params = {**run_choices(), "image_size": f"{cfg.data.height}x{cfg.data.width}",
               "batch_size": cfg.data.batch_size, "lr": cfg.optimizer.lr, "max_epochs": cfg.trainer.max_epochs,
               "seed": cfg.seed}
-    metrics = {f"test/{k}": v for k, v in results.items() if k in RESULT_KEYS}
+    metrics = {f"test/{k}": v for k, v in results.items() if k in RESULT_METRICS}
     metrics.update({f"complexity/{k}": float(v) for k, v in complexity.items() if isinstance(v, (int, float))})
     for logger in trainer.loggers:
         if isinstance(logger, pl.loggers.TensorBoardLogger):

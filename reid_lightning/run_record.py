@@ -9,6 +9,7 @@ import json
 from pathlib import Path
 
 RECORD_NAME = "result.json"
+RESULT_METRICS = ("rank1", "rank5", "rank10", "mAP", "mINP")  # the test metrics a run reports and tables list
 FINISHED, FAILED = "finished", "failed"
 
 
