@@ -12,11 +12,11 @@ from contextlib import nullcontext
 from pathlib import Path
 
 import pytorch_lightning as pl
-import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
+from pytorch_lightning.utilities.rank_zero import rank_zero_only
 
 from reid_lightning.checkpoint_config import check_checkpoint_matches, model_config_from_checkpoint
 from reid_lightning.data.datamodule import DataConfig, ReIDDataModule
@@ -155,14 +155,14 @@ def train(cfg: DictConfig) -> dict:
     try:
         outcome = fit_and_test(cfg)
     except Exception as err:
-        if int(torch.distributed.get_rank() if torch.distributed.is_initialized() else 0) == 0:
+        if rank_zero_only.rank == 0:  # the global rank, from the environment before DDP starts (srun ranks)
             write_record(run_dir, FAILED, choices, error=f"{type(err).__name__}: {err}",
                          traceback=traceback.format_exc())
         if not is_multirun():
             raise
         log.error("Run %s failed (%s: %s); the sweep goes on", run_dir, type(err).__name__, err)
         return {}
-    if not torch.distributed.is_initialized() or torch.distributed.get_rank() == 0:
+    if rank_zero_only.rank == 0:
         write_record(run_dir, FINISHED, choices, **outcome)
     metrics = outcome["metrics"]
     return {**{f"test/{k}": v for k, v in metrics.items() if not k.startswith("best_")},
