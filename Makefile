@@ -39,7 +39,7 @@ tensorboard: $(STAMP) ## Open TensorBoard on the logs folder (http://localhost:6
 	$(VENV)/bin/tensorboard --logdir logs --bind_all
 
 results: $(STAMP) ## Tabulate a multirun folder: make results DIR=logs/sweeps/quick_synthetic
-	$(PY) -m reid_lightning.results $(DIR)
+	$(PY) -m reid_lightning.reporting $(DIR)
 
 bench: $(STAMP) ## Run the benchmarks in bench/ (about 40 minutes; the partition study is most of it)
 	for f in bench/*.py; do echo "== $$f"; $(PY) $$f; done

@@ -3,14 +3,14 @@
 import hydra
 from omegaconf import DictConfig
 
-from reid_lightning.config_resolvers import register
+from reid_lightning.run.resolvers import register
 
 register()
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="eval")
 def main(cfg: DictConfig) -> dict:
-    from reid_lightning.run import evaluate
+    from reid_lightning.run.evaluate import evaluate
 
     return evaluate(cfg)
 

@@ -16,7 +16,7 @@ import time
 import torch
 from torch import nn
 
-from reid_lightning.complexity import ThesisNetwork
+from reid_lightning.analysis.complexity import ThesisNetwork
 from reid_lightning.models.backbones import create_backbone, list_backbones
 from reid_lightning.models.neck import PartNeck
 

@@ -19,7 +19,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from reid_lightning.results import collect, markdown_table, problems_report  # noqa: E402
+from reid_lightning.reporting.tables import collect, markdown_table, problems_report  # noqa: E402
 
 ROWS = "global_shared,stripes_individual,binary_mask_individual,gaussian_mask_individual,gaussian_mask_shared"
 HARD_DATA = {"misalignment": 1.0, "part_drop_prob": 0.15, "part_erode_prob": 0.3, "part_mislabel_prob": 0.1}
@@ -34,7 +34,7 @@ def main() -> None:
     args = parser.parse_args()
     command = [sys.executable, str(ROOT / "train.py"), "-m", f"head={ROWS}", f"backbone={args.backbone}",
                "data=synthetic", f"data.root={ROOT / 'data' / 'synthetic_hard'}",
-               *(f"+data.synthetic.{key}={value}" for key, value in HARD_DATA.items()), "data.val_split=null",
+               *(f"+data.options.{key}={value}" for key, value in HARD_DATA.items()), "data.val_split=null",
                f"trainer.max_epochs={args.epochs}", f"seed={args.seed}",
                "callbacks.part_masks=null", "callbacks.ranked_list=null", f"hydra.sweep.dir={args.out}"]
     print("$", " ".join(command), flush=True)

@@ -21,7 +21,8 @@ import torch.nn.functional as F
 from PIL import Image
 from torch import nn
 
-from reid_lightning.data.market1501 import Sample, load_market1501
+from reid_lightning.data.datasets.market1501 import load_market1501
+from reid_lightning.data.records import Sample
 from reid_lightning.data.synthetic import SyntheticConfig, generate
 
 

@@ -65,7 +65,12 @@ class Registry:
 
     def check_options(self, name: str, options: Iterable[str], ignored: Iterable[str] = (),
                       hint: str = "") -> None:
-        """Raise ValueError naming every option `name` does not accept, and the ones it does."""
+        """Raise ValueError naming every option `name` does not accept, and the ones it does.
+
+        A function builder taking **kwargs (a timm model's options) accepts any option."""
+        builder = self.get(name)
+        if not inspect.isclass(builder) and _takes_any(inspect.signature(builder)):
+            return
         accepted = self.options(name)
         unknown = sorted(set(options) - accepted)
         if unknown:
@@ -90,10 +95,14 @@ def accepted_options(builder: Callable) -> set[str]:
             continue
         signature = inspect.signature(cls.__init__)
         accepted |= _named(signature) - {"self"}
-        if not any(p.kind is p.VAR_KEYWORD for p in signature.parameters.values()):
+        if not _takes_any(signature):
             break  # this __init__ does not pass options on to its base
     return accepted
 
 
 def _named(signature: inspect.Signature) -> set[str]:
     return {p.name for p in signature.parameters.values() if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+
+
+def _takes_any(signature: inspect.Signature) -> bool:
+    return any(p.kind is p.VAR_KEYWORD for p in signature.parameters.values())

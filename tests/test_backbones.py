@@ -9,7 +9,7 @@ from omegaconf import OmegaConf
 from safetensors.torch import save_file
 from torch import nn
 
-from reid_lightning.complexity import count_parameters
+from reid_lightning.analysis.complexity import count_parameters
 from reid_lightning.models.backbones import create_backbone, list_backbones
 from reid_lightning.models.neck import PartNeck
 
@@ -29,7 +29,9 @@ def preset(name: str) -> dict:
 
 
 def test_osnet_preset_puts_the_paper_fc_in_the_head():
-    assert OmegaConf.load(CONF / "osnet.yaml").neck_dim == 512
+    from reid_lightning.run.build import neck_width
+
+    assert neck_width("paper", "osnet") == 512  # neck_dim=paper: the fc of the backbone's paper
 
 
 def test_every_backbone_has_a_preset():

@@ -9,8 +9,9 @@ from pytorch_lightning.loggers import TensorBoardLogger
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from reid_lightning.callbacks.complexity import ComplexityCallback
-from reid_lightning.complexity import (
+from reid_lightning.callbacks.complexity_logger import ComplexityCallback
+from reid_lightning.reporting.records import read_complexity
+from reid_lightning.analysis.complexity import (
     count_macs,
     count_parameters,
     count_thesis_complexity,
@@ -100,7 +101,7 @@ def test_table_4_3_values(table):
 
 
 def test_main_prints_table(capsys, monkeypatch):
-    import reid_lightning.complexity as complexity
+    import reid_lightning.analysis.complexity as complexity
 
     monkeypatch.setattr(complexity, "table_4_3", lambda h, w: [{
         "model": "OSNet", "params": 2_193_616, "params_thesis": 2_193_616,
@@ -147,7 +148,7 @@ def fit(tmp_path, callback):
     return trainer, model
 
 
-def test_callback_writes_json_scalars_and_module_attribute(tmp_path):
+def test_callback_writes_json_and_scalars(tmp_path):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     trainer, model = fit(tmp_path, ComplexityCallback())
@@ -156,7 +157,7 @@ def test_callback_writes_json_scalars_and_module_attribute(tmp_path):
         "macs": 27 * 4 * 32 + 12, "flops": 2 * (27 * 4 * 32 + 12),
         "macs_thesis": 27 * 128 + 4 * 128 + 128 + 32 * 4 + 5 * 3, "params_thesis": 131, "input_size": "8x4",
     }
-    assert model.complexity == expected
+    assert read_complexity(tmp_path) == expected
     assert json.loads((tmp_path / "complexity.json").read_text()) == expected
     events = EventAccumulator(trainer.logger.log_dir)
     events.Reload()
@@ -165,8 +166,8 @@ def test_callback_writes_json_scalars_and_module_attribute(tmp_path):
 
 
 def test_callback_input_size_override(tmp_path):
-    _, model = fit(tmp_path, ComplexityCallback(input_size=[16, 8]))
-    assert model.complexity["input_size"] == "16x8"
-    assert model.complexity["macs"] == 27 * 4 * 128 + 12
+    fit(tmp_path, ComplexityCallback(input_size=[16, 8]))
+    assert read_complexity(tmp_path)["input_size"] == "16x8"
+    assert read_complexity(tmp_path)["macs"] == 27 * 4 * 128 + 12
     with pytest.raises(ValueError, match="height, width"):
         ComplexityCallback(input_size=[128])

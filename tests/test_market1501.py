@@ -5,14 +5,10 @@ from pathlib import Path
 
 import pytest
 
-from reid_lightning.data.market1501 import (
-    MARKET_FOLDER,
-    Sample,
-    load_market1501,
-    parse_name,
-    part_map_path,
-    split_validation,
-)
+from reid_lightning.data.datasets.market1501 import MARKET_FOLDER, load_market1501, parse_name
+from reid_lightning.data.part_maps import part_map_path
+from reid_lightning.data.records import Sample
+from reid_lightning.data.validation import split_validation
 
 # Real Market-1501 file counts: 12,936 train; 3,368 query; 19,732 gallery = 13,120 good + 2,793
 # distractors (pid 0) + 3,819 junk (pid -1), so the parsed gallery holds 13,120 + 2,793 = 15,913.
@@ -121,7 +117,7 @@ def test_non_jpg_files_are_ignored(tmp_path):
     splits = load_market1501(root)
     assert [(s.path.name, s.pid, s.camid) for s in splits.train] == [
         ("0003_c1s1_000001_00.jpg", 0, 0), ("0003_c2s1_000001_00.jpg", 0, 1)]
-    assert splits.query == [Sample(root / "query" / "0005_c1s1_000001_00.jpg", 5, 0)]
+    assert splits.query == [Sample(root / "query" / "0005_c1s1_000001_00.jpg", 5, 0, "market1501")]
 
 
 def test_missing_root_and_missing_split_folder(tmp_path):

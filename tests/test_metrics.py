@@ -7,9 +7,10 @@ import numpy as np
 import pytest
 import torch
 
-from reid_lightning.metrics import RetrievalMetric, evaluate, flip_average, pairwise_distance
+from reid_lightning.metrics import RetrievalMetric, evaluate, pairwise_distance
 from reid_lightning.metrics.ranking import count_keys
-from reid_lightning.metrics.reference import evaluate_reference, market_ap
+from reid_lightning.models.tta import flip_average
+from tests.reference_evaluator import evaluate_reference, market_ap
 
 # Four queries against seven 1-d gallery features (squared distances are exact small numbers).
 #   gallery   g0   g1   g2   g3   g4   g5   g6

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from reid_lightning.metrics import evaluate
-from reid_lightning.metrics.reference import evaluate_reference_distances
+from tests.reference_evaluator import evaluate_reference_distances
 from reid_lightning.metrics.reranking import KReciprocalDistances, smallest_k
 
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from reid_lightning.data.market1501 import Sample
+from reid_lightning.data.records import Sample
 from reid_lightning.data.part_maps import (
     LIP_20_TO_PPP_7,
     PART_NAMES_7,

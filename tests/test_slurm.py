@@ -61,7 +61,7 @@ def data_root(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("data") / "synthetic_tiny"
     with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
         cfg = compose("train", overrides=["data=synthetic_tiny", f"data.root={root}"])
-    ensure_synthetic(root, SyntheticConfig(**OmegaConf.to_container(cfg.data.synthetic)))
+    ensure_synthetic(root, SyntheticConfig(**OmegaConf.to_container(cfg.data.options)))
     return root
 
 

@@ -14,7 +14,7 @@ import pytest
 from nbclient import NotebookClient
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from reid_lightning.results import collect
+from reid_lightning.reporting.tables import collect
 from tests.conftest import ROOT, run_entry_point
 
 LRS = "optimizer.lr=0.01,0.02,1e30"
@@ -54,7 +54,7 @@ def test_rerun_skips_finished_jobs(sweep):
 @pytest.mark.slow
 def test_results_command_tables_both_runs_and_reports_the_failure(sweep):
     sweep_dir, _, _ = sweep
-    proc = subprocess.run([sys.executable, "-m", "reid_lightning.results", str(sweep_dir)], capture_output=True,
+    proc = subprocess.run([sys.executable, "-m", "reid_lightning.reporting", str(sweep_dir)], capture_output=True,
                           text=True, cwd=ROOT, check=True)
     lines = proc.stdout.splitlines()
     rows = [line for line in lines if line.startswith("| 0.0")]

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from reid_lightning.data.market1501 import load_market1501
+from reid_lightning.data.datasets.market1501 import load_market1501
 from reid_lightning.data.synthetic import (
     MANIFEST,
     SyntheticConfig,

@@ -1,31 +1,36 @@
-"""The LightningDataModule shared by the synthetic set and the real Market-1501.
+"""The LightningDataModule: any registered dataset, by name, as train / validation / test loaders.
 
 Train: the (relabelled) training identities, joint image + part-map augmentation, random or P x K
 identity batches. Validation: a thesis-style held-out split of training identities, evaluated as
-retrieval (query vs gallery). Test: Market's query vs gallery. Part maps are loaded only when the
-model's partition needs them, and are checked up front so a missing map fails before training.
+retrieval (query vs gallery). Test: the dataset's query vs gallery. The dataset is parsed (and, for the
+synthetic set, generated) by its registered loader (reid_lightning/data/datasets/); this module never
+tests a dataset's name. Part maps are loaded only when asked (`load_part_maps`, from the partition the
+config chose) and are checked up front so a missing map fails before training.
 """
 
-import fcntl
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader, DistributedSampler
 
-from reid_lightning.data import market1501, part_maps
+from reid_lightning.data import part_maps
 from reid_lightning.data.dataset import ReIDDataset
+from reid_lightning.data.datasets import load_dataset
+from reid_lightning.data.records import Sample, Splits
 from reid_lightning.data.sampler import IdentitySampler
 from reid_lightning.data.transforms import TransformConfig, build_image_only_transform, build_transform
+from reid_lightning.data.validation import split_validation
 
 
 @dataclass
 class DataConfig:
-    name: str = "synthetic"  # synthetic | market1501
+    name: str = "synthetic"  # a registered dataset (reid_lightning.data.datasets.DATASETS)
     root: str = "data/synthetic"
     part_maps: str | None = None  # folder holding <split>/<stem>.png; default <root>/part_maps
-    synthetic: dict = field(default_factory=dict)  # SyntheticConfig knobs (synthetic only)
+    options: dict = field(default_factory=dict)  # the dataset loader's options (synthetic: generator knobs)
     part_groups: dict | None = None  # part name -> source labels; None keeps the 7-class scheme
     num_source_labels: int = 7
     height: int = 128
@@ -35,9 +40,18 @@ class DataConfig:
     num_workers: int = 2
     sampler: str = "random"  # random | identity (P x K)
     num_instances: int = 4
-    val_split: dict | None = None  # kwargs of market1501.split_validation; None disables validation
+    val_split: dict | None = None  # kwargs of validation.split_validation; None disables validation
     augment: dict = field(default_factory=dict)  # TransformConfig overrides (flip, pad, random_erasing)
     seed: int = 0
+
+
+@dataclass(frozen=True)
+class TrainingSet:
+    """What training sees of a dataset: its train samples (labels 0..num_classes-1) and validation pair."""
+
+    train: list[Sample]
+    num_classes: int
+    val: tuple[list[Sample], list[Sample]] | None  # (query, gallery) held out of the train folder
 
 
 class ReIDDataModule(pl.LightningDataModule):
@@ -50,7 +64,7 @@ class ReIDDataModule(pl.LightningDataModule):
             grouping = part_maps.LabelGrouping.from_groups(dict(cfg.part_groups), cfg.num_source_labels)
         self.label_lookup = None if grouping is None else grouping.lookup
         self.num_part_labels = cfg.num_source_labels if grouping is None else grouping.num_parts
-        self.splits = None
+        self._checked = False
 
     @property
     def needs_own_distributed_sampler(self) -> bool:
@@ -58,47 +72,48 @@ class ReIDDataModule(pl.LightningDataModule):
         return self.cfg.sampler == "identity"
 
     @property
-    def root(self) -> Path:
-        return Path(self.cfg.root)
+    def part_root(self) -> Path:
+        return Path(self.cfg.part_maps) if self.cfg.part_maps else Path(self.cfg.root) / "part_maps"
+
+    @cached_property
+    def splits(self) -> Splits:
+        """The dataset's train / query / gallery, parsed once per process (generated first if synthetic)."""
+        return load_dataset(self.cfg.name, self.cfg.root, **self.cfg.options)
+
+    @cached_property
+    def training(self) -> TrainingSet:
+        train, val = self.splits.train, None
+        if self.cfg.val_split:
+            train, val_query, val_gallery = split_validation(train, seed=self.cfg.seed, **self.cfg.val_split)
+            val = (val_query, val_gallery)
+        return TrainingSet(train, len({s.pid for s in train}), val)
 
     @property
-    def part_root(self) -> Path:
-        return Path(self.cfg.part_maps) if self.cfg.part_maps else self.root / "part_maps"
+    def num_classes(self) -> int:
+        """Identities the classifier learns (the model is built with it)."""
+        return self.training.num_classes
+
+    @property
+    def val(self) -> tuple[list[Sample], list[Sample]] | None:
+        return self.training.val
 
     def prepare_data(self) -> None:
-        """Generate the synthetic set on first use. A file lock makes concurrent processes (srun ranks,
-        parallel sweep jobs) wait for the first one instead of generating the same folder together."""
-        if self.cfg.name == "synthetic":
-            from reid_lightning.data.synthetic import SyntheticConfig, ensure_synthetic
-            self.root.parent.mkdir(parents=True, exist_ok=True)
-            with open(self.root.parent / f".{self.root.name}.lock", "w") as lock:
-                fcntl.flock(lock, fcntl.LOCK_EX)
-                ensure_synthetic(self.root, SyntheticConfig(**self.cfg.synthetic))
+        """Generate the synthetic set on first use (its loader locks the folder for concurrent processes)."""
+        load_dataset(self.cfg.name, self.cfg.root, **self.cfg.options)
 
     def setup(self, stage: str | None = None) -> None:
-        if self.splits is not None:
-            return
-        self.splits = market1501.load_market1501(self.root)
-        train = self.splits.train
-        self.val = None
-        if self.cfg.val_split:
-            train, val_query, val_gallery = market1501.split_validation(
-                train, seed=self.cfg.seed, **self.cfg.val_split)
-            self.val = (val_query, val_gallery)
-        self.train_samples = train
-        self.num_classes = len({s.pid for s in train})
-        if self.load_part_maps:
-            for split, samples in self._named_lists():
-                part_maps.check_part_maps(samples, self.part_root, split)
+        if self.load_part_maps and not self._checked:
+            s = self.splits
+            for samples in (s.train, s.query, s.gallery):
+                self._part_map_paths(samples)
+            self._checked = True
 
-    def _named_lists(self):
-        s = self.splits
-        return [(s.train_dir, s.train), (s.query_dir, s.query), (s.gallery_dir, s.gallery)]
+    def _part_map_paths(self, samples: list[Sample]) -> list[Path]:
+        paths = part_maps.part_map_paths(samples, self.splits.root, self.part_root)
+        return part_maps.require_part_maps(paths, self.part_root)
 
-    def _dataset(self, samples, split, train, is_query=None, pids=None) -> ReIDDataset:
-        maps = None
-        if self.load_part_maps:
-            maps = [part_maps.part_map_path(self.part_root, split, s) for s in samples]
+    def _dataset(self, samples, train, is_query=None, pids=None) -> ReIDDataset:
+        maps = self._part_map_paths(samples) if self.load_part_maps else None
         return ReIDDataset(
             samples, build_transform(self.transform_cfg, train), build_image_only_transform(self.transform_cfg, train),
             part_map_paths=maps, part_map_loader=self._load_map, is_query=is_query,
@@ -107,18 +122,14 @@ class ReIDDataModule(pl.LightningDataModule):
     def _load_map(self, path: Path, size: tuple[int, int]):
         return part_maps.load_part_map(path, size, self.cfg.num_source_labels)
 
-    def _retrieval_dataset(self, query, gallery, split_q, split_g) -> ReIDDataset:
-        q = self._dataset(query, split_q, train=False)
-        g = self._dataset(gallery, split_g, train=False)
-        samples = q.samples + g.samples
-        maps = None if q.part_map_paths is None else q.part_map_paths + g.part_map_paths
-        return ReIDDataset(samples, q.joint_transform, None, part_map_paths=maps, part_map_loader=self._load_map,
-                           is_query=[True] * len(query) + [False] * len(gallery), label_lookup=self.label_lookup)
+    def _retrieval_dataset(self, query, gallery) -> ReIDDataset:
+        return self._dataset(query + gallery, train=False, is_query=[True] * len(query) + [False] * len(gallery))
 
     def train_dataloader(self) -> DataLoader:
-        pid_to_label = {pid: i for i, pid in enumerate(sorted({s.pid for s in self.train_samples}))}
-        labels = [pid_to_label[s.pid] for s in self.train_samples]
-        dataset = self._dataset(self.train_samples, self.splits.train_dir, train=True, pids=labels)
+        train = self.training.train
+        pid_to_label = {pid: i for i, pid in enumerate(sorted({s.pid for s in train}))}
+        labels = [pid_to_label[s.pid] for s in train]
+        dataset = self._dataset(train, train=True, pids=labels)
         sampler = None
         if self.cfg.sampler == "identity":
             sampler = IdentitySampler(labels, self.cfg.batch_size, self.cfg.num_instances, seed=self.cfg.seed)
@@ -129,13 +140,11 @@ class ReIDDataModule(pl.LightningDataModule):
     def val_dataloader(self) -> DataLoader | list:
         if self.val is None:
             return []
-        split = self.splits.train_dir
-        dataset = self._retrieval_dataset(*self.val, split, split)
+        dataset = self._retrieval_dataset(*self.val)
         return self._loader(dataset, self.cfg.eval_batch_size, sampler=self._eval_sampler(dataset))
 
     def test_dataloader(self) -> DataLoader:
-        s = self.splits
-        dataset = self._retrieval_dataset(s.query, s.gallery, s.query_dir, s.gallery_dir)
+        dataset = self._retrieval_dataset(self.splits.query, self.splits.gallery)
         return self._loader(dataset, self.cfg.eval_batch_size, sampler=self._eval_sampler(dataset))
 
     def _eval_sampler(self, dataset) -> DistributedSampler | None:

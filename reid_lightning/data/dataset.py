@@ -14,7 +14,7 @@ import torch
 from PIL import Image, UnidentifiedImageError
 from torch.utils.data import Dataset
 
-from reid_lightning.data.market1501 import Sample
+from reid_lightning.data.records import Sample
 from reid_lightning.data.transforms import apply_joint
 
 

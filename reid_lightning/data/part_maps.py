@@ -1,7 +1,8 @@
 """Body-part label maps: load and validate them, and group a segmenter's labels into our parts.
 
 A part map is a single-channel uint8 PNG with the size of its image, stored at
-`<part_root>/<split>/<image stem>.png`. The thesis's segmenter (CDCL) speaks the Pascal-Person-Part
+`<part_root>/<split>/<image stem>.png` (`part_map_path`: the one home of that layout), where split is the
+image's folder relative to its dataset root (e.g. `bounding_box_train`). The thesis's segmenter (CDCL) speaks the Pascal-Person-Part
 scheme of 7 labels (PART_NAMES_7); other segmenters (LIP / CIHP human parsers, 20 labels) are mapped
 onto it by a LabelGrouping, a 256-entry lookup table, so the part scheme is configuration.
 Errors are raised early and name the file, the value found and the fix, because a wrong map
@@ -15,7 +16,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from reid_lightning.data.market1501 import Sample, part_map_path
+from reid_lightning.data.records import Sample
 
 PART_NAMES_7 = ("background", "head", "torso", "upper_arms", "forearms", "upper_legs", "lower_legs")
 _GENERATE_HINT = ("generate them with `reid-parts generate --root ...` or point data.part_maps=... at a "
@@ -49,16 +50,30 @@ def load_part_map(path: str | Path, image_size: tuple[int, int], num_labels: int
     return labels.astype(np.uint8, copy=False)
 
 
+def part_map_path(part_root: str | Path, split: str | Path, image: Sample | Path) -> Path:
+    """Where the part map of an image lives: `<part_root>/<split>/<image stem>.png`."""
+    path = image.path if isinstance(image, Sample) else Path(image)
+    return Path(part_root) / split / f"{path.stem}.png"
+
+
+def part_map_paths(samples: Sequence[Sample], image_root: str | Path, part_root: str | Path) -> list[Path]:
+    """The part map of every sample, its split being its image's folder relative to `image_root`."""
+    return [part_map_path(part_root, s.path.parent.relative_to(image_root), s) for s in samples]
+
+
 def check_part_maps(samples: Sequence[Sample], part_root: str | Path, split: str) -> list[Path]:
-    """Check every sample has a part map before training starts; returns their paths in order."""
-    paths = [part_map_path(part_root, split, s) for s in samples]
+    """Check every sample of one split folder has a part map before training starts; returns their paths."""
+    return require_part_maps([part_map_path(part_root, split, s) for s in samples], Path(part_root) / split)
+
+
+def require_part_maps(paths: Sequence[Path], where: str | Path) -> list[Path]:
+    """`paths` if every file exists, else one FileNotFoundError counting the missing ones, with examples."""
     missing = [p for p in paths if not p.is_file()]
     if missing:
         examples = ", ".join(str(p) for p in missing[:3])
         raise FileNotFoundError(
-            f"{len(missing)} of {len(paths)} part maps for split {split} are missing in "
-            f"{Path(part_root) / split} (e.g. {examples}); {_GENERATE_HINT}")
-    return paths
+            f"{len(missing)} of {len(paths)} part maps are missing in {where} (e.g. {examples}); {_GENERATE_HINT}")
+    return list(paths)
 
 
 @dataclass(frozen=True)

@@ -32,7 +32,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 from scipy.ndimage import binary_erosion
 
-from reid_lightning.data.market1501 import GALLERY_FOLDER, QUERY_FOLDER, TRAIN_FOLDER
+from reid_lightning.data.datasets.market1501 import GALLERY_FOLDER, QUERY_FOLDER, TRAIN_FOLDER
 
 MANIFEST = "synthetic_manifest.json"
 PART_MAP_FOLDER = "part_maps"

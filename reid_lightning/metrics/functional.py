@@ -81,15 +81,6 @@ def distance_source(qf: torch.Tensor, gf: torch.Tensor, metric: str, *, normaliz
     return FeatureDistances(qf, gf, metric, memory_budget_bytes)
 
 
-def flip_average(features_fn, images: torch.Tensor, *aligned: torch.Tensor | None) -> torch.Tensor:
-    """Flip test-time augmentation: mean of the features of the images and of their mirror images.
-
-    `aligned` inputs (e.g. part maps, (B, H, W)) are mirrored with the images; None passes through.
-    """
-    mirrored = [None if x is None else x.flip(-1) for x in aligned]
-    return (features_fn(images, *aligned) + features_fn(images.flip(-1), *mirrored)) / 2
-
-
 def _as_tensor(x, name: str) -> torch.Tensor:
     if isinstance(x, torch.Tensor):
         return x.detach()

@@ -8,7 +8,7 @@ gallery orders, hence tie-breaks, are then those of the dataset whatever the wor
 process computes the same numbers as a single process would, bit for bit.
 
 Flip test-time augmentation belongs to the model (average the embeddings of image and mirror image,
-see `flip_average`); L2 normalisation and re-ranking are options here.
+see `reid_lightning.models.tta`); L2 normalisation and re-ranking are options here.
 """
 
 import warnings

@@ -17,16 +17,20 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from reid_lightning.registry import Registry
+
+CLASSIFIERS = Registry("classifier")
+
 
 class PartClassifier(nn.Module):
     """What both classifiers share: input checks, the optional BNNeck, cross-entropy."""
 
-    name = "classifier"
+    registry_name = "classifier"  # replaced by the registered name in subclasses
 
     def __init__(self, in_features: int, num_parts: int, num_classes: int, bnneck: bool = False):
         super().__init__()
         if min(in_features, num_parts, num_classes) < 1:
-            raise ValueError(f"classifier={self.name} needs positive sizes, got in_features={in_features}, "
+            raise ValueError(f"classifier={self.registry_name} needs positive sizes, got in_features={in_features}, "
                              f"num_parts={num_parts}, num_classes={num_classes}")
         self.in_features, self.num_parts, self.num_classes = in_features, num_parts, num_classes
         # BatchNorm over the P*C flattened features normalises every channel of every part separately.
@@ -37,7 +41,7 @@ class PartClassifier(nn.Module):
     def normalized(self, parts: torch.Tensor) -> torch.Tensor:
         """(B, P, C) -> (B, P, C) after the BNNeck (unchanged without one)."""
         if parts.dim() != 3 or tuple(parts.shape[1:]) != (self.num_parts, self.in_features):
-            raise ValueError(f"classifier={self.name} was built for part features (B, {self.num_parts}, "
+            raise ValueError(f"classifier={self.registry_name} was built for part features (B, {self.num_parts}, "
                              f"{self.in_features}), got {tuple(parts.shape)}; num_parts / in_features must "
                              "match the partition and the backbone (or neck) width")
         return self.bnneck(parts.flatten(1)).view_as(parts)
@@ -45,7 +49,7 @@ class PartClassifier(nn.Module):
     def loss(self, logits: torch.Tensor, targets: torch.Tensor, label_smoothing: float = 0.0) -> torch.Tensor:
         """Cross-entropy; for per-part logits (B, P, K) the mean over parts of the per-part losses."""
         if targets.numel() and int(targets.max()) >= self.num_classes:
-            raise ValueError(f"classifier={self.name} has {self.num_classes} classes but a target is "
+            raise ValueError(f"classifier={self.registry_name} has {self.num_classes} classes but a target is "
                              f"{int(targets.max())}; train identities must be relabelled 0..num_classes-1")
         if logits.dim() == 3:  # (B, P, K): every part predicts the same identity
             targets = targets.repeat_interleave(logits.shape[1])
@@ -53,10 +57,9 @@ class PartClassifier(nn.Module):
         return F.cross_entropy(logits, targets, label_smoothing=label_smoothing)
 
 
+@CLASSIFIERS.register("shared")
 class SharedClassifier(PartClassifier):
     """One linear layer over the concatenated part features: (B, P, C) -> (B, K)."""
-
-    name = "shared"
 
     def __init__(self, in_features: int, num_parts: int, num_classes: int, bnneck: bool = False):
         super().__init__(in_features, num_parts, num_classes, bnneck)
@@ -69,10 +72,9 @@ class SharedClassifier(PartClassifier):
         return logits.argmax(dim=1)  # (B,)
 
 
+@CLASSIFIERS.register("individual")
 class IndividualClassifier(PartClassifier):
     """One linear layer per part: (B, P, C) -> (B, P, K); predictions by max voting."""
-
-    name = "individual"
 
     def __init__(self, in_features: int, num_parts: int, num_classes: int, bnneck: bool = False):
         super().__init__(in_features, num_parts, num_classes, bnneck)
@@ -91,16 +93,9 @@ class IndividualClassifier(PartClassifier):
         return probability.masked_fill(~tied, -1.0).argmax(dim=1)  # argmax keeps the first (lowest) id
 
 
-CLASSIFIERS = {"shared": SharedClassifier, "individual": IndividualClassifier}
-
-
 def create_classifier(name: str, in_features: int, num_parts: int, num_classes: int,
                       **kwargs) -> PartClassifier:
     """Build a classifier by config name; kwargs: bnneck (bool)."""
-    if name not in CLASSIFIERS:
-        raise ValueError(f"unknown classifier={name!r}; known: {', '.join(CLASSIFIERS)}")
-    unknown = sorted(set(kwargs) - {"bnneck"})
-    if unknown:
-        raise ValueError(f"classifier={name} has no option {', '.join(unknown)}; its options are: bnneck "
-                         "(label smoothing is loss.label_smoothing)")
-    return CLASSIFIERS[name](in_features, num_parts, num_classes, **kwargs)
+    CLASSIFIERS.check_options(name, kwargs, ignored=("in_features", "num_parts", "num_classes"),
+                              hint=" (label smoothing is loss.label_smoothing)")
+    return CLASSIFIERS.build(name, in_features=in_features, num_parts=num_parts, num_classes=num_classes, **kwargs)

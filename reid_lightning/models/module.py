@@ -9,15 +9,20 @@ import pytorch_lightning as pl
 import torch
 from torch import nn
 
-from reid_lightning.metrics import RetrievalMetric, flip_average
+from reid_lightning.metrics import RetrievalMetric
 from reid_lightning.models.backbones import create_backbone
 from reid_lightning.models.classifier import create_classifier
 from reid_lightning.models.neck import PartNeck
 from reid_lightning.models.optimization import build_optimizer, build_scheduler
 from reid_lightning.models.partition import create_partition
 from reid_lightning.models.triplet import batch_hard_triplet_loss
+from reid_lightning.models.tta import flip_average
 
-LOGGED_METRICS = ("rank1", "rank5", "rank10", "mAP", "mINP", "mAP_market")
+# Defaults of the loss and evaluation options: those of conf/loss/cross_entropy.yaml and
+# conf/evaluation/default.yaml, so a module built in Python behaves like the default run.
+LOSS_DEFAULTS = {"label_smoothing": 0.1, "triplet_weight": 0.0, "triplet_margin": 0.3}
+EVALUATION_DEFAULTS = {"metric": "euclidean", "normalize": False, "flip": False, "rerank": False,
+                       "memory_budget_bytes": 1 << 30}
 
 
 class PartHead(nn.Module):
@@ -46,9 +51,8 @@ class ReIDModule(pl.LightningModule):
         self.feature_dim = neck_dim or channels
         self.classifier = create_classifier(**classifier, in_features=self.feature_dim,
                                             num_parts=part.num_parts, num_classes=num_classes)
-        self.loss_cfg = {"label_smoothing": 0.0, "triplet_weight": 0.0, "triplet_margin": 0.3, **(loss or {})}
-        self.eval_cfg = {"metric": "euclidean", "normalize": False, "flip": False, "rerank": False,
-                         "memory_budget_bytes": 1 << 30, **(evaluation or {})}
+        self.loss_cfg = {**LOSS_DEFAULTS, **(loss or {})}
+        self.eval_cfg = {**EVALUATION_DEFAULTS, **(evaluation or {})}
         metric_kwargs = {k: self.eval_cfg[k] for k in ("metric", "normalize", "rerank", "memory_budget_bytes")}
         self.val_metric = RetrievalMetric(**metric_kwargs)
         self.test_metric = RetrievalMetric(**metric_kwargs)
@@ -116,18 +120,17 @@ class ReIDModule(pl.LightningModule):
     def test_step(self, batch: dict, batch_idx: int) -> None:
         self._update_metric(self.test_metric, batch)
 
-    def _log_metric(self, metric: RetrievalMetric, prefix: str) -> dict:
+    def _log_metric(self, metric: RetrievalMetric, prefix: str) -> None:
+        """Log every scalar of the metric as <prefix>/<key>; trainer.validate/test return them."""
         results = metric.compute()
         metric.reset()
-        logged = {f"{prefix}/{k}": v for k, v in results.items() if k in LOGGED_METRICS}
-        self.log_dict(logged, prog_bar=prefix == "val")
-        return results
+        self.log_dict({f"{prefix}/{k}": v.double() for k, v in results.items()}, prog_bar=prefix == "val")
 
     def on_validation_epoch_end(self) -> None:
         self._log_metric(self.val_metric, "val")
 
     def on_test_epoch_end(self) -> None:
-        self.test_results = self._log_metric(self.test_metric, "test")
+        self._log_metric(self.test_metric, "test")
 
     def configure_optimizers(self):
         optimizer = build_optimizer(self.parameters(), **self.hparams.optimizer)

@@ -27,14 +27,18 @@ Choices the thesis leaves open, made here:
   small part gives a small feature; `pooling=weighted` divides by sum(mask) instead (a mask-weighted mean).
 """
 
-import inspect
 import math
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from reid_lightning.registry import Registry
 
+PARTITIONS = Registry("partition")
+
+
+@PARTITIONS.register("global")
 class GlobalPool(nn.Module):
     """Global average pooling: one part covering the whole map."""
 
@@ -45,6 +49,7 @@ class GlobalPool(nn.Module):
         return feature_map.mean(dim=(2, 3)).unsqueeze(1)  # (B, 1, C)
 
 
+@PARTITIONS.register("stripes")
 class HorizontalStripes(nn.Module):
     """PCB-style: `num_stripes` horizontal bands of the feature map, each average-pooled.
 
@@ -66,22 +71,22 @@ class HorizontalStripes(nn.Module):
         return pooled.squeeze(-1).transpose(1, 2)  # (B, N, C)
 
 
+@PARTITIONS.register("binary_mask")
 class BinaryMasks(nn.Module):
     """One binary mask per part label, resized to the feature map, multiplied in, then pooled."""
 
     requires_part_maps = True
-    name = "binary_mask"
     sigma, radius = 0.0, 0  # no smoothing
 
     def __init__(self, num_labels: int = 7, include_background: bool = True, interpolation: str = "area",
                  pooling: str = "mean", normalize: str = "none", eps: float = 1e-6):
         super().__init__()
-        _check_choice(self.name, "interpolation", interpolation, ("area", "bilinear"))
-        _check_choice(self.name, "pooling", pooling, ("mean", "weighted"))
-        _check_choice(self.name, "normalize", normalize, ("none", "max"))
+        _check_choice(self.registry_name, "interpolation", interpolation, ("area", "bilinear"))
+        _check_choice(self.registry_name, "pooling", pooling, ("mean", "weighted"))
+        _check_choice(self.registry_name, "normalize", normalize, ("none", "max"))
         first = 0 if include_background else 1
         if num_labels - first < 1:
-            raise ValueError(f"partition={self.name} got num_labels={num_labels} with include_background="
+            raise ValueError(f"partition={self.registry_name} got num_labels={num_labels} with include_background="
                              f"{include_background}: no part is left; use num_labels >= 2")
         self.num_labels, self.include_background = num_labels, include_background
         self.interpolation, self.pooling, self.normalize, self.eps = interpolation, pooling, normalize, eps
@@ -91,15 +96,15 @@ class BinaryMasks(nn.Module):
     def one_hot(self, part_maps: torch.Tensor | None) -> torch.Tensor:
         """Label map (B, H, W) int -> one float mask per part (B, P, H, W) at image resolution."""
         if part_maps is None:
-            raise ValueError(f"partition={self.name} needs part maps; the data module did not provide them "
+            raise ValueError(f"partition={self.registry_name} needs part maps; the data module did not provide them "
                              "(no 'part_map' in the batch). Build it with load_part_maps=True "
                              "(model.requires_part_maps), or pick partition=global or partition=stripes")
         if part_maps.dim() != 3 or part_maps.is_floating_point():
-            raise ValueError(f"partition={self.name} expects part maps as integer labels (B, H, W), got "
+            raise ValueError(f"partition={self.registry_name} expects part maps as integer labels (B, H, W), got "
                              f"{tuple(part_maps.shape)} {part_maps.dtype}")
         low, high = (int(v) for v in torch.aminmax(part_maps))
         if low < 0 or high >= self.num_labels:
-            raise ValueError(f"partition={self.name} takes labels 0..{self.num_labels - 1} (num_labels="
+            raise ValueError(f"partition={self.registry_name} takes labels 0..{self.num_labels - 1} (num_labels="
                              f"{self.num_labels}) but the part maps hold {low}..{high}; check "
                              "data.num_source_labels / data.part_groups")
         labels = torch.tensor(self.labels, device=part_maps.device).view(1, -1, 1, 1)
@@ -126,24 +131,24 @@ class BinaryMasks(nn.Module):
             part_maps = part_maps.to(feature_map.device, non_blocking=True)
         masks = self.masks(part_maps, (h, w)).to(feature_map.dtype)  # (B, P, h, w)
         if masks.shape[0] != b:
-            raise ValueError(f"partition={self.name}: {masks.shape[0]} part maps for a batch of {b} images")
+            raise ValueError(f"partition={self.registry_name}: {masks.shape[0]} part maps for a batch of {b} images")
         summed = torch.einsum("bphw,bchw->bpc", masks, feature_map)  # (B, P, C)
         if self.pooling == "mean":
             return summed / (h * w)
         return summed / (masks.sum(dim=(2, 3)).unsqueeze(-1) + self.eps)  # (B, P, C)
 
 
+@PARTITIONS.register("gaussian_mask")
 class GaussianMasks(BinaryMasks):
     """Binary part masks smoothed by a Gaussian filter (sigma, kernel_size in image pixels) before use."""
 
-    name = "gaussian_mask"
 
     def __init__(self, sigma: float = 8.0, kernel_size: int | None = None, **kwargs):
         super().__init__(**kwargs)
         if sigma < 0:
-            raise ValueError(f"partition={self.name} got sigma={sigma}; use sigma >= 0 (0 = binary masks)")
+            raise ValueError(f"partition={self.registry_name} got sigma={sigma}; use sigma >= 0 (0 = binary masks)")
         if kernel_size is not None and (kernel_size < 1 or kernel_size % 2 == 0):
-            raise ValueError(f"partition={self.name} got kernel_size={kernel_size}; use an odd size >= 1, "
+            raise ValueError(f"partition={self.registry_name} got kernel_size={kernel_size}; use an odd size >= 1, "
                              "or null for 2*ceil(3*sigma)+1")
         self.sigma = float(sigma)
         # Half-width of the kernel in image pixels; by default 3 sigma (99.7% of the weight).
@@ -189,31 +194,13 @@ def _check_choice(partition: str, key: str, value: str, allowed: tuple[str, ...]
         raise ValueError(f"partition={partition} got {key}={value!r}; choose one of {', '.join(allowed)}")
 
 
-def _options(cls: type) -> set[str]:
-    """Keyword options of cls.__init__ (without self, *args, **kwargs)."""
-    params = list(inspect.signature(cls.__init__).parameters.values())[1:]
-    return {p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
-
-
-PARTITIONS = {"global": GlobalPool, "stripes": HorizontalStripes, "binary_mask": BinaryMasks,
-              "gaussian_mask": GaussianMasks}
-
-
 def create_partition(name: str, num_labels: int = 7, **kwargs) -> nn.Module:
     """Build a partition by config name; `num_labels` (labels in the part maps) is used by mask partitions.
 
     Returns an nn.Module with `num_parts`, `requires_part_maps` and
     `forward(feature_map (B,C,h,w), part_maps (B,H,W) int64 | None) -> (B,P,C)`.
     """
-    if name not in PARTITIONS:
-        raise ValueError(f"unknown partition={name!r}; known: {', '.join(PARTITIONS)}")
-    cls = PARTITIONS[name]
-    if cls.requires_part_maps:
+    if PARTITIONS.get(name).requires_part_maps:
         kwargs["num_labels"] = num_labels
-    own = [c for c in cls.__mro__ if c not in (nn.Module, object) and "__init__" in vars(c)]
-    accepted = set().union(*(_options(c) for c in own))
-    unknown = sorted(set(kwargs) - accepted)
-    if unknown:
-        raise ValueError(f"partition={name} has no option {', '.join(unknown)}; its options are "
-                         f"{', '.join(sorted(accepted - {'num_labels'})) or 'none'}")
-    return cls(**kwargs)
+    PARTITIONS.check_options(name, kwargs, ignored=("num_labels",))
+    return PARTITIONS.build(name, **kwargs)

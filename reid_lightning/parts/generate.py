@@ -24,7 +24,8 @@ from pathlib import Path
 import numpy as np
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from reid_lightning.parts.layout import dataset_images, default_out, map_path, read_rgb, write_map
+from reid_lightning.data.part_maps import part_map_path
+from reid_lightning.parts.layout import dataset_images, default_out, read_rgb, write_map
 from reid_lightning.parts.pose import PoseConfig, PoseModel
 from reid_lightning.parts.rasterize import rasterize, split_by_height
 
@@ -110,7 +111,7 @@ def generate_part_maps(root: str | Path, out: str | Path | None = None, splits: 
     config = config or PoseConfig()
     out = Path(out) if out is not None else default_out(root)
     images = dataset_images(root, splits)
-    tasks = [(str(path), str(map_path(out, split, path))) for split, path in images]
+    tasks = [(str(path), str(part_map_path(out, split, path))) for split, path in images]
     todo = tasks if overwrite else [t for t in tasks if not Path(t[1]).is_file()]
     workers = max(1, min(workers, len(todo)))
     summary = Summary(str(out), images=len(tasks), skipped_existing=len(tasks) - len(todo), workers=workers,

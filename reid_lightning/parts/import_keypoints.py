@@ -25,12 +25,12 @@ from pathlib import Path
 import numpy as np
 
 from reid_lightning.parts.import_maps import ImportSummary
+from reid_lightning.data.part_maps import part_map_path
 from reid_lightning.parts.layout import (
     check_splits,
     dataset_images,
     default_out,
     image_size,
-    map_path,
     split_images,
     write_map,
 )
@@ -143,7 +143,7 @@ def import_keypoints(fmt: str, src: str | Path, root: str | Path, split: str | N
         if joints is None:
             summary.missing.append(image.name)
             continue
-        target = map_path(out, split_name, image)
+        target = part_map_path(out, split_name, image)
         if target.is_file() and not overwrite:
             summary.skipped_existing += 1
             continue

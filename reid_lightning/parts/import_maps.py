@@ -16,7 +16,8 @@ import numpy as np
 from PIL import Image
 
 from reid_lightning.data.part_maps import LIP_20_TO_PPP_7, PASCAL_PERSON_PART_7, LabelGrouping
-from reid_lightning.parts.layout import dataset_images, default_out, image_size, map_path, write_map
+from reid_lightning.data.part_maps import part_map_path
+from reid_lightning.parts.layout import dataset_images, default_out, image_size, write_map
 
 LABEL_SCHEMES: dict[str, LabelGrouping] = {"ppp7": PASCAL_PERSON_PART_7, "lip20": LIP_20_TO_PPP_7}
 
@@ -82,7 +83,7 @@ def import_label_maps(src: str | Path, root: str | Path, scheme: str = "ppp7", o
         if source is None:
             summary.missing.append(image.name)
             continue
-        target = map_path(out, split, image)
+        target = part_map_path(out, split, image)
         if target.is_file() and not overwrite:
             summary.skipped_existing += 1
             continue

@@ -13,7 +13,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from reid_lightning.data.market1501 import GALLERY_FOLDER, QUERY_FOLDER, TRAIN_FOLDER, resolve_root
+from reid_lightning.data.datasets.market1501 import GALLERY_FOLDER, QUERY_FOLDER, TRAIN_FOLDER, resolve_root
+from reid_lightning.data.part_maps import part_map_path
 
 SPLITS = (TRAIN_FOLDER, GALLERY_FOLDER, QUERY_FOLDER)
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
@@ -52,11 +53,6 @@ def dataset_images(root: str | Path, splits: list[str] | tuple[str, ...] | None 
         raise FileNotFoundError(f"no images in {', '.join(str(base / s) for s in check_splits(splits))}; "
                                 "point --root at a Market-format dataset")
     return images
-
-
-def map_path(out: str | Path, split: str, image: Path) -> Path:
-    """`<out>/<split>/<image stem>.png`."""
-    return Path(out) / split / f"{image.stem}.png"
 
 
 def read_rgb(path: Path) -> np.ndarray:

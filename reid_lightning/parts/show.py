@@ -13,7 +13,8 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from reid_lightning.data.part_maps import PART_NAMES_7
-from reid_lightning.parts.layout import dataset_images, default_out, map_path, read_rgb
+from reid_lightning.data.part_maps import part_map_path
+from reid_lightning.parts.layout import dataset_images, default_out, read_rgb
 
 PART_COLOURS = np.array([(0, 0, 0), (230, 40, 40), (40, 120, 240), (250, 210, 0), (255, 120, 0),
                          (40, 200, 60), (180, 60, 230)], dtype=np.uint8)  # (7, 3), index = label
@@ -66,7 +67,7 @@ def show_part_maps(root: str | Path, out: str | Path, part_root: str | Path | No
     images = dataset_images(root, splits)
     if len(images) > max_images:
         images = [images[i] for i in np.linspace(0, len(images) - 1, max_images).round().astype(int)]
-    tiles = [_tile(path, map_path(part_root, split, path), zoom) for split, path in images]
+    tiles = [_tile(path, part_map_path(part_root, split, path), zoom) for split, path in images]
     cell_w, cell_h = max(t.width for t in tiles) + 4, max(t.height for t in tiles) + 4
     columns = min(columns, len(tiles))
     rows = -(-len(tiles) // columns)

@@ -19,43 +19,23 @@ a single one to remove (dcti, resnet50, mobilenetv2); osnet and nasnet refuse it
 NHWC: on this CPU a training step is 1.3-1.6x faster (bench/backbones.py), and it suits tensor cores.
 """
 
-import difflib
-import inspect
-from collections.abc import Callable
 from pathlib import Path
 
 import timm
 import torch
 from torch import nn
 
-from reid_lightning.models.backbones.dcti import DCTI
-from reid_lightning.models.backbones.nasnet import NASNetAMobile
-from reid_lightning.models.backbones.osnet import OSNet
+# isort: off  (registration order = listing order: our own first)
+from reid_lightning.models.backbones import osnet, nasnet, dcti, timm_backbone  # noqa: F401
+# isort: on
+from reid_lightning.models.backbones.registry import BACKBONES
 from reid_lightning.models.backbones.timm_backbone import create_timm_backbone
 from reid_lightning.models.backbones.weights import load_weights
-
-OWN: dict[str, Callable[..., nn.Module]] = {"osnet": OSNet, "nasnet": NASNetAMobile, "dcti": DCTI}
-TIMM_NAMES = {"mobilenetv2": "mobilenetv2_100", "resnet50": "resnet50"}  # our name -> timm name
 
 
 def list_backbones() -> list[str]:
     """Our own backbone names (any timm model name works as well)."""
-    return [*OWN, *TIMM_NAMES]
-
-
-def _unknown(name: str) -> ValueError:
-    close = difflib.get_close_matches(name, list_backbones() + timm.list_models(), n=5, cutoff=0.6)
-    hint = f"; close matches: {', '.join(close)}" if close else ""
-    return ValueError(f"unknown backbone {name!r}: ours are {', '.join(list_backbones())}, and any timm "
-                      f"model name also works (see timm.list_models()){hint}")
-
-
-def _check_options(name: str, builder: Callable[..., nn.Module], options: dict) -> None:
-    accepted = set(inspect.signature(builder).parameters)
-    unknown = sorted(set(options) - accepted)
-    if unknown:
-        raise ValueError(f"backbone {name!r} has no option(s) {', '.join(unknown)}; its options are: "
-                         f"{', '.join(sorted(accepted))} (plus pretrained, channels_last)")
+    return BACKBONES.names()
 
 
 def create_backbone(name: str, pretrained: bool | str = False, channels_last: bool = True,
@@ -72,25 +52,28 @@ def _build(name: str, pretrained: bool | str, **options) -> nn.Module:
                          f"got {pretrained!r}")
     weights_file = None if isinstance(pretrained, bool) or pretrained is None else Path(pretrained)
     key = name.lower()
-    if key.startswith("timm:"):
-        key = name[len("timm:"):]
-    elif key in OWN:
-        if pretrained is True:
+    if key in BACKBONES:
+        downloads = "pretrained" in BACKBONES.options(key)  # timm-made: ImageNet weights from the hub
+        if pretrained is True and not downloads:
             raise ValueError(f"backbone {name!r} is our own implementation and has no download source for "
                              f"pretrained weights: pass a local file, backbone.pretrained=/path/to/{key}.pth")
-        builder = OWN[key]
-        _check_options(name, builder, options)
-        model = builder(**options)
-        if weights_file is not None:
-            load_weights(model, weights_file, builder.classifier_prefixes)
-        return model
-    timm_name = TIMM_NAMES.get(key, key)
-    if not timm.is_model(timm_name):
-        raise _unknown(name)
-    model = create_timm_backbone(timm_name, pretrained=pretrained is True, check=key not in TIMM_NAMES,
-                                 **options)
+        BACKBONES.check_options(key, options, hint=" (plus pretrained, channels_last)")
+        model = BACKBONES.get(key)(**options, **({"pretrained": pretrained is True} if downloads else {}))
+    else:
+        timm_name = name[len("timm:"):] if key.startswith("timm:") else name
+        if not timm.is_model(timm_name):
+            raise BACKBONES.unknown(name, extra_names=timm.list_models(),
+                                    extra_hint=", and any timm model name also works (see timm.list_models())")
+        model = create_timm_backbone(timm_name, pretrained=pretrained is True, **options)
     if weights_file is not None:
-        classifier = model.pretrained_cfg.get("classifier") or "classifier"
-        prefixes = classifier if isinstance(classifier, tuple | list) else (classifier,)
-        load_weights(model, weights_file, tuple(f"{p}." for p in prefixes))
+        load_weights(model, weights_file, classifier_prefixes(model))
     return model
+
+
+def classifier_prefixes(model: nn.Module) -> tuple[str, ...]:
+    """Key prefixes of a weights file that belong to an ImageNet/re-ID classifier (ignored on loading)."""
+    if hasattr(model, "classifier_prefixes"):
+        return tuple(model.classifier_prefixes)
+    classifier = getattr(model, "pretrained_cfg", {}).get("classifier") or "classifier"
+    prefixes = classifier if isinstance(classifier, tuple | list) else (classifier,)
+    return tuple(f"{p}." for p in prefixes)

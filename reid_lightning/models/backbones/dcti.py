@@ -32,6 +32,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from reid_lightning.models.backbones.registry import BACKBONES
+
 PHASES = ((64, 64), (128, 128), (256, 256, 256), (512, 512), (512,))  # output channels of each conv
 DROP = (0.3, 0.3, 0.4, 0.4, 0.0)  # the paper's dropout per phase (1 - keep probability)
 
@@ -49,6 +51,7 @@ class ConvReLU(nn.Module):
         return self.drop(F.relu(self.bn(self.conv(x)), inplace=True))
 
 
+@BACKBONES.register("dcti")
 class DCTI(nn.Module):
     """DCTI feature extractor: (B, 3, H, W) -> (B, 512, H/16, W/16) (H/8, W/8 with last_stride=1)."""
 

@@ -28,6 +28,8 @@ The last reduction is wired into the cell structure, so there is no last-stride 
 import torch
 from torch import nn
 
+from reid_lightning.models.backbones.registry import BACKBONES
+
 BN_EPS = 1e-3  # the TensorFlow original's epsilon
 
 
@@ -179,6 +181,7 @@ class NormalCell(nn.Module):
         return torch.cat([prev, c0, c1, c2, c3, c4], 1)  # (B, 6 * channels, h, w)
 
 
+@BACKBONES.register("nasnet")
 class NASNetAMobile(nn.Module):
     """NASNet-A mobile feature extractor: (B, 3, H, W) -> (B, 1056, ~H/32, ~W/32)."""
 

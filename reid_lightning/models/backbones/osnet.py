@@ -29,6 +29,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from reid_lightning.models.backbones.registry import BACKBONES
+
 
 def conv_bn(in_channels: int, out_channels: int, kernel_size: int = 1, stride: int = 1,
             relu: bool = True) -> nn.Sequential:
@@ -98,10 +100,12 @@ def os_stage(in_channels: int, out_channels: int, num_blocks: int, transition: b
     return nn.Sequential(*layers)
 
 
+@BACKBONES.register("osnet")
 class OSNet(nn.Module):
     """OSNet feature extractor: (B, 3, H, W) -> (B, 512*width, H/16, W/16)."""
 
     classifier_prefixes = ("fc.", "classifier.")  # keys of a Torchreid checkpoint that belong to the head
+    paper_neck_dim = 512  # the paper's fc after pooling; in our model it is the head's neck (neck_dim: paper)
 
     def __init__(self, width: float = 1.0, last_stride: int | None = None):
         super().__init__()

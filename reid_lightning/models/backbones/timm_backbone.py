@@ -13,6 +13,8 @@ from timm import create_model
 from timm.models import EfficientNet, ResNet
 from torch import nn
 
+from reid_lightning.models.backbones.registry import BACKBONES
+
 NO_NETWORK = ("no network access to the weights hub ({error}); download the weights elsewhere and pass "
               "backbone.pretrained=/path/to/file (.pth or .safetensors)")
 
@@ -70,3 +72,15 @@ def create_timm_backbone(name: str, pretrained: bool = False, last_stride: int |
     if check:
         check_feature_map(model, name)
     return model
+
+
+@BACKBONES.register("mobilenetv2")
+def mobilenetv2(pretrained: bool = False, last_stride: int | None = None, **timm_options) -> nn.Module:
+    """MobileNetV2 x1.0: timm's mobilenetv2_100."""
+    return create_timm_backbone("mobilenetv2_100", pretrained, last_stride, check=False, **timm_options)
+
+
+@BACKBONES.register("resnet50")
+def resnet50(pretrained: bool = False, last_stride: int | None = None, **timm_options) -> nn.Module:
+    """ResNet-50: timm's resnet50."""
+    return create_timm_backbone("resnet50", pretrained, last_stride, check=False, **timm_options)

@@ -4,21 +4,21 @@ Parameters are split as the model is (backbone, head = partition + neck, classif
 multiply-adds are counted for one image at the configured input size, both with torch's
 FlopCounterMode (`macs`, `flops` = 2 x macs: conv/linear work) and in the thesis's convention
 (`macs_thesis`, `params_thesis`: every executed layer call, Torchreid's rules, see
-reid_lightning.complexity). The dict
-goes to the loggers as `complexity/<key>` scalars, to `<run folder>/complexity.json`, and to
-`pl_module.complexity`, from which the run puts it into TensorBoard's hparams row.
+reid_lightning.analysis.complexity). The dict goes to the loggers as `complexity/<key>` scalars and to
+`<run folder>/complexity.json`, the run's record of it (the run's result.json and TensorBoard's hparams
+row read it from there).
 
 The LightningModule provides `backbone`, `head`, `classifier` and `example_input()` (the positional
 arguments of its forward for one image).
 """
 
-import json
 from pathlib import Path
 
 import pytorch_lightning as pl
 import torch
 
-from reid_lightning.complexity import count_macs, count_parameters, count_thesis_complexity
+from reid_lightning.analysis.complexity import count_macs, count_parameters, count_thesis_complexity
+from reid_lightning.reporting.records import write_complexity
 
 
 def resize_inputs(inputs: tuple, size: tuple[int, int]) -> tuple:
@@ -48,7 +48,7 @@ def measure(pl_module: pl.LightningModule, input_size: tuple[int, int] | None = 
 
 
 class ComplexityCallback(pl.Callback):
-    """Parameters and MACs at fit start (rank zero): scalars, complexity.json, pl_module.complexity."""
+    """Parameters and MACs at fit start (rank zero): scalars and complexity.json."""
 
     def __init__(self, input_size: tuple[int, int] | list[int] | None = None):
         if input_size is not None and len(input_size) != 2:
@@ -60,9 +60,7 @@ class ComplexityCallback(pl.Callback):
         if not trainer.is_global_zero:
             return
         result = measure(pl_module, self.input_size)
-        pl_module.complexity = result
         scalars = {f"complexity/{k}": float(v) for k, v in result.items() if isinstance(v, int | float)}
         for logger in trainer.loggers:
             logger.log_metrics(scalars, step=0)
-        out_dir.mkdir(parents=True, exist_ok=True)
-        (out_dir / "complexity.json").write_text(json.dumps(result, indent=2) + "\n")
+        write_complexity(out_dir, result)

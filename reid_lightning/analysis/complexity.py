@@ -15,7 +15,7 @@
   parameters of every executed layer call, so a layer called k times counts k times (OSNet's shared
   aggregation gate: 4 calls per block). The thesis calls the multiply-adds "flops".
 
-`python -m reid_lightning.complexity` prints Table 4.3 next to our networks at 128x64. What each
+`python -m reid_lightning.analysis.complexity` prints Table 4.3 next to our networks at 128x64. What each
 thesis number covers, found by reproducing it (`THESIS_TABLE_4_3`):
   ResNet-50    backbone + pooling module + 751-way classifier (a torchvision-style fc)   exact
   DCTI         the thesis's layout (models/backbones/dcti.py) + pooling + 751-way classifier   exact

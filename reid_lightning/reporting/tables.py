@@ -1,6 +1,6 @@
 """Multirun folder -> thesis-style tables (Markdown), a CSV and a plot of mAP against MACs.
 
-`python -m reid_lightning.results logs/train/multiruns/<time>` reads every job folder's
+`python -m reid_lightning.reporting logs/train/multiruns/<time>` reads every job folder's
 `result.json` (written by train.py) and `.hydra/overrides.yaml`, lays the finished runs out like
 thesis Tables 3.2 / 4.3 / 4.4, and lists the runs that failed or are missing (started but never
 finished, or swept but never started). The notebook in notebooks/ uses the same functions.
@@ -15,11 +15,11 @@ import pandas as pd
 import yaml
 from hydra.core.override_parser.overrides_parser import OverridesParser
 
-from reid_lightning.run_record import FAILED, FINISHED, RESULT_METRICS, read_record
+from reid_lightning.metrics.names import RESULT_METRICS, SHORT_LABELS
+from reid_lightning.reporting.records import FAILED, FINISHED, read_record
 
 METRICS = RESULT_METRICS
-HEADERS = {"rank1": "R1", "rank5": "R5", "rank10": "R10", "mAP": "mAP", "mINP": "mINP",
-           "params_total": "Parameters", "macs_thesis": "Flops (thesis MACs)", "macs": "MACs"}
+HEADERS = {**SHORT_LABELS, "params_total": "Parameters", "macs_thesis": "Flops (thesis MACs)", "macs": "MACs"}
 LAYOUTS = {"3.2": ("rank1", "rank5", "rank10", "mAP"), "4.4": ("rank1", "rank5", "rank10", "mAP"),
            "4.3": ("params_total", "macs_thesis"), "full": ("params_total", "macs", *METRICS)}
 

@@ -1,0 +1,1 @@
+"""Analysis tools: what a network costs (complexity: parameters and multiply-adds, thesis Table 4.3)."""

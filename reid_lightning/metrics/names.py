@@ -1,0 +1,27 @@
+"""The one list of retrieval metrics a run reports: key, label in printed tables, short table header.
+
+The evaluator returns more (the CMC curve, the number of valid queries); these are the scalars that go
+to the loggers as `val/<key>` and `test/<key>`, into `result.json`, and into the result tables.
+"""
+
+from typing import NamedTuple
+
+
+class MetricName(NamedTuple):
+    key: str  # in the evaluator's output, the logs and result.json
+    label: str  # in the rich table printed at the end of a run
+    short: str  # in the Markdown result tables (thesis style)
+
+
+METRICS = (
+    MetricName("rank1", "Rank-1", "R1"),
+    MetricName("rank5", "Rank-5", "R5"),
+    MetricName("rank10", "Rank-10", "R10"),
+    MetricName("mAP", "mAP", "mAP"),
+    MetricName("mINP", "mINP", "mINP"),
+    MetricName("mAP_market", "mAP (Market code)", "mAP_m"),  # the official Market-1501 AP (interpolated)
+)
+LOGGED_METRICS = tuple(m.key for m in METRICS)  # logged as val/<key>, test/<key>
+RESULT_METRICS = LOGGED_METRICS[:5]  # reported by a run and listed by the tables (R1 R5 R10 mAP mINP)
+LABELS = {m.key: m.label for m in METRICS}
+SHORT_LABELS = {m.key: m.short for m in METRICS}

@@ -1,0 +1,117 @@
+"""What `train.py` does once Hydra has composed the config.
+
+Build data and model from the config, fit, evaluate query vs gallery with the best checkpoint, print
+and record the results, and put one hparams row (choices, complexity, results) into TensorBoard. In a
+multirun a failing job is recorded as failed and the sweep goes on, and a job whose folder already
+holds a finished result is skipped, so rerunning a sweep resumes it.
+"""
+
+import logging
+import traceback
+from contextlib import nullcontext
+from pathlib import Path
+
+import pytorch_lightning as pl
+from omegaconf import DictConfig
+from pytorch_lightning.utilities.rank_zero import rank_zero_only
+
+from reid_lightning.metrics.names import RESULT_METRICS
+from reid_lightning.reporting.console import print_results
+from reid_lightning.reporting.records import FAILED, FINISHED, is_finished, read_complexity, write_record
+from reid_lightning.run.build import (
+    build_callbacks,
+    build_datamodule,
+    build_model,
+    build_trainer,
+    is_multirun,
+    needs_part_maps,
+    run_choices,
+)
+from reid_lightning.run.checkpoints import check_checkpoint_matches
+from reid_lightning.run.ddp_launch import lightning_will_launch_children, single_job_argv
+
+log = logging.getLogger(__name__)
+
+
+def resume_checkpoint(cfg: DictConfig, run_dir: Path) -> str | None:
+    """ckpt_path if given; with resume=auto the newest of last.ckpt and Lightning's SLURM hpc_ckpt_*.ckpt."""
+    if cfg.ckpt_path:
+        return str(cfg.ckpt_path)
+    if cfg.resume != "auto":
+        return None
+    candidates = [p for p in [run_dir / "checkpoints" / "last.ckpt", *run_dir.glob("hpc_ckpt_*.ckpt")] if p.is_file()]
+    if not candidates:
+        return None
+    newest = max(candidates, key=lambda p: p.stat().st_mtime)
+    log.info("Resuming from %s", newest)
+    return str(newest)
+
+
+def metrics_of(trainer_output: list[dict], prefix: str = "test/") -> dict:
+    """trainer.test's return value ([{"test/rank1": ...}]) -> {"rank1": ...}."""
+    return {k.removeprefix(prefix): float(v) for k, v in trainer_output[0].items() if k.startswith(prefix)}
+
+
+def fit_and_test(cfg: DictConfig) -> dict:
+    run_dir = Path(cfg.paths.output_dir)
+    pl.seed_everything(cfg.seed, workers=True)
+    datamodule = build_datamodule(cfg, load_part_maps=needs_part_maps(cfg))
+    model = build_model(cfg, datamodule)
+    ckpt_path = resume_checkpoint(cfg, run_dir)
+    if ckpt_path:
+        check_checkpoint_matches(ckpt_path, model.hparams)
+    trainer = build_trainer(cfg, datamodule, build_callbacks(cfg, validates=datamodule.val is not None))
+    launches = lightning_will_launch_children(cfg.trainer.get("strategy"), cfg.trainer.devices, cfg.trainer.num_nodes)
+    with single_job_argv() if launches else nullcontext():
+        trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path)
+        results, best = {}, None
+        if cfg.test:
+            best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
+            results = metrics_of(trainer.test(model, datamodule=datamodule, ckpt_path=best or None,
+                                                weights_only=False))
+    complexity = read_complexity(run_dir)
+    callback = trainer.checkpoint_callback
+    if callback is not None and callback.monitor and callback.best_model_score is not None:
+        results[f"best_{callback.monitor}"] = float(callback.best_model_score)
+    if trainer.is_global_zero:
+        log_hparams_row(trainer, cfg, complexity, results)
+        print_results(results, title=f"Test results ({cfg.data.name}: query vs gallery)")
+    return {"metrics": results, "complexity": complexity, "best_checkpoint": best,
+            "epochs": trainer.current_epoch}
+
+
+def log_hparams_row(trainer: pl.Trainer, cfg: DictConfig, complexity: dict, results: dict) -> None:
+    """One row per run in TensorBoard's hparams view: the run's choices next to its cost and results."""
+    params = {**run_choices(), "image_size": f"{cfg.data.height}x{cfg.data.width}",
+              "batch_size": cfg.data.batch_size, "lr": cfg.optimizer.lr, "max_epochs": cfg.trainer.max_epochs,
+              "seed": cfg.seed}
+    metrics = {f"test/{k}": v for k, v in results.items() if k in RESULT_METRICS}
+    metrics.update({f"complexity/{k}": float(v) for k, v in complexity.items() if isinstance(v, (int, float))})
+    for logger in trainer.loggers:
+        if isinstance(logger, pl.loggers.TensorBoardLogger):
+            logger.log_hyperparams(params, metrics)
+            logger.finalize("success")
+
+
+def train(cfg: DictConfig) -> dict:
+    """Hydra task of train.py; returns the test metrics (used by sweepers such as Optuna)."""
+    run_dir = Path(cfg.paths.output_dir)
+    choices = run_choices()
+    if is_multirun() and cfg.skip_finished and is_finished(run_dir):
+        log.info("Skipping %s: it already holds a finished result", run_dir)
+        return {}
+    try:
+        outcome = fit_and_test(cfg)
+    except Exception as err:
+        if rank_zero_only.rank == 0:  # the global rank, from the environment before DDP starts (srun ranks)
+            write_record(run_dir, FAILED, choices, error=f"{type(err).__name__}: {err}",
+                         traceback=traceback.format_exc())
+        if not is_multirun():
+            raise
+        log.error("Run %s failed (%s: %s); the sweep goes on", run_dir, type(err).__name__, err)
+        return {}
+    if rank_zero_only.rank == 0:
+        write_record(run_dir, FINISHED, choices, **outcome)
+    metrics = outcome["metrics"]
+    return {**{f"test/{k}": v for k, v in metrics.items() if not k.startswith("best_")},
+            **{k.removeprefix("best_"): v for k, v in metrics.items() if k.startswith("best_")}}
