@@ -9,8 +9,6 @@ from pytorch_lightning.loggers import TensorBoardLogger
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from reid_lightning.callbacks.complexity_logger import ComplexityCallback
-from reid_lightning.reporting.records import read_complexity
 from reid_lightning.analysis.complexity import (
     count_macs,
     count_parameters,
@@ -19,6 +17,8 @@ from reid_lightning.analysis.complexity import (
     main,
     table_4_3,
 )
+from reid_lightning.callbacks.complexity_logger import ComplexityCallback
+from reid_lightning.reporting.records import read_complexity
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")  # see tests/conftest.py
 

@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from reid_lightning.metrics import evaluate
-from tests.reference_evaluator import evaluate_reference_distances
 from reid_lightning.metrics.reranking import KReciprocalDistances, smallest_k
+from tests.reference_evaluator import evaluate_reference_distances
 
 
 def dense_rerank(qf: np.ndarray, gf: np.ndarray, metric: str, k1: int = 20, k2: int = 6,

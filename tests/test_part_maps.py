@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from reid_lightning.data.records import Sample
 from reid_lightning.data.part_maps import (
     LIP_20_TO_PPP_7,
     PART_NAMES_7,
@@ -15,6 +14,7 @@ from reid_lightning.data.part_maps import (
     check_part_maps,
     load_part_map,
 )
+from reid_lightning.data.records import Sample
 
 
 def _save(path: Path, labels: np.ndarray) -> Path:

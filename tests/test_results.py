@@ -4,8 +4,8 @@ import csv
 
 import yaml
 
-from reid_lightning.reporting.tables import collect, main, markdown_table
 from reid_lightning.reporting.records import FAILED, FINISHED, write_record
+from reid_lightning.reporting.tables import collect, main, markdown_table
 
 
 def make_job(sweep, name, overrides, status=None, metrics=None, complexity=None):

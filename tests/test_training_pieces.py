@@ -3,10 +3,10 @@
 import pytest
 import torch
 
-from reid_lightning.run.checkpoints import check_checkpoint_matches
 from reid_lightning.models.optimization import build_optimizer, build_scheduler
 from reid_lightning.models.triplet import batch_hard_triplet_loss
 from reid_lightning.reporting.records import FAILED, FINISHED, is_finished, read_record, write_record
+from reid_lightning.run.checkpoints import check_checkpoint_matches
 
 
 def test_step_and_warmup_cosine_schedules():
@@ -78,8 +78,8 @@ def test_neck_width_comes_from_the_top_level_or_the_backbone_preset(overrides, n
 
     from hydra import compose, initialize_config_dir
 
-    from reid_lightning.run.resolvers import register
     from reid_lightning.run.build import model_config
+    from reid_lightning.run.resolvers import register
 
     register()
     conf = Path(__file__).resolve().parents[1] / "conf"

@@ -2,9 +2,10 @@
 
 A part map is a single-channel uint8 PNG with the size of its image, stored at
 `<part_root>/<split>/<image stem>.png` (`part_map_path`: the one home of that layout), where split is the
-image's folder relative to its dataset root (e.g. `bounding_box_train`). The thesis's segmenter (CDCL) speaks the Pascal-Person-Part
-scheme of 7 labels (PART_NAMES_7); other segmenters (LIP / CIHP human parsers, 20 labels) are mapped
-onto it by a LabelGrouping, a 256-entry lookup table, so the part scheme is configuration.
+image's folder relative to its dataset root (e.g. `bounding_box_train`). The thesis's segmenter (CDCL)
+speaks the Pascal-Person-Part scheme of 7 labels (PART_NAMES_7); other segmenters (LIP / CIHP human
+parsers, 20 labels) are mapped onto it by a LabelGrouping, a 256-entry lookup table, so the part scheme
+is configuration.
 Errors are raised early and name the file, the value found and the fix, because a wrong map
 silently trains a wrong model.
 """

@@ -9,9 +9,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from reid_lightning.data.records import Sample, relabel
-
 from reid_lightning.data.datasets.market1501 import NUM_CAMERAS  # noqa: E402  (open-set default: one query per camera)
+from reid_lightning.data.records import Sample, relabel
 
 
 class ValidationSplit(NamedTuple):

@@ -24,8 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
-from reid_lightning.parts.import_maps import ImportSummary
 from reid_lightning.data.part_maps import part_map_path
+from reid_lightning.parts.import_maps import ImportSummary
 from reid_lightning.parts.layout import (
     check_splits,
     dataset_images,

@@ -15,8 +15,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from reid_lightning.data.part_maps import LIP_20_TO_PPP_7, PASCAL_PERSON_PART_7, LabelGrouping
-from reid_lightning.data.part_maps import part_map_path
+from reid_lightning.data.part_maps import LIP_20_TO_PPP_7, PASCAL_PERSON_PART_7, LabelGrouping, part_map_path
 from reid_lightning.parts.layout import dataset_images, default_out, image_size, write_map
 
 LABEL_SCHEMES: dict[str, LabelGrouping] = {"ppp7": PASCAL_PERSON_PART_7, "lip20": LIP_20_TO_PPP_7}

@@ -14,7 +14,6 @@ import numpy as np
 from PIL import Image
 
 from reid_lightning.data.datasets.market1501 import GALLERY_FOLDER, QUERY_FOLDER, TRAIN_FOLDER, resolve_root
-from reid_lightning.data.part_maps import part_map_path
 
 SPLITS = (TRAIN_FOLDER, GALLERY_FOLDER, QUERY_FOLDER)
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")

@@ -12,8 +12,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
-from reid_lightning.data.part_maps import PART_NAMES_7
-from reid_lightning.data.part_maps import part_map_path
+from reid_lightning.data.part_maps import PART_NAMES_7, part_map_path
 from reid_lightning.parts.layout import dataset_images, default_out, read_rgb
 
 PART_COLOURS = np.array([(0, 0, 0), (230, 40, 40), (40, 120, 240), (250, 210, 0), (255, 120, 0),
