@@ -15,14 +15,13 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import default_collate
 
+from reid_lightning.data.part_maps import PART_COLOURS
 from reid_lightning.data.transforms import IMAGENET_MEAN, IMAGENET_STD
 
 log = logging.getLogger(__name__)
 
-# One colour per label of the 7-class scheme: background, head, torso, upper arms, forearms,
-# upper legs, lower legs (labels beyond 6, after a custom grouping, reuse them cyclically).
-PALETTE = torch.tensor([(0, 0, 0), (220, 20, 60), (255, 165, 0), (255, 255, 0), (0, 200, 0),
-                        (0, 120, 255), (160, 32, 240)], dtype=torch.uint8)
+# The part colours (labels beyond 6, after a custom grouping, reuse them cyclically), as a tensor.
+PALETTE = torch.from_numpy(PART_COLOURS)  # (7, 3) uint8
 
 
 def colour_part_map(part_map: torch.Tensor) -> torch.Tensor:

@@ -20,6 +20,9 @@ from PIL import Image, UnidentifiedImageError
 from reid_lightning.data.records import Sample
 
 PART_NAMES_7 = ("background", "head", "torso", "upper_arms", "forearms", "upper_legs", "lower_legs")
+# One colour per label of the 7-part scheme (index = label), for every picture of part maps.
+PART_COLOURS = np.array([(0, 0, 0), (230, 40, 40), (40, 120, 240), (250, 210, 0), (255, 120, 0),
+                         (40, 200, 60), (180, 60, 230)], dtype=np.uint8)  # (7, 3)
 _GENERATE_HINT = ("generate them with `reid-parts generate --root ...` or point data.part_maps=... at a "
                   "folder holding <split>/<image stem>.png")
 _UNMAPPED = 255

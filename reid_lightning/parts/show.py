@@ -12,11 +12,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
-from reid_lightning.data.part_maps import PART_NAMES_7, part_map_path
+from reid_lightning.data.part_maps import PART_COLOURS, PART_NAMES_7, part_map_path
 from reid_lightning.parts.layout import dataset_images, default_out, read_rgb
 
-PART_COLOURS = np.array([(0, 0, 0), (230, 40, 40), (40, 120, 240), (250, 210, 0), (255, 120, 0),
-                         (40, 200, 60), (180, 60, 230)], dtype=np.uint8)  # (7, 3), index = label
 CAPTION = 14  # pixels of text below a tile
 
 
