@@ -7,7 +7,7 @@ visibility-aware head needs. Two kinds:
   that reaches past the body's centre line;
 - pedestrian: another person (a fresh identity of the domain's palette), nearer to the camera, so a
   little larger and lower in the box, standing to one side and overlapping the person.
-Every occluder covers some of the person's part pixels by construction. Occluders draw from their own
+An occluder hides between about 15% and 80% of the person's part pixels. Occluders draw from their own
 random stream, so an occluded image differs from its unoccluded version only where the occluder is.
 """
 
@@ -20,6 +20,8 @@ from reid_lightning.data.synthetic.domains import Palette
 from reid_lightning.data.synthetic.figure import Placement
 from reid_lightning.data.synthetic.identities import sample_identity
 from reid_lightning.data.synthetic.paint import paint_person, pixel_grid
+
+MIN_HIDDEN = 0.15  # a pedestrian occluder moves closer until it hides at least this share of the body
 
 
 @dataclass(frozen=True)
@@ -36,13 +38,13 @@ def _box(rng: np.random.Generator, place: Placement, size: tuple[int, int]) -> O
     h, w = size
     yy, xx = pixel_grid(size)
     if rng.random() < 0.5:  # low object: its top between the hips and the knees, wider than the legs
-        top = min(place.top + rng.uniform(0.55, 0.8) * place.height, 0.9 * h)
+        top = min(place.top + rng.uniform(0.5, 0.75) * place.height, 0.85 * h)
         x0 = place.cx - rng.uniform(0.15, 0.6) * place.height
         x1 = place.cx + rng.uniform(0.15, 0.6) * place.height
         mask = (yy >= top) & (xx >= x0) & (xx <= x1)
     else:  # pillar: from the image side to a little past (or short of) the body's centre line
         side = rng.choice([-1, 1])
-        edge = place.cx + side * rng.uniform(-0.06, 0.02) * place.height
+        edge = place.cx + side * rng.uniform(-0.03, 0.03) * place.height
         mask = xx >= edge if side > 0 else xx <= edge
     base = np.clip(rng.uniform(0.15, 0.75) + rng.uniform(-0.1, 0.1, 3), 0, 1).astype(np.float32)
     colour = base * (0.8 + 0.3 * yy / h)[..., None]  # (H, W, 3): lit from above
@@ -59,10 +61,10 @@ def _pedestrian(rng: np.random.Generator, shot: Shot, camera: Camera, size: tupl
     offset = rng.choice([-1, 1]) * rng.uniform(0.08, 0.2) * place.height
     view = ("front", "back", "left", "right")[rng.choice(4, p=camera.views)]
     phase, amp = float(rng.uniform(0, 2 * np.pi)), float(rng.uniform(0.2, 0.5))
-    for scale in (1.0, 0.5, 0.25, 0.0):  # closer until it overlaps the body (in line, its torso always does)
+    for scale in (1.0, 0.5, 0.25, 0.0):  # closer until it hides enough of the body (in line, it always does)
         near = Shot(view, phase, amp, Placement(place.cx + scale * offset, top, height))
         colour, regions = paint_person(ident, near, size, rng)
-        if (regions > 0)[body].any():
+        if (regions > 0)[body].sum() >= MIN_HIDDEN * body.sum():
             break
     return Occluder("pedestrian", regions > 0, colour)
 
