@@ -31,7 +31,7 @@ class Camera:
     blur: float
     noise: float
     low_res: bool
-    tone: list[int]          # the domain's 8-bit tone curve, per RGB channel (Image.point table)
+    tone: list[int] | None   # the domain's 8-bit tone curve, per RGB channel (Image.point table); None: none
 
 
 def _texture(name: str, yy: np.ndarray, xx: np.ndarray, period: int) -> np.ndarray:

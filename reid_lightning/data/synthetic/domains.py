@@ -35,8 +35,10 @@ class Illumination:
     contrast: float                         # tone-curve slope around mid-grey (1 = as captured)
     brightness: float                       # tone-curve offset in 8-bit levels
 
-    def tone_curve(self) -> list[int]:
-        """An 8-bit lookup table per RGB channel (768 entries, for PIL's Image.point); identity when neutral."""
+    def tone_curve(self) -> list[int] | None:
+        """An 8-bit lookup table per RGB channel (768 entries, for PIL's Image.point); None when neutral."""
+        if self.contrast == 1.0 and self.brightness == 0.0:
+            return None  # as captured (and no time spent on an identity table)
         levels = np.arange(256, dtype=np.float64)
         curve = np.clip(np.round((levels - 127.5) * self.contrast + 127.5 + self.brightness), 0, 255)
         return curve.astype(np.uint8).tolist() * 3

@@ -41,7 +41,8 @@ def render(ident: Identity | None, shot: Shot | None, camera: Camera, size: tupl
         parts = np.where(occluder.mask, 0, parts).astype(np.uint8)
     light = camera.cast * camera.gain * rng.uniform(0.9, 1.1) * (1 + rng.uniform(-0.03, 0.03, 3))
     pil = Image.fromarray((np.clip(image * (255 * light).astype(np.float32), 0, 255)).astype(np.uint8))
-    pil = pil.point(camera.tone)
+    if camera.tone is not None:
+        pil = pil.point(camera.tone)
     if camera.low_res:
         pil = pil.resize((w // 2, h // 2), Image.BILINEAR).resize((w, h), Image.BILINEAR)
     pil = pil.filter(ImageFilter.GaussianBlur(camera.blur * rng.uniform(0.8, 1.2)))
