@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from reid_lightning.data.datasets import load_dataset
 from reid_lightning.data.synthetic import MANIFEST, SyntheticConfig, generate
 from reid_lightning.data.synthetic.plan import plan
 from reid_lightning.data.synthetic.writer import manifest_config
@@ -49,6 +50,17 @@ def test_domain_b_is_brighter_warmer_taller_and_has_eight_cameras(two_domains):
     assert manifest["num_cameras"] == 8 and manifest["domain"] == "b" and manifest["palette"] == "summer"
     for split in ("bounding_box_train", "query", "bounding_box_test"):
         assert all(int(NAME.match(p.name).group(2)) <= 8 for p in (b / split).iterdir())
+
+
+def test_synthetic_loader_parses_the_domain_cameras(two_domains):
+    _, b = two_domains
+    stamp = (b / MANIFEST).stat().st_mtime_ns
+    splits = load_dataset("synthetic", b, num_train_ids=4, num_test_ids=4, num_distractors=3, num_junk=2, seed=3,
+                          domain="b")
+    assert (b / MANIFEST).stat().st_mtime_ns == stamp  # reused as generated, not regenerated
+    cameras = {s.camid for s in splits.train + splits.query + splits.gallery}
+    assert max(cameras) > 5 and cameras <= set(range(8))  # c7, c8 parse (0-based camids 6, 7)
+    assert splits.num_train_pids == 4 and len({s.pid for s in splits.query}) == 4
 
 
 def test_same_identity_rules_in_both_domains():

@@ -19,9 +19,9 @@ def load_synthetic(root: str | Path, **knobs) -> Splits:
     from reid_lightning.data.synthetic import SyntheticConfig, ensure_synthetic
 
     root = Path(root)
-    config = SyntheticConfig(**knobs)
+    config = SyntheticConfig(**knobs).resolved()  # style knobs left to the domain (e.g. num_cameras) filled in
     root.parent.mkdir(parents=True, exist_ok=True)
     with open(root.parent / f".{root.name}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         ensure_synthetic(root, config)
-    return read_market_tree(root, "synthetic", num_cameras=config.num_cameras)
+    return read_market_tree(root, "synthetic", num_cameras=config.num_cameras)  # c1..c9 as generated
