@@ -19,7 +19,7 @@ def load_synthetic(root: str | Path, **knobs) -> Splits:
     from reid_lightning.data.synthetic import SyntheticConfig, ensure_synthetic
 
     root = Path(root)
-    config = SyntheticConfig(**knobs).resolved()  # style knobs left to the domain (e.g. num_cameras) filled in
+    config = SyntheticConfig.from_options(**knobs).resolved()  # the domain fills in style knobs left unset
     root.parent.mkdir(parents=True, exist_ok=True)
     with open(root.parent / f".{root.name}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)

@@ -6,6 +6,7 @@ and `SyntheticConfig(domain="b", num_cameras=4)` changes one thing of it. `resol
 generator only ever works on a resolved config.
 """
 
+import difflib
 from dataclasses import dataclass, field, fields, replace
 
 from reid_lightning.data.synthetic.domains import BACKGROUNDS, DOMAINS, ILLUMINATIONS, OCCLUDERS, PALETTES
@@ -54,6 +55,17 @@ class SyntheticConfig:
         for f in fields(self):
             if isinstance(getattr(self, f.name), list):
                 object.__setattr__(self, f.name, tuple(getattr(self, f.name)))
+
+    @classmethod
+    def from_options(cls, **knobs) -> "SyntheticConfig":
+        """Build from config options (data.options); an unknown knob is an error naming the close ones."""
+        known = [f.name for f in fields(cls)]
+        for name in knobs:
+            if name not in known:
+                close = difflib.get_close_matches(name, known, n=3)
+                hint = f"did you mean {', '.join(close)}? " if close else ""
+                raise ValueError(f"SyntheticConfig has no knob {name!r}; {hint}known knobs: {', '.join(known)}")
+        return cls(**knobs)
 
     def resolved(self) -> "SyntheticConfig":
         """This config with every None style knob replaced by its domain's value."""
