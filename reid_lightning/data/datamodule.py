@@ -73,7 +73,7 @@ class ReIDDataModule(pl.LightningDataModule):
 
     @property
     def part_root(self) -> Path:
-        return Path(self.cfg.part_maps) if self.cfg.part_maps else Path(self.cfg.root) / "part_maps"
+        return Path(self.cfg.part_maps) if self.cfg.part_maps else part_maps.default_part_root(self.cfg.root)
 
     @cached_property
     def splits(self) -> Splits:

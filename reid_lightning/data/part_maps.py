@@ -54,6 +54,14 @@ def load_part_map(path: str | Path, image_size: tuple[int, int], num_labels: int
     return labels.astype(np.uint8, copy=False)
 
 
+PART_MAP_FOLDER = "part_maps"  # default home of a dataset's part maps: <dataset root>/part_maps
+
+
+def default_part_root(dataset_root: str | Path) -> Path:
+    """Where part maps live when no folder is given: `<dataset root>/part_maps`."""
+    return Path(dataset_root) / PART_MAP_FOLDER
+
+
 def part_map_path(part_root: str | Path, split: str | Path, image: Sample | Path) -> Path:
     """Where the part map of an image lives: `<part_root>/<split>/<image stem>.png`."""
     path = image.path if isinstance(image, Sample) else Path(image)

@@ -14,6 +14,7 @@ import numpy as np
 from PIL import Image
 
 from reid_lightning.data.datasets.market1501 import GALLERY_FOLDER, QUERY_FOLDER, TRAIN_FOLDER, resolve_root
+from reid_lightning.data.part_maps import default_part_root
 
 SPLITS = (TRAIN_FOLDER, GALLERY_FOLDER, QUERY_FOLDER)
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
@@ -21,7 +22,7 @@ IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 
 def default_out(root: str | Path) -> Path:
     """The part-map folder the data module reads by default: `<root>/part_maps`."""
-    return Path(root) / "part_maps"
+    return default_part_root(root)
 
 
 def check_splits(splits: list[str] | tuple[str, ...] | None) -> tuple[str, ...]:

@@ -6,8 +6,7 @@ import numpy as np
 from PIL import Image
 
 from reid_lightning.data.datasets.market1501 import TRAIN_FOLDER
-from reid_lightning.data.part_maps import PART_COLOURS, part_map_path
-from reid_lightning.data.synthetic.writer import PART_MAP_FOLDER
+from reid_lightning.data.part_maps import PART_COLOURS, PART_MAP_FOLDER, part_map_path
 
 
 def save_preview(root: str | Path, out: str | Path, num: int = 24) -> Path:

@@ -19,7 +19,7 @@ import numpy as np
 from PIL import Image
 
 from reid_lightning.data.datasets.market1501 import GALLERY_FOLDER, QUERY_FOLDER, TRAIN_FOLDER
-from reid_lightning.data.part_maps import part_map_path
+from reid_lightning.data.part_maps import PART_MAP_FOLDER, part_map_path
 from reid_lightning.data.synthetic.cameras import sample_camera, sample_shot
 from reid_lightning.data.synthetic.config import DEFAULT_CONFIG, SyntheticConfig
 from reid_lightning.data.synthetic.domains import BACKGROUNDS, ILLUMINATIONS, PALETTES
@@ -30,7 +30,6 @@ from reid_lightning.data.synthetic.render import render
 from reid_lightning.data.synthetic.segmenter import degrade_part_map
 
 MANIFEST = "synthetic_manifest.json"
-PART_MAP_FOLDER = "part_maps"
 OCCLUSIONS = "occlusions.csv"  # image (relative to the root), occluder kind; written when occlusion > 0
 GENERATOR_VERSION = 2  # bump when the drawing changes, so ensure_synthetic regenerates old sets
 JPEG_QUALITY = 90
