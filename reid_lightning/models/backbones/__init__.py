@@ -25,9 +25,9 @@ import timm
 import torch
 from torch import nn
 
-# isort: off  (registration order = listing order: our own first)
-from reid_lightning.models.backbones import dcti, nasnet, osnet, timm_backbone  # noqa: F401
-
+# Registration order is the listing order (our own first): these imports keep their order.
+# isort: off
+from reid_lightning.models.backbones import osnet, nasnet, dcti, timm_backbone  # noqa: F401
 # isort: on
 from reid_lightning.models.backbones.registry import BACKBONES
 from reid_lightning.models.backbones.timm_backbone import create_timm_backbone
