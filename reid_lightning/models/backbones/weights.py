@@ -1,10 +1,12 @@
 """Loading pretrained backbone weights from a local file (.pth/.pt/.bin/.pth.tar or .safetensors).
 
 Our machines have no network: weights are downloaded elsewhere and passed as
-`backbone.pretrained=/path/to/file`. The file is read with timm's checkpoint reader (plain state
-dicts, {"state_dict": ...} / {"model": ...} wrappers, DataParallel "module." prefixes; pickles are read
-with `weights_only`, allowing the numpy scalars that Torchreid checkpoints carry beside the weights) and
-must fit the backbone key for key and shape for shape, in one of these layouts:
+`backbone.pretrained=/path/to/file`; `~` and environment variables in the path are expanded when the
+backbone is built (a preset can say `pretrained: $OSNET_IMAGENET_WEIGHTS`; unset, the error names it).
+The file is read with timm's checkpoint reader (plain state dicts, {"state_dict": ...} / {"model": ...}
+wrappers, DataParallel "module." prefixes; pickles are read with `weights_only`, allowing the numpy
+scalars that Torchreid checkpoints carry beside the weights) and must fit the backbone key for key and
+shape for shape, in one of these layouts:
 
 - the backbone's own: ours, or timm's for timm models (timm's ImageNet files);
 - a Lightning checkpoint of this suite: its "backbone." keys are taken;
@@ -15,6 +17,8 @@ dropped and logged. A file of another architecture or width fails with what it l
 """
 
 import logging
+import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -38,9 +42,19 @@ def _examples(keys: list[str], n: int = 5) -> str:
     return ", ".join(keys[:n]) + (f", ... ({len(keys)} in all)" if len(keys) > n else "")
 
 
+def weights_path(path: str | Path) -> Path:
+    """`path` with `~` and `$VARIABLE`s expanded; ValueError naming a variable that is not set."""
+    expanded = os.path.expandvars(os.path.expanduser(str(path)))
+    unset = re.findall(r"\$\{?(\w+)", expanded)
+    if unset:
+        raise ValueError(f"backbone.pretrained={path} names the environment variable {unset[0]}, which is not set: "
+                         f"export {unset[0]}=/path/to/weights.pth, or pass backbone.pretrained=/path/to/weights.pth")
+    return Path(expanded)
+
+
 def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     """The state dict in weights file `path` (wrappers and "module." prefixes removed); clear errors."""
-    path = Path(path).expanduser()
+    path = weights_path(path)
     if not path.is_file():
         raise FileNotFoundError(f"pretrained weights file {path} does not exist; pass "
                                 "backbone.pretrained=/path/to/weights.pth|.safetensors, or false")
@@ -76,7 +90,7 @@ def _foreign(model: nn.Module, path: Path, state: dict, own: Mapping) -> tuple[d
 
 def load_weights(model: nn.Module, path: str | Path, classifier_prefixes: tuple[str, ...] = ()) -> None:
     """Load `path` into `model` in place; raise ValueError naming the file when it does not fit."""
-    path = Path(path).expanduser()
+    path = weights_path(path)
     state = read_state_dict(path)
     own = model.state_dict()
     state, dropped, what, fix = _foreign(model, path, state, own)
