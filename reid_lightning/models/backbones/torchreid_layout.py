@@ -46,7 +46,7 @@ OSNet-AIN files are recognised and refused (this suite implements neither).
 """
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 import torch
@@ -56,6 +56,7 @@ from reid_lightning.models.backbones.nasnet import NASNetAMobile
 from reid_lightning.models.backbones.osnet import OSNet
 
 Rule = tuple[str, str]  # (regular expression over a whole Torchreid key, format template of our key)
+Variant = Callable[[Mapping[str, torch.Tensor]], tuple[str, dict[str, float]]]  # file -> (model name, our options)
 
 
 @dataclass(frozen=True)
@@ -69,6 +70,7 @@ class KeyLayout:
     rules: tuple[Rule, ...]
     lookups: Mapping[str, Mapping[str, str | int]]  # named regex group -> translation of its text
     head_prefixes: tuple[str, ...]  # the network's head (fc, classifier): not part of our backbone, dropped
+    variant: Variant  # Torchreid's model name of a file and the backbone options it needs
     _compiled: tuple = field(init=False, repr=False, compare=False)
 
     def __post_init__(self):
@@ -93,17 +95,18 @@ class KeyLayout:
             renamed[self.rename(key) or key] = value
         return renamed, dropped
 
-    def variant(self, state: Mapping[str, torch.Tensor]) -> tuple[str, dict[str, float]]:
-        """(Torchreid's model name, our backbone options) of a file of this layout."""
-        if self.architecture is OSNet:
-            conv1 = state.get("conv1.conv.weight")
-            width = conv1.shape[0] / 64 if conv1 is not None else 1.0  # conv1 has 64 x width channels
-            return f"osnet_x{str(width).replace('.', '_')}", {"width": width}
-        return "nasnetamobile", {}
-
 
 PARAM = r"\.(?P<param>\w+)"  # weight, bias, running_mean, running_var, num_batches_tracked
 CONV_BN = {"conv": 0, "bn": 1}  # Torchreid's ConvLayer / Conv1x1 / Conv1x1Linear -> our conv_bn Sequential
+
+
+
+def osnet_variant(state: Mapping[str, torch.Tensor]) -> tuple[str, dict[str, float]]:
+    """("osnet_x0_5", {"width": 0.5}): conv1 has 64 x width channels."""
+    conv1 = state.get("conv1.conv.weight")
+    width = conv1.shape[0] / 64 if conv1 is not None else 1.0
+    return f"osnet_x{str(width).replace('.', '_')}", {"width": width}
+
 
 OSNET_BLOCK = r"(?P<block>conv[234]\.[01])"  # Torchreid's and our OSBlock: 2 per stage
 TORCHREID_OSNET = KeyLayout(
@@ -129,6 +132,7 @@ TORCHREID_OSNET = KeyLayout(
         "stream": {"b": 1, "c": 2, "d": 3},  # conv2a..conv2d = 1..4 stacked LightConv3x3
     },
     head_prefixes=("fc.", "classifier."),
+    variant=osnet_variant,
 )
 
 TORCHREID_CELLS = ("cell_0", "cell_1", "cell_2", "cell_3", "reduction_cell_0", "cell_6", "cell_7", "cell_8", "cell_9",
@@ -175,6 +179,7 @@ TORCHREID_NASNET = KeyLayout(
         "bn": {"bn_sep_1": "bn1", "bn_sep_2": "bn2"},
     },
     head_prefixes=("classifier.", "last_linear."),
+    variant=lambda state: ("nasnetamobile", {}),  # one width: 4 @ 1056
 )
 
 LAYOUTS = (TORCHREID_OSNET, TORCHREID_NASNET)
