@@ -12,9 +12,10 @@ classifier), so `backbone.name=convnext_tiny` works too ("timm:" forces timm for
     resnet50      ResNet-50, timm's resnet50                         last_stride, timm kwargs
 
 `pretrained`: False (from scratch), True (timm models: download from the hub; our own models have no
-download source, so pass a file), or a path to a .pth/.safetensors file of the backbone (classifier
-keys in it are ignored). `last_stride=1` removes the last down-sampling where the architecture has
-a single one to remove (dcti, resnet50, mobilenetv2); osnet and nasnet refuse it.
+download source, so pass a file), or a path to a .pth/.safetensors file of the backbone: our own or
+timm's key layout, a checkpoint of this suite, or Torchreid's OSNet / NASNet files (weights.py; the
+original network's classifier keys are dropped). `last_stride=1` removes the last down-sampling where
+the architecture has a single one to remove (dcti, resnet50, mobilenetv2); osnet and nasnet refuse it.
 `channels_last=True` (default) stores the convolution weights NHWC, which makes every convolution run
 NHWC: on this CPU a training step is 1.3-1.6x faster (bench/backbones.py), and it suits tensor cores.
 """

@@ -22,7 +22,8 @@ pixel on the top-left and crop it afterwards ("shifted"), TensorFlow's SAME padd
 Cadene's pretrainedmodels and Torchreid. Layer for layer this is Torchreid's `nasnetamobile`, so the
 complexity counters see the same layers: 4,232,978 parameters without classifier, 99,959,103
 multiply-adds at 128x64 in the thesis's convention (the final global pooling is left to the head).
-The last reduction is wired into the cell structure, so there is no last-stride option.
+The last reduction is wired into the cell structure, so there is no last-stride option. Torchreid's and
+Cadene's `nasnetamobile` weights file loads through `backbone.pretrained` (torchreid_layout.py maps its keys).
 """
 
 import torch

@@ -16,7 +16,8 @@ paper's network without classifier: 2,169,508 distinct parameters. The thesis's 
 2,193,616 counts parameters per layer call, and the shared gate runs 4 times per block: the six
 blocks' gates hold 8,036 parameters, counted 3 extra times, +24,108 (both numbers and the
 255,199,776 multiply-adds at 128x64 are reproduced in tests/test_complexity.py). conv5 has no
-stride, so OSNet has no last-stride option.
+stride, so OSNet has no last-stride option. Torchreid's OSNet weights files (ImageNet and model zoo, every
+width) load through `backbone.pretrained`; torchreid_layout.py maps their key names onto ours.
 
 An OSBlock is a residual bottleneck (reduction 4) whose middle runs T=4 streams of 1, 2, 3 and 4
 stacked LightConv3x3 (1x1 linear conv, depthwise 3x3 conv, BN, ReLU), i.e. receptive fields 3, 5, 7
