@@ -59,7 +59,7 @@ def test_dukemtmc_errors(tmp_path):
         load_dukemtmc(tmp_path)
     (tmp_path / "bounding_box_train" / "0001_c1s1_000151_01.jpg").rename(tmp_path / "bounding_box_train" /
                                                                         "0001_c9_f0000001.jpg")
-    with pytest.raises(ValueError, match=r"0001_c9_f0000001\.jpg has camera 9; DukeMTMC-reID cameras are 1\.\.8"):
+    with pytest.raises(ValueError, match=r"0001_c9_f0000001\.jpg has camera c9; DukeMTMC-reID cameras are c1\.\.c8"):
         load_dukemtmc(tmp_path)
     (tmp_path / "bounding_box_train" / "0001_c9_f0000001.jpg").unlink()
     with pytest.raises(FileNotFoundError, match=r"DukeMTMC-reID split folder .*bounding_box_test is missing"):
@@ -94,7 +94,7 @@ def test_cuhk03_np_errors(cuhk_parent, tmp_path):
     with pytest.raises(FileNotFoundError, match=r"no CUHK03-NP \(detected\) split folders.*CUHK03_NP_ROOT"):
         load_cuhk03_np(tmp_path)
     touch_all(tmp_path / "detected" / "bounding_box_train", ["0001_c3_1.png"])
-    with pytest.raises(ValueError, match=r"0001_c3_1\.png has camera 3; CUHK03-NP \(detected\) cameras are 1\.\.2"):
+    with pytest.raises(ValueError, match=r"0001_c3_1\.png has camera c3; CUHK03-NP \(detected\) cameras are c1\.\.c2"):
         load_cuhk03_np(tmp_path)
     (tmp_path / "detected" / "bounding_box_train" / "0001_c3_1.png").rename(
         tmp_path / "detected" / "bounding_box_train" / "1_001_1_01.png")  # Torchreid's .mat export naming
@@ -182,3 +182,13 @@ def test_msmt17_errors(tmp_path):
     (release / "list_query.txt").write_text("0000/0000_000_01_0303morning_0015_0.jpg 7\n")
     with pytest.raises(ValueError, match=r"names person 0 but the list labels it 7"):
         load_msmt17(release)
+
+
+def test_every_parser_is_registered_by_name(tmp_path):
+    from reid_lightning.data.datasets import DATASETS, load_dataset
+
+    assert {"market1501", "synthetic", "dukemtmc", "msmt17", "cuhk03_np", "folder", "csv"} <= set(DATASETS.names())
+    with pytest.raises(ValueError, match=r"data.name=cuhk03_np has no option varient; its options are root, variant"):
+        load_dataset("cuhk03_np", tmp_path, varient="labeled")
+    with pytest.raises(ValueError, match=r"unknown data.name='dukemtcm'.*close matches: dukemtmc"):
+        load_dataset("dukemtcm", tmp_path)

@@ -29,6 +29,7 @@ def name_format(variant: str) -> NameFormat:
         pattern=re.compile(r"(?P<pid>\d+)_c(?P<camid>\d)_\d+\.(png|jpg)", re.IGNORECASE),
         example="PPPP_cC_N.png (e.g. 0003_c1_22.png)",
         num_cameras=2,
+        camera_prefix="c",
         extensions=(".png", ".jpg"),
         how_to_fix="Unpack CUHK03-NP (the Market-style release of the new protocol) and set "
                    "data.root=/path/to/cuhk03-np (or the environment variable CUHK03_NP_ROOT, or conf/local/).",

@@ -23,6 +23,7 @@ NAME_FORMAT = NameFormat(
     pattern=re.compile(r"(?P<pid>\d+)_c(?P<camid>\d)_f\d+\.jpg", re.IGNORECASE),
     example="PPPP_cC_fFFFFFFF.jpg (e.g. 0001_c2_f0046182.jpg)",
     num_cameras=8,
+    camera_prefix="c",
     how_to_fix="Unpack DukeMTMC-reID.zip and set data.root=/path/to/DukeMTMC-reID (or the environment "
                "variable DUKEMTMC_ROOT, or conf/local/).",
 )

@@ -9,19 +9,21 @@ equal. After parsing: train 12,936 images / 751 ids, query 3,368 / 750, gallery 
 counting the distractor id 0).
 
 The synthetic generator (reid_lightning/data/synthetic/) writes the same layout, so its loader reads
-it with this module's functions (with its own number of cameras).
+it with `read_market_tree` (with its own number of cameras). The reading itself is market_style.py's,
+shared with DukeMTMC-reID, CUHK03-NP and your own folders.
 """
 
 import re
+from functools import cache
 from pathlib import Path
 
 from reid_lightning.data.datasets.base import DATASETS
-from reid_lightning.data.records import DISTRACTOR_PID, JUNK_PID, Sample, Splits, relabel
+from reid_lightning.data.datasets.market_style import MARKET_FOLDERS, NameFormat, find_tree, load_market_style
+from reid_lightning.data.records import Splits
 
 MARKET_FOLDER = "Market-1501-v15.09.15"
-TRAIN_FOLDER, QUERY_FOLDER, GALLERY_FOLDER = "bounding_box_train", "query", "bounding_box_test"
+TRAIN_FOLDER, QUERY_FOLDER, GALLERY_FOLDER = (MARKET_FOLDERS[s] for s in ("train", "query", "gallery"))
 NAME_PATTERN = "PPPP_cCsS_FFFFFF_BB.jpg (e.g. 0002_c1s1_000451_03.jpg, junk -1_c1s1_000401_03.jpg)"
-_NAME_RE = re.compile(r"^(-1|\d+)_c(\d)s(\d+)_(\d+)_(\d+)\.jpg$", re.IGNORECASE)
 NUM_CAMERAS = 6
 _HOW_TO_FIX = (
     "Download Market-1501 (Market-1501-v15.09.15.zip), unpack it and set data.root=/path/to/it "
@@ -29,54 +31,33 @@ _HOW_TO_FIX = (
 )
 
 
+@cache
+def name_format(num_cameras: int = NUM_CAMERAS) -> NameFormat:
+    """Market-1501's naming, with `num_cameras` cameras (6 for the benchmark; the synthetic sets vary)."""
+    return NameFormat(
+        title="Market-1501",
+        pattern=re.compile(r"(?P<pid>-1|\d+)_c(?P<camid>\d)s\d+_\d+_\d+\.jpg", re.IGNORECASE),
+        example=NAME_PATTERN,
+        num_cameras=num_cameras,
+        camera_prefix="c",
+        how_to_fix=_HOW_TO_FIX,
+        name_fix="rename it or remove it from the folder",
+    )
+
+
 def parse_name(path: Path, num_cameras: int = NUM_CAMERAS) -> tuple[int, int]:
     """`0002_c3s1_000451_03.jpg` -> (raw pid 2, camid 2). Raises ValueError naming the file."""
-    match = _NAME_RE.match(path.name)
-    if match is None:
-        raise ValueError(f"image {path} does not follow the Market-1501 naming {NAME_PATTERN}; "
-                         "rename it or remove it from the folder")
-    pid, cam = int(match.group(1)), int(match.group(2))
-    if not 1 <= cam <= num_cameras:
-        raise ValueError(f"image {path} has camera c{cam}; this dataset's cameras are c1..c{num_cameras}")
-    return pid, cam - 1
+    return name_format(num_cameras).parse(path)
 
 
 def resolve_root(root: str | Path) -> Path:
     """The folder holding bounding_box_train/ etc.: `root` itself or `root/Market-1501-v15.09.15`."""
-    root = Path(root).expanduser()
-    if not root.is_dir():
-        raise FileNotFoundError(f"Market-1501 root {root} does not exist. {_HOW_TO_FIX}")
-    for candidate in (root, root / MARKET_FOLDER):
-        if (candidate / TRAIN_FOLDER).is_dir() or (candidate / QUERY_FOLDER).is_dir():
-            return candidate
-    raise FileNotFoundError(
-        f"no Market-1501 split folders in {root}: looked for {root / TRAIN_FOLDER} and "
-        f"{root / MARKET_FOLDER / TRAIN_FOLDER}. {_HOW_TO_FIX}")
-
-
-def read_split(folder: Path, keep_distractors: bool, dataset: str = "market1501",
-               num_cameras: int = NUM_CAMERAS) -> list[Sample]:
-    """All `.jpg` of one split folder with raw pids, junk dropped, sorted by file name.
-
-    Non-jpg files (Thumbs.db, ...) are ignored; a jpg with a bad name is an error.
-    """
-    if not folder.is_dir():
-        raise FileNotFoundError(f"Market-1501 split folder {folder} is missing. {_HOW_TO_FIX}")
-    samples = []
-    for path in sorted(p for p in folder.iterdir() if p.suffix.lower() == ".jpg"):
-        pid, camid = parse_name(path, num_cameras)
-        if pid == JUNK_PID or (pid == DISTRACTOR_PID and not keep_distractors):
-            continue
-        samples.append(Sample(path, pid, camid, dataset))
-    return samples
+    return find_tree(root, name_format(), (MARKET_FOLDER,))
 
 
 def read_market_tree(root: Path, dataset: str, num_cameras: int = NUM_CAMERAS) -> Splits:
     """Parse a Market-format tree: train (relabelled), query and gallery (raw pids, distractors kept)."""
-    train, num_train_pids = relabel(read_split(root / TRAIN_FOLDER, False, dataset, num_cameras))
-    query = read_split(root / QUERY_FOLDER, False, dataset, num_cameras)
-    gallery = read_split(root / GALLERY_FOLDER, True, dataset, num_cameras)
-    return Splits(root, train, query, gallery, num_train_pids, name=dataset)
+    return load_market_style(Path(root), name_format(num_cameras), dataset)
 
 
 @DATASETS.register("market1501")

@@ -28,6 +28,7 @@ class NameFormat:
     example: str  # "PPPP_cC_fFFFFFFF.jpg (e.g. 0001_c2_f0046182.jpg)": shown when a name does not match
     num_cameras: int | None = None  # cameras first_camera..first_camera+num_cameras-1; None: no upper limit
     first_camera: int = 1  # the number of the first camera in file names (camid = number - first_camera)
+    camera_prefix: str = ""  # how names spell a camera before its number ("c" in c3), for messages
     extensions: tuple[str, ...] = (".jpg",)  # lower-case image suffixes; other files (Thumbs.db) are ignored
     junk_pid: int | None = JUNK_PID  # images with this pid are dropped everywhere (None: no junk label)
     distractor_pid: int | None = DISTRACTOR_PID  # kept in the gallery only (None: an ordinary identity)
@@ -51,8 +52,9 @@ class NameFormat:
         camera = int(match.group("camid"))
         last = None if self.num_cameras is None else self.first_camera + self.num_cameras - 1
         if camera < self.first_camera or (last is not None and camera > last):
-            allowed = f"{self.first_camera}..{last}" if last is not None else f">= {self.first_camera}"
-            raise ValueError(f"image {path} has camera {camera}; {self.title} cameras are {allowed}"
+            c = self.camera_prefix
+            allowed = f"{c}{self.first_camera}..{c}{last}" if last is not None else f">= {c}{self.first_camera}"
+            raise ValueError(f"image {path} has camera {c}{camera}; {self.title} cameras are {allowed}"
                              f"{'. ' + self.camera_fix if self.camera_fix else ''}")
         return pid, camera - self.first_camera
 
