@@ -65,6 +65,7 @@ def check_components(cfg) -> None:
     OPTIMIZERS.check_options(cfg.optimizer.name, [k for k in cfg.optimizer if k != "name"])
     SCHEDULERS.check_options(cfg.scheduler.name, [k for k in cfg.scheduler if k != "name"])
     assert cfg.data.name in DATASETS, f"data.name={cfg.data.name} is not a registered dataset"
+    DATASETS.check_options(cfg.data.name, ["root", *cfg.data.options])
 
 
 def test_every_group_file_is_listed():

@@ -3,7 +3,8 @@ framed green (same identity) or red (another identity), after the protocol's sam
 
 Ranked by the module's test metric (same distance, normalisation and re-ranking as the scores, every
 rank's samples under DDP), drawn on rank zero at the end of the test, written to
-TensorBoard (`test/ranked_lists`) and as `ranked_lists.png` in the run folder.
+TensorBoard (`test/ranked_lists`) and as `ranked_lists.png` in the run folder; with several test
+targets, one picture each (`test/<target>/ranked_lists`, `ranked_lists_<target>.png`).
 """
 
 from pathlib import Path
@@ -50,23 +51,26 @@ class RankedListCallback(pl.Callback):
         self.num_queries, self.top_k = num_queries, top_k
 
     def on_test_epoch_end(self, trainer, pl_module) -> None:
-        metric = pl_module.test_metric
-        if not metric.update_called:
-            return
-        with metric.sync_context():  # collective under DDP: every rank enters, rank zero draws
-            lists = metric.ranked_gallery(self.num_queries, self.top_k) if trainer.is_global_zero else []
-        if not lists:
-            return
-        grid = self.render(trainer, lists)
-        Image.fromarray(grid).save(Path(trainer.default_root_dir) / "ranked_lists.png")
-        for logger in trainer.loggers:
-            if isinstance(logger, pl.loggers.TensorBoardLogger):
-                logger.experiment.add_image("test/ranked_lists", grid, trainer.global_step, dataformats="HWC")
+        loaders = trainer.test_dataloaders
+        loaders = loaders if isinstance(loaders, list | tuple) else [loaders]
+        for name, metric, loader in zip(pl_module.test_names, pl_module.test_metrics, loaders, strict=False):
+            if not metric.update_called:
+                continue
+            with metric.sync_context():  # collective under DDP: every rank enters, rank zero draws
+                lists = metric.ranked_gallery(self.num_queries, self.top_k) if trainer.is_global_zero else []
+            if not lists:
+                continue
+            grid = self.render(trainer, loader.dataset.samples, lists)
+            file_name = "ranked_lists.png" if name is None else f"ranked_lists_{name}.png"
+            Image.fromarray(grid).save(Path(trainer.default_root_dir) / file_name)
+            tag = "test/ranked_lists" if name is None else f"test/{name}/ranked_lists"
+            for logger in trainer.loggers:
+                if isinstance(logger, pl.loggers.TensorBoardLogger):
+                    logger.experiment.add_image(tag, grid, trainer.global_step, dataformats="HWC")
 
     @staticmethod
-    def render(trainer, lists: list[tuple[int, list[int], list[bool]]]) -> np.ndarray:
-        """lists: (query index, gallery indices, matches) per query, indices into the test dataset."""
-        samples = trainer.test_dataloaders.dataset.samples
+    def render(trainer, samples, lists: list[tuple[int, list[int], list[bool]]]) -> np.ndarray:
+        """lists: (query index, gallery indices, matches) per query, indices into `samples` (a test dataset's)."""
         size = tuple(trainer.lightning_module.hparams.image_size)
         return ranked_list_grid([samples[q].path for q, _, _ in lists],
                                 [[samples[j].path for j in gallery] for _, gallery, _ in lists],

@@ -1,11 +1,14 @@
-"""The LightningDataModule: any registered dataset, by name, as train / validation / test loaders.
+"""The LightningDataModule: any registered datasets, by name, as train / validation / test loaders.
 
-Train: the (relabelled) training identities, joint image + part-map augmentation, random or P x K
-identity batches. Validation: a thesis-style held-out split of training identities, evaluated as
-retrieval (query vs gallery). Test: the dataset's query vs gallery. The dataset is parsed (and, for the
-synthetic set, generated) by its registered loader (reid_lightning/data/datasets/); this module never
-tests a dataset's name. Part maps are loaded only when asked (`load_part_maps`, from the partition the
-config chose) and are checked up front so a missing map fails before training.
+Train: the (relabelled) training identities of one dataset, or of several at once (`sources`: their
+union with identities kept apart, optionally balanced, multi_source.py), joint image + part-map
+augmentation, random or P x K identity batches. Validation: a thesis-style held-out split of training
+identities, evaluated as retrieval (query vs gallery). Test: query vs gallery of the dataset, or of each
+of several `targets` (one test loader per target, in order; `test_targets` names them). Datasets are
+parsed (and, for the synthetic sets, generated) by their registered loaders (reid_lightning/data/datasets/);
+this module never tests a dataset's name. Part maps are loaded only when asked (`load_part_maps`, from
+the partition the config chose), each sample's from its own dataset's part-map folder, and are checked
+up front so a missing map fails before training.
 """
 
 from dataclasses import dataclass, field
@@ -14,11 +17,12 @@ from pathlib import Path
 
 import pytorch_lightning as pl
 import torch
-from torch.utils.data import DataLoader, DistributedSampler
+from torch.utils.data import DataLoader, DistributedSampler, WeightedRandomSampler
 
 from reid_lightning.data import part_maps
 from reid_lightning.data.dataset import ReIDDataset
-from reid_lightning.data.datasets import load_dataset
+from reid_lightning.data.datasets.base import DatasetSpec
+from reid_lightning.data.multi_source import source_weights, union_of_train_sets
 from reid_lightning.data.records import Sample, Splits
 from reid_lightning.data.sampler import IdentitySampler
 from reid_lightning.data.transforms import TransformConfig, build_image_only_transform, build_transform
@@ -40,6 +44,7 @@ class DataConfig:
     num_workers: int = 2
     sampler: str = "random"  # random | identity (P x K)
     num_instances: int = 4
+    balance_sources: bool = False  # several sources: draw each equally often (smaller ones repeat)
     val_split: dict | None = None  # kwargs of validation.split_validation; None disables validation
     augment: dict = field(default_factory=dict)  # TransformConfig overrides (flip, pad, random_erasing)
     seed: int = 0
@@ -55,9 +60,23 @@ class TrainingSet:
 
 
 class ReIDDataModule(pl.LightningDataModule):
-    def __init__(self, cfg: DataConfig, load_part_maps: bool = False):
+    """`sources` (train on their union) and `targets` (test on each) default to the dataset of `cfg` itself;
+    targets default to the sources. Test metrics are named per target (`test_targets`) when `targets` are
+    given or there are several; a single default target keeps the plain `test/<metric>` names."""
+
+    def __init__(self, cfg: DataConfig, load_part_maps: bool = False, sources: list[DatasetSpec] | None = None,
+                 targets: list[DatasetSpec] | None = None):
         super().__init__()
         self.cfg, self.load_part_maps = cfg, load_part_maps
+        own = [DatasetSpec(cfg.name, cfg.name, cfg.root, dict(cfg.options), cfg.part_maps)]
+        self.sources = list(sources or own)
+        self.targets = list(targets or self.sources)
+        self.test_targets = [t.key for t in self.targets] if targets or len(self.targets) > 1 else None
+        for role, specs in (("data.sources", self.sources), ("data.targets", self.targets)):
+            keys = [spec.key for spec in specs]
+            if len(set(keys)) != len(keys):
+                raise ValueError(f"{role} names a dataset twice ({', '.join(keys)}); list each once")
+        self._splits: dict[str, Splits] = {}
         self.transform_cfg = TransformConfig(height=cfg.height, width=cfg.width, **cfg.augment)
         grouping = None
         if cfg.part_groups:
@@ -71,18 +90,25 @@ class ReIDDataModule(pl.LightningDataModule):
         """True when our P x K sampler shards by itself, so Lightning must not wrap it."""
         return self.cfg.sampler == "identity"
 
-    @property
-    def part_root(self) -> Path:
-        return Path(self.cfg.part_maps) if self.cfg.part_maps else part_maps.default_part_root(self.cfg.root)
-
     @cached_property
-    def splits(self) -> Splits:
-        """The dataset's train / query / gallery, parsed once per process (generated first if synthetic)."""
-        return load_dataset(self.cfg.name, self.cfg.root, **self.cfg.options)
+    def _specs(self) -> dict[str, DatasetSpec]:
+        return {spec.key: spec for spec in self.sources + self.targets}
+
+    def splits(self, key: str) -> Splits:
+        """Train / query / gallery of the source or target `key`, parsed once per process (generated first
+        if synthetic)."""
+        if key not in self._splits:
+            self._splits[key] = self._specs[key].load()
+        return self._splits[key]
 
     @cached_property
     def training(self) -> TrainingSet:
-        train, val = self.splits.train, None
+        for source in self.sources:
+            if not self.splits(source.key).train:
+                raise ValueError(f"data source {source.key} ({source.name} at {source.root}) has no train images; "
+                                 "train on a dataset with a train split, or list it in data.targets only")
+        train, _ = union_of_train_sets([(s.key, self.splits(s.key).train) for s in self.sources])
+        val = None
         if self.cfg.val_split:
             train, val_query, val_gallery = split_validation(train, seed=self.cfg.seed, **self.cfg.val_split)
             val = (val_query, val_gallery)
@@ -98,22 +124,34 @@ class ReIDDataModule(pl.LightningDataModule):
         return self.training.val
 
     def prepare_data(self) -> None:
-        """Generate the synthetic set on first use (its loader locks the folder for concurrent processes)."""
-        load_dataset(self.cfg.name, self.cfg.root, **self.cfg.options)
+        """Generate synthetic sets on first use (their loader locks the folder for concurrent processes)."""
+        for spec in self._specs.values():
+            spec.load()
 
     def setup(self, stage: str | None = None) -> None:
         if self.load_part_maps and not self._checked:
-            s = self.splits
-            for samples in (s.train, s.query, s.gallery):
-                self._part_map_paths(samples)
+            for source in self.sources:
+                self._part_map_paths(self.splits(source.key).train, source.key)
+            for target in self.targets:
+                splits = self.splits(target.key)
+                self._part_map_paths(splits.query + splits.gallery, target.key)
             self._checked = True
 
-    def _part_map_paths(self, samples: list[Sample]) -> list[Path]:
-        paths = part_maps.part_map_paths(samples, self.splits.root, self.part_root)
-        return part_maps.require_part_maps(paths, self.part_root)
+    def _part_map_paths(self, samples: list[Sample], key: str | None = None) -> list[Path]:
+        """Each sample's part map, under the part-map folder of its dataset (`key`, or its tag for train)."""
+        by_key: dict[str, list[int]] = {}
+        for i, sample in enumerate(samples):
+            by_key.setdefault(key or sample.dataset, []).append(i)
+        paths: list[Path | None] = [None] * len(samples)
+        for k, indices in by_key.items():
+            spec = self._specs[k]
+            found = part_maps.part_map_paths([samples[i] for i in indices], self.splits(k).root, spec.part_root)
+            for i, path in zip(indices, part_maps.require_part_maps(found, spec.part_root), strict=True):
+                paths[i] = path
+        return paths
 
-    def _dataset(self, samples, train, is_query=None, pids=None) -> ReIDDataset:
-        maps = self._part_map_paths(samples) if self.load_part_maps else None
+    def _dataset(self, samples, train, is_query=None, pids=None, key: str | None = None) -> ReIDDataset:
+        maps = self._part_map_paths(samples, key) if self.load_part_maps else None
         return ReIDDataset(
             samples, build_transform(self.transform_cfg, train), build_image_only_transform(self.transform_cfg, train),
             part_map_paths=maps, part_map_loader=self._load_map, is_query=is_query,
@@ -122,19 +160,25 @@ class ReIDDataModule(pl.LightningDataModule):
     def _load_map(self, path: Path, size: tuple[int, int]):
         return part_maps.load_part_map(path, size, self.cfg.num_source_labels)
 
-    def _retrieval_dataset(self, query, gallery) -> ReIDDataset:
-        return self._dataset(query + gallery, train=False, is_query=[True] * len(query) + [False] * len(gallery))
+    def _retrieval_dataset(self, query, gallery, key: str | None = None) -> ReIDDataset:
+        return self._dataset(query + gallery, train=False, is_query=[True] * len(query) + [False] * len(gallery),
+                             key=key)
 
     def train_dataloader(self) -> DataLoader:
         train = self.training.train
         pid_to_label = {pid: i for i, pid in enumerate(sorted({s.pid for s in train}))}
         labels = [pid_to_label[s.pid] for s in train]
         dataset = self._dataset(train, train=True, pids=labels)
+        balance = self.cfg.balance_sources and len(self.sources) > 1
         sampler = None
         if self.cfg.sampler == "identity":
-            sampler = IdentitySampler(labels, self.cfg.batch_size, self.cfg.num_instances, seed=self.cfg.seed)
+            sampler = IdentitySampler(labels, self.cfg.batch_size, self.cfg.num_instances, seed=self.cfg.seed,
+                                      sources=[s.dataset for s in train] if balance else None)
         elif self.cfg.sampler != "random":
             raise ValueError(f"data.sampler={self.cfg.sampler!r} is unknown; use 'random' or 'identity'")
+        elif balance:  # as many draws as images, every source equally likely
+            generator = torch.Generator().manual_seed(self.cfg.seed)
+            sampler = WeightedRandomSampler(source_weights(train), len(train), generator=generator)
         return self._loader(dataset, self.cfg.batch_size, shuffle=sampler is None, sampler=sampler, drop_last=True)
 
     def val_dataloader(self) -> DataLoader | list:
@@ -143,9 +187,14 @@ class ReIDDataModule(pl.LightningDataModule):
         dataset = self._retrieval_dataset(*self.val)
         return self._loader(dataset, self.cfg.eval_batch_size, sampler=self._eval_sampler(dataset))
 
-    def test_dataloader(self) -> DataLoader:
-        dataset = self._retrieval_dataset(self.splits.query, self.splits.gallery)
-        return self._loader(dataset, self.cfg.eval_batch_size, sampler=self._eval_sampler(dataset))
+    def test_dataloader(self) -> DataLoader | list[DataLoader]:
+        """One loader per target (query + gallery), in the order of `targets`; a bare loader for one."""
+        loaders = []
+        for target in self.targets:
+            splits = self.splits(target.key)
+            dataset = self._retrieval_dataset(splits.query, splits.gallery, key=target.key)
+            loaders.append(self._loader(dataset, self.cfg.eval_batch_size, sampler=self._eval_sampler(dataset)))
+        return loaders if len(loaders) > 1 else loaders[0]
 
     def _eval_sampler(self, dataset) -> DistributedSampler | None:
         """Lightning's `use_distributed_sampler=False`, needed for the P x K sampler, covers every loader:

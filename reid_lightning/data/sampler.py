@@ -4,7 +4,10 @@ Metric losses (triplet) need several images per identity in a batch; plain shuff
 that. Each epoch we cut every identity's shuffled images into groups of K, shuffle the groups with a
 seed shared by all ranks, and deal whole groups to ranks, so under DDP no image is seen by two ranks
 in one epoch and every rank yields the same number of batches. Identities with fewer than K images
-are topped up by repetition inside their single group (on one rank only). Lightning must not wrap
+are topped up by repetition inside their single group (on one rank only). With `sources` (each
+sample's dataset, for multi-source training with data.balance_sources) every source gives as many
+groups per epoch as the largest one: smaller sources repeat randomly drawn groups (a repeated group
+may then land on two ranks). Lightning must not wrap
 this sampler in its DistributedSampler (`use_distributed_sampler=False`, which the data module sets
 through `ReIDDataModule.needs_own_distributed_sampler`).
 """
@@ -20,7 +23,7 @@ class IdentitySampler(Sampler[int]):
     """Yields dataset indices so that consecutive runs of `batch_size` hold P = batch_size / K identities."""
 
     def __init__(self, pids: Sequence[int], batch_size: int, num_instances: int, seed: int = 0,
-                 num_replicas: int | None = None, rank: int | None = None):
+                 num_replicas: int | None = None, rank: int | None = None, sources: Sequence[str] | None = None):
         if num_instances < 1 or batch_size % num_instances != 0:
             raise ValueError(f"data.batch_size={batch_size} must be a multiple of data.num_instances="
                              f"{num_instances} (P identities x K images per batch)")
@@ -36,6 +39,7 @@ class IdentitySampler(Sampler[int]):
         for index, pid in enumerate(pids):
             by_pid[int(pid)].append(index)
         self.by_pid = dict(sorted(by_pid.items()))
+        self.source_of_pid = None if sources is None else {pid: sources[i[0]] for pid, i in self.by_pid.items()}
         self._length = len(self._indices_for_rank())
 
     def set_epoch(self, epoch: int) -> None:
@@ -44,12 +48,18 @@ class IdentitySampler(Sampler[int]):
 
     def _groups(self) -> list[list[int]]:
         g = torch.Generator().manual_seed(self.seed + self.epoch)
-        groups = []
-        for indices in self.by_pid.values():
+        by_source: dict[str | None, list[list[int]]] = defaultdict(list)
+        for pid, indices in self.by_pid.items():
             order = [indices[i] for i in torch.randperm(len(indices), generator=g).tolist()]
             if len(order) < self.k:  # top up a small identity by repetition, one group only
                 order = (order * self.k)[: self.k]
-            groups += [order[i:i + self.k] for i in range(0, len(order) - self.k + 1, self.k)]
+            source = None if self.source_of_pid is None else self.source_of_pid[pid]
+            by_source[source] += [order[i:i + self.k] for i in range(0, len(order) - self.k + 1, self.k)]
+        if self.source_of_pid is not None:  # balance: smaller sources repeat randomly drawn groups
+            most = max(len(groups) for groups in by_source.values())
+            for groups in by_source.values():
+                groups += [groups[i] for i in torch.randint(len(groups), (most - len(groups),), generator=g).tolist()]
+        groups = [group for source_groups in by_source.values() for group in source_groups]
         return [groups[i] for i in torch.randperm(len(groups), generator=g).tolist()]
 
     def _indices_for_rank(self) -> list[int]:

@@ -25,3 +25,15 @@ LOGGED_METRICS = tuple(m.key for m in METRICS)  # logged as val/<key>, test/<key
 RESULT_METRICS = LOGGED_METRICS[:5]  # reported by a run and listed by the tables (R1 R5 R10 mAP mINP)
 LABELS = {m.key: m.label for m in METRICS}
 SHORT_LABELS = {m.key: m.short for m in METRICS}
+
+
+def result_key(metric: str, target: str | None = None) -> str:
+    """How a run reports `metric` on test target `target` (logs drop the `test/` prefix): `rank1`, or
+    `market1501/rank1` when the run tests on named targets (data.targets)."""
+    return metric if target is None else f"{target}/{metric}"
+
+
+def split_result_key(key: str) -> tuple[str | None, str]:
+    """`market1501/rank1` -> ("market1501", "rank1"); `rank1` -> (None, "rank1")."""
+    target, _, metric = key.rpartition("/")
+    return (target or None), metric

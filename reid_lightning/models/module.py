@@ -2,7 +2,9 @@
 
 The same forward pass gives the part features (B, P, D); flattened they are the retrieval embedding
 (B, P*D) that validation and test rank with the Market-1501 protocol. Every piece is built by name
-from plain config dicts, so a checkpoint carries everything needed to rebuild the model.
+from plain config dicts, so a checkpoint carries everything needed to rebuild the model. Testing on
+several datasets (the data module's `test_targets`, one test loader each) keeps one metric per target
+and logs `test/<target>/<metric>`; a single unnamed test set logs `test/<metric>`.
 """
 
 import pytorch_lightning as pl
@@ -53,9 +55,10 @@ class ReIDModule(pl.LightningModule):
                                             num_parts=part.num_parts, num_classes=num_classes)
         self.loss_cfg = {**LOSS_DEFAULTS, **(loss or {})}
         self.eval_cfg = {**EVALUATION_DEFAULTS, **(evaluation or {})}
-        metric_kwargs = {k: self.eval_cfg[k] for k in ("metric", "normalize", "rerank", "memory_budget_bytes")}
-        self.val_metric = RetrievalMetric(**metric_kwargs)
-        self.test_metric = RetrievalMetric(**metric_kwargs)
+        self.metric_kwargs = {k: self.eval_cfg[k] for k in ("metric", "normalize", "rerank", "memory_budget_bytes")}
+        self.val_metric = RetrievalMetric(**self.metric_kwargs)
+        self.test_metrics = nn.ModuleList([RetrievalMetric(**self.metric_kwargs)])  # one per test target
+        self.test_names: list[str | None] = [None]  # their names in the logs (None: plain test/<metric>)
         self.example_input_array = self.example_input(1)  # lets Lightning's model summary count FLOPs and sizes
 
     @property
@@ -117,8 +120,25 @@ class ReIDModule(pl.LightningModule):
     def validation_step(self, batch: dict, batch_idx: int) -> None:
         self._update_metric(self.val_metric, batch)
 
-    def test_step(self, batch: dict, batch_idx: int) -> None:
-        self._update_metric(self.test_metric, batch)
+    @property
+    def test_metric(self) -> RetrievalMetric:
+        """The metric of the first (usually only) test set."""
+        return self.test_metrics[0]
+
+    def on_test_start(self) -> None:
+        """One metric per test loader, named after the data module's targets."""
+        loaders = self.trainer.test_dataloaders
+        count = len(loaders) if isinstance(loaders, list | tuple) else 1
+        names = getattr(self.trainer.datamodule, "test_targets", None)
+        self.test_names = list(names) if names else ([None] if count == 1 else [f"set{i}" for i in range(count)])
+        if len(self.test_names) != count:
+            raise ValueError(f"the data module names {len(self.test_names)} test targets ({self.test_names}) but "
+                             f"gives {count} test loaders")
+        while len(self.test_metrics) < count:
+            self.test_metrics.append(RetrievalMetric(**self.metric_kwargs).to(self.device))
+
+    def test_step(self, batch: dict, batch_idx: int, dataloader_idx: int = 0) -> None:
+        self._update_metric(self.test_metrics[dataloader_idx], batch)
 
     def _log_metric(self, metric: RetrievalMetric, prefix: str) -> None:
         """Log every scalar of the metric as <prefix>/<key>; trainer.validate/test return them."""
@@ -130,7 +150,8 @@ class ReIDModule(pl.LightningModule):
         self._log_metric(self.val_metric, "val")
 
     def on_test_epoch_end(self) -> None:
-        self._log_metric(self.test_metric, "test")
+        for name, metric in zip(self.test_names, self.test_metrics, strict=False):
+            self._log_metric(metric, "test" if name is None else f"test/{name}")
 
     def configure_optimizers(self):
         optimizer = build_optimizer(self.parameters(), **self.hparams.optimizer)

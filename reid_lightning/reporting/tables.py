@@ -3,7 +3,9 @@
 `python -m reid_lightning.reporting logs/train/multiruns/<time>` reads every job folder's
 `result.json` (written by train.py) and `.hydra/overrides.yaml`, lays the finished runs out like
 thesis Tables 3.2 / 4.3 / 4.4, and lists the runs that failed or are missing (started but never
-finished, or swept but never started). The notebook in notebooks/ uses the same functions.
+finished, or swept but never started). A run that tested on several datasets (data.targets) gives
+one row per target, and a source x target table lays the datasets trained on (data.sources) against
+those tested on, side by side. The notebook in notebooks/ uses the same functions.
 """
 
 import argparse
@@ -15,7 +17,7 @@ import pandas as pd
 import yaml
 from hydra.core.override_parser.overrides_parser import OverridesParser
 
-from reid_lightning.metrics.names import RESULT_METRICS, SHORT_LABELS
+from reid_lightning.metrics.names import RESULT_METRICS, SHORT_LABELS, result_key, split_result_key
 from reid_lightning.reporting.records import FAILED, FINISHED, read_record
 
 METRICS = RESULT_METRICS
@@ -26,7 +28,7 @@ LAYOUTS = {"3.2": ("rank1", "rank5", "rank10", "mAP"), "4.4": ("rank1", "rank5",
 
 @dataclass
 class SweepResults:
-    runs: pd.DataFrame  # one row per job folder: run, status, overrides, complexity, metrics, error
+    runs: pd.DataFrame  # one row per (job folder, test target): run, status, overrides, source, target, ...
     varying: list[str]  # override keys that differ between jobs (the table's row labels)
     missing: list[str] = field(default_factory=list)  # swept override sets with no job folder at all
 
@@ -37,6 +39,11 @@ class SweepResults:
     @property
     def failed(self) -> pd.DataFrame:
         return self.runs[self.runs.status == FAILED]
+
+    @property
+    def has_targets(self) -> bool:
+        """Whether any run tested on named targets (data.targets, or several sources)."""
+        return bool(self.runs["target"].notna().any())
 
 
 def job_overrides(job_dir: Path) -> dict:
@@ -83,21 +90,31 @@ def collect(sweep_dir: str | Path) -> SweepResults:
     for job_dir in sorted((p for p in sweep_dir.iterdir() if (p / ".hydra").is_dir()), key=job_order):
         record = read_record(job_dir) or {"status": "missing", "metrics": {}, "complexity": {}}
         complexity = record.get("complexity") or {}
-        rows.append({"run": job_dir.name, "status": record["status"], **job_overrides(job_dir),
-                     **{k: complexity.get(k) for k in ("params_total", "macs", "macs_thesis")},
-                     **{k: (record.get("metrics") or {}).get(k) for k in METRICS},
-                     "error": record.get("error")})
+        metrics = record.get("metrics") or {}
+        source = " + ".join(record["sources"]) if record.get("sources") else None
+        for target in targets_of(metrics):
+            rows.append({"run": job_dir.name, "status": record["status"], **job_overrides(job_dir),
+                         "source": source, "target": target,
+                         **{k: complexity.get(k) for k in ("params_total", "macs", "macs_thesis")},
+                         **{k: metrics.get(result_key(k, target)) for k in METRICS},
+                         "error": record.get("error")})
     if not rows:
         raise FileNotFoundError(f"{sweep_dir} holds no Hydra job folders (sub-folders with .hydra/); "
                                 "is it a multirun folder?")
     runs = pd.DataFrame(rows)
-    override_keys = [c for c in runs.columns if c not in ("run", "status", "error", "params_total", "macs",
-                                                          "macs_thesis", *METRICS)]
+    override_keys = [c for c in runs.columns if c not in ("run", "status", "error", "source", "target",
+                                                          "params_total", "macs", "macs_thesis", *METRICS)]
     varying = [k for k in override_keys if runs[k].astype(str).nunique() > 1] or override_keys[:1]
     seen = [{k: str(r[k]) for k in override_keys if pd.notna(r[k])} for _, r in runs.iterrows()]
     missing = [",".join(f"{k}={v}" for k, v in job.items()) for job in swept_override_sets(sweep_dir)
                if not any(all(s.get(k) == v for k, v in job.items()) for s in seen)]
     return SweepResults(runs=runs, varying=varying, missing=missing)
+
+
+def targets_of(metrics: dict) -> list[str | None]:
+    """The test targets a record reports, in order (`market1501/rank1` -> market1501); [None] for a plain run."""
+    targets = list(dict.fromkeys(split_result_key(k)[0] for k in metrics if split_result_key(k)[1] in METRICS))
+    return [t for t in targets if t is not None] or [None]
 
 
 def format_value(key: str, value) -> str:
@@ -108,14 +125,43 @@ def format_value(key: str, value) -> str:
     return f"{float(value):.3f}"
 
 
+def row_label(results: SweepResults, row) -> str:
+    return " + ".join(str(row[k]) for k in results.varying) if results.varying else row["run"]
+
+
 def markdown_table(results: SweepResults, layout: str = "full") -> str:
+    """One row per finished run, or per (run, target) when runs tested on several datasets."""
     columns = LAYOUTS[layout]
     label = " / ".join(results.varying) or "run"
-    lines = [f"| {label} | " + " | ".join(HEADERS[c] for c in columns) + " |",
-             "|---|" + "---:|" * len(columns)]
+    target_column = ["target"] if results.has_targets else []
+    lines = [f"| {label} | " + " | ".join(target_column + [HEADERS[c] for c in columns]) + " |",
+             "|---|" + "---|" * len(target_column) + "---:|" * len(columns)]
     for _, row in results.finished.iterrows():
-        name = " + ".join(str(row[k]) for k in results.varying) if results.varying else row["run"]
-        lines.append(f"| {name} | " + " | ".join(format_value(c, row[c]) for c in columns) + " |")
+        target = [str(row["target"]) if pd.notna(row["target"]) else "-"] if target_column else []
+        lines.append(f"| {row_label(results, row)} | " + " | ".join(
+            target + [format_value(c, row[c]) for c in columns]) + " |")
+    return "\n".join(lines)
+
+
+def cross_domain_table(results: SweepResults, metrics: tuple[str, ...] = ("rank1", "mAP")) -> str:
+    """Source x target: one row per (run label, datasets trained on), one column per dataset tested on,
+    each cell `R1 / mAP`; the diagonal is in-domain, the rest cross-domain. Empty without targets."""
+    finished = results.finished[results.finished["target"].notna()]
+    if finished.empty:
+        return ""
+    targets = list(dict.fromkeys(finished["target"]))
+    cells: dict[tuple[str, str], dict[str, str]] = {}
+    for _, row in finished.iterrows():
+        source = str(row["source"]) if pd.notna(row["source"]) else "-"
+        key = (row_label(results, row) if results.varying else "", source)
+        cells.setdefault(key, {})[row["target"]] = " / ".join(format_value(m, row[m]) for m in metrics)
+    label = " / ".join(results.varying)
+    head = ([label] if label else []) + ["source \\ target"] + targets
+    lines = [f"{' / '.join(SHORT_LABELS[m] for m in metrics)} by dataset trained on (source) and tested on (target):",
+             "", "| " + " | ".join(head) + " |", "|---|" + "---|" * bool(label) + "---:|" * len(targets)]
+    for (name, source), by_target in cells.items():
+        lines.append("| " + " | ".join(([name] if label else []) + [source]
+                                        + [by_target.get(t, "-") for t in targets]) + " |")
     return "\n".join(lines)
 
 
@@ -141,7 +187,8 @@ def plot_map_vs_macs(results: SweepResults, path: Path) -> Path:
         if x is None or pd.isna(x) or y is None or pd.isna(y):
             continue
         ax.scatter(float(x) / 1e6, float(y))
-        ax.annotate(" + ".join(str(row[k]) for k in results.varying), (float(x) / 1e6, float(y)), fontsize=8)
+        name = row_label(results, row) + (f" @ {row['target']}" if pd.notna(row["target"]) else "")
+        ax.annotate(name, (float(x) / 1e6, float(y)), fontsize=8)
     ax.set_xlabel(f"{HEADERS[macs_key]} (millions)")
     ax.set_ylabel("mAP")
     ax.set_title("mAP against multiply-adds")
@@ -155,8 +202,9 @@ def plot_map_vs_macs(results: SweepResults, path: Path) -> Path:
 def write_all(results: SweepResults, out_dir: Path, layout: str = "full") -> dict[str, Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = {"markdown": out_dir / "results.md", "csv": out_dir / "results.csv", "plot": out_dir / "map_vs_macs.png"}
-    report = problems_report(results)
-    paths["markdown"].write_text(markdown_table(results, layout) + ("\n\n" + report if report else "") + "\n")
+    report, cross = problems_report(results), cross_domain_table(results)
+    paths["markdown"].write_text(markdown_table(results, layout) + ("\n\n" + cross if cross else "")
+                                 + ("\n\n" + report if report else "") + "\n")
     results.runs.to_csv(paths["csv"], index=False)
     plot_map_vs_macs(results, paths["plot"])
     return paths
@@ -173,6 +221,9 @@ def main(argv: list[str] | None = None) -> None:
     results = collect(args.sweep_dir)
     paths = write_all(results, args.out or args.sweep_dir, args.layout)
     print(markdown_table(results, args.layout))
+    cross = cross_domain_table(results)
+    if cross:
+        print("\n" + cross)
     report = problems_report(results)
     if report:
         print("\n" + report)

@@ -17,6 +17,7 @@ from reid_lightning.data.datamodule import DataConfig, ReIDDataModule
 from reid_lightning.models.backbones import BACKBONES
 from reid_lightning.models.module import ReIDModule
 from reid_lightning.models.partition import PARTITIONS
+from reid_lightning.run.data_presets import dataset_specs, own_spec
 
 log = logging.getLogger(__name__)
 NOT_CHOICES = ("paths", "local", "logger", "callbacks")  # plumbing, not what distinguishes runs
@@ -39,13 +40,19 @@ def plain(node) -> dict:
     return OmegaConf.to_container(node, resolve=True)
 
 
-def build_datamodule(cfg: DictConfig, load_part_maps: bool) -> ReIDDataModule:
+def build_datamodule(cfg: DictConfig, load_part_maps: bool, train: bool = True) -> ReIDDataModule:
+    """The data module of `cfg.data`: its own dataset, or `data.sources` / `data.targets` (run/data_presets.py).
+    `train=False` (eval.py): nothing is trained on, so sources are not read; targets stand in for them."""
     data = plain(cfg.data)
-    if data["root"] in (None, "", "None"):
-        raise ValueError(f"data={data['name']} has no root folder. Set data.root=/path/to/the/dataset, or the "
-                         "environment variable of its config (e.g. MARKET1501_ROOT), or `data: {root: ...}` in "
-                         "conf/local/default.yaml")
-    return ReIDDataModule(DataConfig(**data), load_part_maps=load_part_maps)
+    source_entries, target_entries = data.pop("sources", None), data.pop("targets", None)
+    sources = dataset_specs(source_entries, "data.sources") if train else None
+    targets = dataset_specs(target_entries, "data.targets", known=sources)
+    if not train:
+        sources = targets
+    if sources is None:
+        key = run_choices().get("data") or data["name"]  # the preset's name names the dataset in logs and tables
+        sources = [own_spec(data, key)]
+    return ReIDDataModule(DataConfig(**data), load_part_maps=load_part_maps, sources=sources, targets=targets)
 
 
 def neck_width(neck_dim, backbone_name: str) -> int | None:

@@ -1,5 +1,7 @@
-"""What `eval.py` does: test a checkpoint on a dataset's query vs gallery, with the model rebuilt from the
-config stored in the checkpoint (the command line chooses data, evaluation options and devices only)."""
+"""What `eval.py` does: test a checkpoint on a dataset's query vs gallery (or on each of `data.targets`),
+with the model rebuilt from the config stored in the checkpoint (the command line chooses data, evaluation
+options and devices only). The record names the datasets the checkpoint was trained on when its training
+run's record is beside it (`<run>/checkpoints/*.ckpt`), so cross-domain tables can lay source by target."""
 
 import logging
 from pathlib import Path
@@ -8,7 +10,7 @@ from omegaconf import DictConfig
 
 from reid_lightning.models.module import ReIDModule
 from reid_lightning.reporting.console import print_results
-from reid_lightning.reporting.records import FINISHED, write_record
+from reid_lightning.reporting.records import FINISHED, read_record, write_record
 from reid_lightning.run.build import build_datamodule, build_trainer, plain, run_choices
 from reid_lightning.run.checkpoints import model_config_from_checkpoint
 from reid_lightning.run.train import metrics_of
@@ -27,11 +29,18 @@ def evaluate(cfg: DictConfig) -> dict:
         log.warning("Evaluating at the checkpoint's input size %dx%d, not data's %dx%d",
                     height, width, cfg.data.height, cfg.data.width)
         cfg.data.height, cfg.data.width = height, width
-    datamodule = build_datamodule(cfg, load_part_maps=model.requires_part_maps)
+    datamodule = build_datamodule(cfg, load_part_maps=model.requires_part_maps, train=False)
     trainer = build_trainer(cfg, datamodule=None)
-    results = metrics_of(trainer.test(model, datamodule=datamodule))
+    results = metrics_of(trainer.test(model, datamodule=datamodule, verbose=not datamodule.test_targets))
     if trainer.is_global_zero:
         print_results(results, title=f"Test results of {cfg.ckpt_path}")
         write_record(Path(cfg.paths.output_dir), FINISHED, run_choices(), metrics=results,
-                     checkpoint=str(cfg.ckpt_path))
+                     checkpoint=str(cfg.ckpt_path), sources=trained_on(cfg.ckpt_path),
+                     targets=[t.key for t in datamodule.targets])
     return results
+
+
+def trained_on(ckpt_path: str) -> list[str] | None:
+    """The sources recorded by the training run that wrote `ckpt_path` (None when its record is not there)."""
+    record = read_record(Path(ckpt_path).resolve().parents[1]) or {}
+    return record.get("sources")

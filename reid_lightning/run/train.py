@@ -15,7 +15,7 @@ import pytorch_lightning as pl
 from omegaconf import DictConfig
 from pytorch_lightning.utilities.rank_zero import rank_zero_only
 
-from reid_lightning.metrics.names import RESULT_METRICS
+from reid_lightning.metrics.names import RESULT_METRICS, split_result_key
 from reid_lightning.reporting.console import print_results
 from reid_lightning.reporting.records import FAILED, FINISHED, is_finished, read_complexity, write_record
 from reid_lightning.run.build import (
@@ -48,8 +48,15 @@ def resume_checkpoint(cfg: DictConfig, run_dir: Path) -> str | None:
 
 
 def metrics_of(trainer_output: list[dict], prefix: str = "test/") -> dict:
-    """trainer.test's return value ([{"test/rank1": ...}]) -> {"rank1": ...}."""
-    return {k.removeprefix(prefix): float(v) for k, v in trainer_output[0].items() if k.startswith(prefix)}
+    """trainer.test's return value, one dict per test loader ([{"test/rank1": ...}], or with targets
+    [{"test/market1501/rank1": ..., "test/dukemtmc/rank1": ...}, ...]) -> {"rank1": ...} / {"market1501/rank1": ...}."""
+    return {k.removeprefix(prefix): float(v) for output in trainer_output for k, v in output.items()
+            if k.startswith(prefix)}
+
+
+def datasets_of(datamodule) -> dict:
+    """What a record says about the data: the keys of the datasets trained on and tested on."""
+    return {"sources": [s.key for s in datamodule.sources], "targets": [t.key for t in datamodule.targets]}
 
 
 def fit_and_test(cfg: DictConfig) -> dict:
@@ -68,16 +75,17 @@ def fit_and_test(cfg: DictConfig) -> dict:
         if cfg.test:
             best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
             results = metrics_of(trainer.test(model, datamodule=datamodule, ckpt_path=best or None,
-                                                weights_only=False))
+                                                weights_only=False, verbose=not datamodule.test_targets))
     complexity = read_complexity(run_dir)
     callback = trainer.checkpoint_callback
     if callback is not None and callback.monitor and callback.best_model_score is not None:
         results[f"best_{callback.monitor}"] = float(callback.best_model_score)
     if trainer.is_global_zero:
         log_hparams_row(trainer, cfg, complexity, results)
-        print_results(results, title=f"Test results ({cfg.data.name}: query vs gallery)")
+        sources = " + ".join(s.key for s in datamodule.sources)
+        print_results(results, title=f"Test results (trained on {sources}; query vs gallery)")
     return {"metrics": results, "complexity": complexity, "best_checkpoint": best,
-            "epochs": trainer.current_epoch}
+            "epochs": trainer.current_epoch, **datasets_of(datamodule)}
 
 
 def log_hparams_row(trainer: pl.Trainer, cfg: DictConfig, complexity: dict, results: dict) -> None:
@@ -85,7 +93,7 @@ def log_hparams_row(trainer: pl.Trainer, cfg: DictConfig, complexity: dict, resu
     params = {**run_choices(), "image_size": f"{cfg.data.height}x{cfg.data.width}",
               "batch_size": cfg.data.batch_size, "lr": cfg.optimizer.lr, "max_epochs": cfg.trainer.max_epochs,
               "seed": cfg.seed}
-    metrics = {f"test/{k}": v for k, v in results.items() if k in RESULT_METRICS}
+    metrics = {f"test/{k}": v for k, v in results.items() if split_result_key(k)[1] in RESULT_METRICS}
     metrics.update({f"complexity/{k}": float(v) for k, v in complexity.items() if isinstance(v, (int, float))})
     for logger in trainer.loggers:
         if isinstance(logger, pl.loggers.TensorBoardLogger):
