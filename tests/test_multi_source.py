@@ -80,6 +80,8 @@ def test_data_module_trains_on_the_union_and_tests_each_target(two_trees):
     assert single.test_targets is None and single.sources[0].key == "market1501"
     with pytest.raises(ValueError, match=r"data.targets names a dataset twice \(b, b\)"):
         ReIDDataModule(DataConfig(), sources=[a], targets=[b, b])
+    with pytest.raises(ValueError, match=r"both name a, as different datasets"):
+        ReIDDataModule(DataConfig(), sources=[a], targets=[DatasetSpec("a", "market1501", b.root)])
 
 
 def test_balanced_random_sampling_and_part_maps_per_dataset(two_trees, tmp_path):

@@ -76,6 +76,11 @@ class ReIDDataModule(pl.LightningDataModule):
             keys = [spec.key for spec in specs]
             if len(set(keys)) != len(keys):
                 raise ValueError(f"{role} names a dataset twice ({', '.join(keys)}); list each once")
+        for source in self.sources:
+            same_key = [t for t in self.targets if t.key == source.key]
+            if same_key and same_key[0] != source:
+                raise ValueError(f"data.sources and data.targets both name {source.key}, as different datasets "
+                                 f"({source} and {same_key[0]}); give one of them another key")
         self._splits: dict[str, Splits] = {}
         self.transform_cfg = TransformConfig(height=cfg.height, width=cfg.width, **cfg.augment)
         grouping = None
@@ -92,6 +97,7 @@ class ReIDDataModule(pl.LightningDataModule):
 
     @cached_property
     def _specs(self) -> dict[str, DatasetSpec]:
+        """Every source and target by key (a dataset both trained and tested on is parsed once)."""
         return {spec.key: spec for spec in self.sources + self.targets}
 
     def splits(self, key: str) -> Splits:

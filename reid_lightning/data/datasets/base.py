@@ -5,7 +5,9 @@ Each dataset is one module of this package with one function registered by name:
     @DATASETS.register("market1501")
     def load_market1501(root, **options) -> Splits: ...
 
-The data module calls `load_dataset(cfg.name, cfg.root, **cfg.options)` and never tests a name.
+The data module loads each dataset of a run through its `DatasetSpec` (key, loader name, root, options,
+part maps: the run's own `data=` preset, or each of data.sources / data.targets) with
+`load_dataset(name, root, **options)`, and never tests a name.
 A loader parses file names exactly as its benchmark defines them (documented split sizes in its
 docstring), relabels train pids 0..N-1, tags every sample with its dataset name, and raises a clear
 error (file, value, fix) on a malformed name or a missing folder. A loader may prepare its data first
