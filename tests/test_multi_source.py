@@ -124,6 +124,20 @@ def test_presets_and_mappings_resolve_to_dataset_specs(hydra_conf, monkeypatch, 
     assert dataset_specs(None, "data.targets") is None
 
 
+def test_the_runs_own_preset_keeps_its_command_line_settings_as_source_or_target(hydra_conf, monkeypatch):
+    from hydra import compose
+
+    from reid_lightning.run.build import build_datamodule
+
+    monkeypatch.setenv("DUKEMTMC_ROOT", "/data/duke")
+    cfg = compose("train", ["data=market1501", "data.root=/mine/market", "data.targets=[dukemtmc,market1501]"])
+    data = build_datamodule(cfg, load_part_maps=False)
+    assert [(t.key, t.root) for t in data.targets] == [("dukemtmc", "/data/duke"), ("market1501", "/mine/market")]
+    assert data.sources == [data.targets[1]] and data.test_targets == ["dukemtmc", "market1501"]
+    evaluation = build_datamodule(cfg, load_part_maps=False, train=False)
+    assert evaluation.sources == evaluation.targets  # nothing is trained on: the targets stand in
+
+
 def test_preset_and_mapping_errors(hydra_conf, monkeypatch):
     monkeypatch.delenv("MARKET1501_ROOT", raising=False)
     with pytest.raises(ValueError, match=r"data.sources preset market1501 \(market1501\) has no root folder.*"

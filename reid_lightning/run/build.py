@@ -14,10 +14,11 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from reid_lightning.data.datamodule import DataConfig, ReIDDataModule
+from reid_lightning.data.datasets.base import DatasetSpec
 from reid_lightning.models.backbones import BACKBONES
 from reid_lightning.models.module import ReIDModule
 from reid_lightning.models.partition import PARTITIONS
-from reid_lightning.run.data_presets import dataset_specs, own_spec
+from reid_lightning.run.data_presets import checked, dataset_specs
 
 log = logging.getLogger(__name__)
 NOT_CHOICES = ("paths", "local", "logger", "callbacks")  # plumbing, not what distinguishes runs
@@ -42,17 +43,18 @@ def plain(node) -> dict:
 
 def build_datamodule(cfg: DictConfig, load_part_maps: bool, train: bool = True) -> ReIDDataModule:
     """The data module of `cfg.data`: its own dataset, or `data.sources` / `data.targets` (run/data_presets.py).
-    `train=False` (eval.py): nothing is trained on, so sources are not read; targets stand in for them."""
+    A source or target named like the run's own preset is its dataset as configured here (command-line
+    `data.root=...` included). `train=False` (eval.py): sources are not read; the targets stand in for them."""
     data = plain(cfg.data)
     source_entries, target_entries = data.pop("sources", None), data.pop("targets", None)
-    sources = dataset_specs(source_entries, "data.sources") if train else None
-    targets = dataset_specs(target_entries, "data.targets", known=sources)
+    key = run_choices().get("data") or data["name"]  # the preset's name names the dataset in logs and tables
+    own = DatasetSpec(key, data["name"], data["root"], dict(data.get("options") or {}), data.get("part_maps"))
+    sources = dataset_specs(source_entries, "data.sources", known=[own]) if train else None
+    targets = dataset_specs(target_entries, "data.targets", known=[own, *(sources or [])])
     if not train:
         sources = targets
-    if sources is None:
-        key = run_choices().get("data") or data["name"]  # the preset's name names the dataset in logs and tables
-        sources = [own_spec(data, key)]
-    return ReIDDataModule(DataConfig(**data), load_part_maps=load_part_maps, sources=sources, targets=targets)
+    return ReIDDataModule(DataConfig(**data), load_part_maps=load_part_maps,
+                          sources=sources or [checked(own, f"data={key}")], targets=targets)
 
 
 def neck_width(neck_dim, backbone_name: str) -> int | None:

@@ -1,7 +1,8 @@
 """`data.sources` / `data.targets` entries -> DatasetSpecs: which datasets a run trains on and tests on.
 
-An entry is either the name of a conf/data preset or an inline mapping (a target may also name a
-source's key):
+An entry is either the name of a conf/data preset or an inline mapping (a name that is the run's own
+preset means its dataset as configured, command-line `data.root=...` included; a target may also name
+a source's key):
 
     data.sources=[market1501,dukemtmc]                       # presets: exactly what data=<name> would load
     data.targets=[synthetic,{key: mine, name: folder, root: /data/mine, options: {missing_camids: distinct}}]
@@ -30,10 +31,10 @@ NO_ROOT = ("set its root: data.root on the command line, the environment variabl
            "(e.g. MARKET1501_ROOT, DUKEMTMC_ROOT), or `data: {root: ...}` in conf/local/default.yaml")
 
 
-def own_spec(data: Mapping, key: str, where: str | None = None) -> DatasetSpec:
-    """The dataset of a resolved `data` config (the run's own, or a preset's), named `key`."""
+def spec_from_data(data: Mapping, key: str, where: str) -> DatasetSpec:
+    """The dataset of a resolved `data` config (a preset composed for this run), named `key`."""
     spec = DatasetSpec(key, data["name"], data["root"], dict(data.get("options") or {}), data.get("part_maps"))
-    return checked(spec, where or f"data={key}")
+    return checked(spec, where)
 
 
 def dataset_specs(entries, role: str, known: list[DatasetSpec] | None = None) -> list[DatasetSpec] | None:
@@ -45,8 +46,8 @@ def dataset_specs(entries, role: str, known: list[DatasetSpec] | None = None) ->
         raise ValueError(f"{role}={entries!r} must be a non-empty list of conf/data preset names or "
                          "{name, root, options} mappings, e.g. [market1501,dukemtmc]")
     by_key = {spec.key: spec for spec in known or []}
-    return [by_key[entry] if isinstance(entry, str) and entry in by_key else spec_of(entry, role)
-            for entry in entries]
+    return [checked(by_key[entry], f"{role} entry {entry}") if isinstance(entry, str) and entry in by_key
+            else spec_of(entry, role) for entry in entries]
 
 
 def spec_of(entry, role: str) -> DatasetSpec:
@@ -78,7 +79,7 @@ def preset_spec(preset: str, role: str) -> DatasetSpec:
         config_name = HydraConfig.get().job.config_name
         overrides = [o for o in HydraConfig.get().overrides.task if not _is_data_override(o)]
     data = compose(config_name=config_name, overrides=[*overrides, f"data={preset}"]).data
-    return own_spec(OmegaConf.to_container(data, resolve=True), preset, f"{role} preset {preset}")
+    return spec_from_data(OmegaConf.to_container(data, resolve=True), preset, f"{role} preset {preset}")
 
 
 def _is_data_override(override: str) -> bool:
