@@ -99,7 +99,7 @@ def test_balanced_random_sampling_and_part_maps_per_dataset(two_trees, tmp_path)
     for split in ("bounding_box_train", "query", "bounding_box_test"):
         touch_all(tmp_path / "pb" / split, [p.with_suffix(".png").name for p in (Path(b.root) / split).iterdir()])
     with_maps.setup("fit")
-    maps = with_maps.train_dataloader().dataset.part_map_paths
+    maps = with_maps.train_dataloader().dataset.part_map_paths  # (a's train maps, then b's)
     assert maps[0] == Path(a.root) / "part_maps" / "bounding_box_train" / "0001_c1s1_0_00.png"
     assert maps[-1] == tmp_path / "pb" / "bounding_box_train" / "0001_c2s1_0_00.png"
 
@@ -179,3 +179,12 @@ def test_tables_give_a_row_per_target_and_lay_sources_against_targets(tmp_path):
     assert cross[2:] == ["| data | source \\ target | syn | syn_b |", "|---|---|---:|---:|",
                          "| synthetic | syn | 0.800 / 0.400 | 0.300 / 0.150 |",
                          "| synthetic_b | syn_b | 0.200 / 0.100 | 0.600 / 0.300 |"]
+
+
+def test_part_maps_of_images_outside_their_root_are_a_clear_error(tmp_path):
+    touch_all(tmp_path / "data", [])
+    (tmp_path / "data" / "manifest.csv").write_text(f"path,pid,camid,split\n{tmp_path}/elsewhere/a.jpg,1,0,train\n")
+    spec = DatasetSpec("mine", "csv", str(tmp_path / "data"))
+    data = ReIDDataModule(DataConfig(name="csv", root=spec.root), load_part_maps=True, sources=[spec])
+    with pytest.raises(ValueError, match=r"image .*elsewhere/a\.jpg of mine lies outside its dataset root"):
+        data.setup("fit")

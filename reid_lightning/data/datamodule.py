@@ -150,8 +150,13 @@ class ReIDDataModule(pl.LightningDataModule):
             by_key.setdefault(key or sample.dataset, []).append(i)
         paths: list[Path | None] = [None] * len(samples)
         for k, indices in by_key.items():
-            spec = self._specs[k]
-            found = part_maps.part_map_paths([samples[i] for i in indices], self.splits(k).root, spec.part_root)
+            spec, root = self._specs[k], self.splits(k).root
+            outside = next((samples[i].path for i in indices if not samples[i].path.is_relative_to(root)), None)
+            if outside is not None:
+                raise ValueError(f"image {outside} of {k} lies outside its dataset root {root}, so it has no part-map "
+                                 "path (<part maps>/<image path under the root>.png); move the images under the root "
+                                 "(a CSV manifest's folder) or use a partition without part maps")
+            found = part_maps.part_map_paths([samples[i] for i in indices], root, spec.part_root)
             for i, path in zip(indices, part_maps.require_part_maps(found, spec.part_root), strict=True):
                 paths[i] = path
         return paths
