@@ -42,6 +42,7 @@ def hydra_conf():
     register()
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
         yield
+    HydraConfig.instance().cfg = None  # later tests must not see the last composed run as theirs
 
 
 def compose_resolved(config_name: str, overrides: list[str]):
