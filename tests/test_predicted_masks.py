@@ -1,0 +1,128 @@
+"""Predicted-mask partition: shapes, pooling, visibility and the mask loss on hand-made maps, no part maps
+at evaluation, gradients into the pixel classifier, option errors."""
+
+import math
+
+import pytest
+import torch
+
+from reid_lightning.models.partition import blur_matrix
+from reid_lightning.models.predicted_masks import PredictedMasks
+
+
+def fixed_probabilities(partition: PredictedMasks, logits: list[float]) -> PredictedMasks:
+    """Make every cell predict the same logits (the 1x1 layer's weights zero, its bias the logits)."""
+    layer = partition.classifier[-1]
+    with torch.no_grad():
+        layer.weight.zero_()
+        layer.bias.copy_(torch.tensor(logits))
+    return partition
+
+
+def hand_map() -> torch.Tensor:
+    """(1, 4, 4) labels for a 2 x 2 feature grid: cell (0,0) is 3/4 label 1 with label 1 at its top-left
+    pixel, cell (0,1) all label 1, the bottom cells all background."""
+    part_map = torch.zeros(1, 4, 4, dtype=torch.long)
+    part_map[0, 0, 0:2] = 1
+    part_map[0, 1, 0] = 1
+    part_map[0, 0:2, 2:4] = 1
+    return part_map
+
+
+@pytest.mark.parametrize("include_background, parts", [(True, 7), (False, 6)])
+@pytest.mark.parametrize("hidden", [0, 8])
+def test_shapes_without_part_maps(include_background, parts, hidden):
+    partition = PredictedMasks(in_channels=5, include_background=include_background, hidden_channels=hidden).eval()
+    feature_map = torch.randn(3, 5, 8, 4)
+    out = partition.outputs(feature_map)
+    assert out.features.shape == (3, parts, 5) and partition.num_parts == parts
+    assert out.visibility.shape == (3, parts) and out.masks.shape == (3, parts, 8, 4)
+    assert out.logits.shape == (3, 7, 8, 4)
+    assert torch.equal(partition(feature_map), out.features)  # forward: the image's features alone
+    assert not partition.requires_part_maps and partition.requires_part_maps_for_training
+
+
+def test_pooling_is_the_thesis_mean_of_mask_times_features():
+    partition = PredictedMasks(in_channels=2, num_labels=3)
+    feature_map = torch.randn(2, 2, 4, 3)
+    out = partition.outputs(feature_map)
+    probabilities = out.logits.softmax(1)  # (B, L, h, w)
+    expected = (probabilities[:, :, None] * feature_map[:, None]).sum((3, 4)) / 12  # (B, L, C)
+    torch.testing.assert_close(out.features, expected)
+    weighted = PredictedMasks(in_channels=2, num_labels=3, pooling="weighted")
+    weighted.load_state_dict(partition.state_dict())
+    torch.testing.assert_close(weighted(feature_map), expected * 12 / probabilities.sum((2, 3))[..., None],
+                               atol=1e-5, rtol=1e-5)
+
+
+def test_visibility_is_the_part_mass_in_cells_capped_at_one():
+    partition = fixed_probabilities(PredictedMasks(in_channels=1, num_labels=2, visible_cells=2.0),
+                                    [0.0, math.log(3.0)])  # p = (1/4, 3/4) in each of 4 cells
+    visibility = partition.outputs(torch.randn(1, 1, 2, 2)).visibility
+    torch.testing.assert_close(visibility, torch.tensor([[0.5, 1.0]]))  # masses 1 and 3 cells, / 2, capped
+
+
+def test_soft_target_loss_on_a_hand_made_map():
+    partition = fixed_probabilities(PredictedMasks(in_channels=1, num_labels=2), [0.0, math.log(3.0)])
+    logits = partition.outputs(torch.zeros(1, 1, 2, 2)).logits
+    targets = partition.target(hand_map(), (2, 2))
+    torch.testing.assert_close(targets[0, 1], torch.tensor([[0.75, 1.0], [0.0, 0.0]]))
+    q, p = 0.25, 0.75  # predicted background, part
+    cells = [-(0.25 * math.log(q) + 0.75 * math.log(p)), -math.log(p), -math.log(q), -math.log(q)]
+    loss = partition.mask_loss(logits, hand_map())
+    assert loss.item() == pytest.approx(sum(cells) / 4, rel=1e-6)
+
+
+def test_nearest_target_loss_on_a_hand_made_map():
+    partition = fixed_probabilities(PredictedMasks(in_channels=1, num_labels=2, targets="nearest"),
+                                    [0.0, math.log(3.0)])
+    logits = partition.outputs(torch.zeros(1, 1, 2, 2)).logits
+    assert torch.equal(partition.target(hand_map(), (2, 2)), torch.tensor([[[1, 1], [0, 0]]]))
+    loss = partition.mask_loss(logits, hand_map())
+    assert loss.item() == pytest.approx((2 * math.log(4 / 3) + 2 * math.log(4)) / 4, rel=1e-6)
+
+
+def test_smoothed_targets_stay_shares_that_sum_to_one():
+    partition = PredictedMasks(in_channels=1, num_labels=3, target_sigma=2.0)
+    part_map = torch.randint(0, 3, (2, 16, 8))
+    targets = partition.target(part_map, (4, 2))
+    assert targets.shape == (2, 3, 4, 2) and (targets >= 0).all()
+    torch.testing.assert_close(targets.sum(1), torch.ones(2, 4, 2))
+    sharp = PredictedMasks(in_channels=1, num_labels=3).target(part_map, (4, 2))
+    assert not torch.allclose(targets, sharp)
+
+
+def test_predictions_are_smoothed_over_the_feature_grid():
+    plain = PredictedMasks(in_channels=3, num_labels=4)
+    smooth = PredictedMasks(in_channels=3, num_labels=4, sigma=1.0)
+    smooth.load_state_dict(plain.state_dict())
+    feature_map = torch.randn(2, 3, 6, 4)
+    raw, blurred = plain.outputs(feature_map), smooth.outputs(feature_map)
+    rows, cols = blur_matrix(6, 1.0, 3), blur_matrix(4, 1.0, 3)
+    torch.testing.assert_close(blurred.masks, rows @ raw.masks @ cols.T)
+    torch.testing.assert_close(blurred.visibility, raw.visibility)  # visibility: the unsmoothed mass
+
+
+def test_gradients_reach_the_pixel_classifier_from_both_losses():
+    partition = PredictedMasks(in_channels=4, num_labels=3, hidden_channels=4)
+    feature_map = torch.randn(2, 4, 8, 4, requires_grad=True)
+    out = partition.outputs(feature_map)
+    partition.mask_loss(out.logits, torch.randint(0, 3, (2, 32, 16))).backward(retain_graph=True)
+    first, last = partition.classifier[0].weight, partition.classifier[-1].weight
+    assert first.grad.abs().sum() > 0 and last.grad.abs().sum() > 0 and feature_map.grad.abs().sum() > 0
+    partition.zero_grad()
+    out.features.pow(2).sum().backward()  # the identity loss also shapes the masks, through the pooling
+    assert last.grad.abs().sum() > 0
+
+
+def test_missing_maps_and_bad_options_are_clear_errors():
+    partition = PredictedMasks(in_channels=2, num_labels=3)
+    logits = partition.outputs(torch.randn(1, 2, 4, 2)).logits
+    with pytest.raises(ValueError, match="part maps for training"):
+        partition.mask_loss(logits, None)
+    with pytest.raises(ValueError, match="labels 0..2"):
+        partition.mask_loss(logits, torch.full((1, 8, 4), 5))
+    with pytest.raises(ValueError, match="targets='hard'; choose soft or nearest"):
+        PredictedMasks(in_channels=2, targets="hard")
+    with pytest.raises(ValueError, match="target_sigma=2.0; smoothed targets are soft"):
+        PredictedMasks(in_channels=2, targets="nearest", target_sigma=2.0)
