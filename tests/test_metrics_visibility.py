@@ -1,11 +1,15 @@
 """Visibility-aware distances: a hand-worked case (with pairs that share no visible part), the fast
-product form against the ground-truth formula whatever the memory budget, thresholds and errors."""
+product form against the ground-truth formula whatever the memory budget, the evaluator with visibility
+on a hand-worked case and against the per-query reference under any chunking, the RetrievalMetric with
+visibility, thresholds and errors. (Under 2 gloo ranks: tests/test_metrics_ddp.py.)"""
 
 import numpy as np
 import pytest
 import torch
 
+from reid_lightning.metrics import RetrievalMetric, evaluate
 from reid_lightning.metrics.visibility import direct_visible_distance, visible_distance_source, visible_parts
+from tests.reference_evaluator import evaluate_reference_distances
 
 
 def hand_case():
@@ -74,3 +78,99 @@ def test_embeddings_that_do_not_split_into_the_parts_are_an_error():
     with pytest.raises(ValueError, match="width 10 do not split into 3 parts"):
         visible_distance_source(torch.randn(2, 10), torch.randn(2, 10), torch.ones(2, 3), torch.ones(2, 3),
                                 "euclidean")
+
+
+# Evaluation with visibility: two queries, five gallery items, two parts of one dimension.
+#   q0 pid 1 parts (0, 0) sees both; q1 pid 2 parts (1, 9) sees part 0 only.
+#   gallery   parts   visible   pid   q0 distance    q1 distance
+#   g0        (1, 1)  both      2     1              0
+#   g1        (3, 0)  part 1    1     0              none (last)
+#   g2        (0, 0)  none      1     none (last)    none (last)
+#   g3        (2, 2)  both      3     4              1
+#   g4        (5, 5)  none      4     none (last)    none (last)
+# q0: g1* g0 g3 g2* g4 -> match ranks [1, 4] (g2 before g4: tie at last, lower index); q1: g0* -> [1].
+VISIBLE_HAND = {
+    "qf": torch.tensor([[0.0, 0.0], [1.0, 9.0]]),
+    "gf": torch.tensor([[1.0, 1.0], [3.0, 0.0], [0.0, 0.0], [2.0, 2.0], [5.0, 5.0]]),
+    "q_pids": torch.tensor([1, 2]), "g_pids": torch.tensor([2, 1, 1, 3, 4]),
+    "q_camids": torch.tensor([0, 0]), "g_camids": torch.ones(5, dtype=torch.long),
+    "q_visibility": torch.tensor([[True, True], [True, False]]),
+    "g_visibility": torch.tensor([[True, True], [False, True], [False, False], [True, True], [False, False]]),
+}
+
+
+@pytest.mark.parametrize("budget", [1 << 30, 2000])  # one chunk / one query per chunk
+def test_evaluate_with_visibility_on_the_hand_worked_case(budget):
+    result = evaluate(**VISIBLE_HAND, max_rank=5, memory_budget_bytes=budget)
+    assert result["cmc"] == [1.0] * 5 and result["num_valid_queries"] == 2
+    assert result["mAP"] == pytest.approx(((1 / 1 + 2 / 4) / 2 + 1) / 2)
+    assert result["mINP"] == pytest.approx((2 / 4 + 1) / 2)
+    plain = evaluate(**{k: v for k, v in VISIBLE_HAND.items() if "visibility" not in k}, max_rank=5)
+    assert plain["mAP"] != result["mAP"]  # g2 = the query's features: first without visibility
+
+
+def visible_problem(seed: int, kind: str, num_query: int = 40, num_gallery: int = 300, parts: int = 4,
+                    dim: int = 6, num_ids: int = 20) -> dict:
+    g = torch.Generator().manual_seed(seed)
+    q_pids = torch.randint(1, num_ids, (num_query,), generator=g)
+    g_pids = torch.randint(0, num_ids, (num_gallery,), generator=g)
+    centres = torch.randn(num_ids, parts * dim, generator=g)
+    if kind == "clustered":
+        qf = centres[q_pids] + 0.7 * torch.randn(num_query, parts * dim, generator=g)
+        gf = centres[g_pids] + 0.7 * torch.randn(num_gallery, parts * dim, generator=g)
+    else:  # "quantized": exact ties of part distances and of their means
+        qf = torch.randint(0, 2, (num_query, parts * dim), generator=g).float()
+        gf = torch.randint(0, 2, (num_gallery, parts * dim), generator=g).float()
+    q_vis, g_vis = torch.rand(num_query, parts, generator=g), torch.rand(num_gallery, parts, generator=g)
+    g_vis[::9] = 0.0  # some gallery items show no part at all
+    return {"qf": qf, "gf": gf, "q_pids": q_pids, "g_pids": g_pids,
+            "q_camids": torch.randint(0, 3, (num_query,), generator=g),
+            "g_camids": torch.randint(0, 3, (num_gallery,), generator=g),
+            "q_visibility": q_vis, "g_visibility": g_vis}
+
+
+def reference_with_visibility(problem: dict, metric: str, threshold: float = 0.5) -> dict:
+    """The per-query numpy reference, on the ground-truth visibility-aware distances (+inf: no common part)."""
+    parts = problem["q_visibility"].shape[1]
+    q_parts = problem["qf"].view(len(problem["qf"]), parts, -1).numpy()
+    g_parts = problem["gf"].view(len(problem["gf"]), parts, -1).numpy()
+    q_vis, g_vis = (problem["q_visibility"] >= threshold).numpy(), (problem["g_visibility"] >= threshold).numpy()
+    rows = (direct_visible_distance(q_parts[i:i + 1], g_parts, q_vis[i:i + 1], g_vis, metric)
+            for i in range(len(q_parts)))
+    return evaluate_reference_distances(rows, *(problem[k].numpy() for k in ("q_pids", "g_pids", "q_camids",
+                                                                           "g_camids")))
+
+
+@pytest.mark.parametrize("kind", ["clustered", "quantized"])
+@pytest.mark.parametrize("metric", ["euclidean", "cosine"])
+def test_evaluate_with_visibility_equals_the_reference_whatever_the_chunking(kind, metric):
+    problem = visible_problem(0, kind)
+    reference = reference_with_visibility(problem, metric)
+    results = [evaluate(**problem, metric=metric, memory_budget_bytes=budget)
+               for budget in (1 << 30, 400_000, 60_000)]  # one chunk / several / gallery operands in blocks
+    assert results[0] == results[1] == results[2]  # identical under chunking, bit for bit
+    assert results[0]["cmc"] == reference["cmc"]
+    assert results[0]["num_valid_queries"] == reference["num_valid_queries"]
+    for key in ("mAP", "mINP", "mAP_market"):
+        assert results[0][key] == pytest.approx(reference[key], abs=1e-9)
+
+
+def test_retrieval_metric_with_visibility_equals_evaluate():
+    problem = visible_problem(1, "clustered", num_query=12, num_gallery=50)
+    n = 62
+    embeddings = torch.cat([problem["qf"], problem["gf"]])
+    visibility = torch.cat([problem["q_visibility"], problem["g_visibility"]])
+    pids, camids = torch.cat([problem["q_pids"], problem["g_pids"]]), torch.cat([problem["q_camids"],
+                                                                               problem["g_camids"]])
+    metric = RetrievalMetric(visibility=True, visibility_threshold=0.5)
+    for batch in torch.randperm(n, generator=torch.Generator().manual_seed(0)).split(16):
+        metric.update(embeddings[batch], pids[batch], camids[batch], batch < 12, batch, visibility=visibility[batch])
+    result = metric.compute()
+    expected = evaluate(**problem)
+    assert result["mAP"].item() == expected["mAP"] and result["rank1"].item() == expected["cmc"][0]
+    ranked = metric.ranked_gallery(num_queries=2, top_k=5)
+    assert len(ranked) == 2 and len(ranked[0][1]) == 5
+    with pytest.raises(ValueError, match="needs each batch's part visibility"):
+        metric.update(embeddings[:2], pids[:2], camids[:2], torch.ones(2), torch.arange(2))
+    with pytest.raises(ValueError, match="not supported"):
+        RetrievalMetric(visibility=True, rerank=True)

@@ -5,7 +5,7 @@ import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from torch.utils.data import DataLoader, Dataset
 
-from reid_lightning.callbacks.part_masks import PALETTE, PartMaskCallback, render_part_mask_grid
+from reid_lightning.callbacks.part_masks import PALETTE, PartMaskCallback, predicted_part_map, render_part_mask_grid
 from reid_lightning.models.partition import create_partition
 
 
@@ -46,12 +46,19 @@ class PartsDataset(Dataset):
         return {"image": torch.randn(3, 32, 16), "part_map": part_map, "pid": torch.tensor(index % 2)}
 
 
+class ImagesDataset(PartsDataset):
+    """The same items without part maps (validation of a partition that predicts its masks)."""
+
+    def __getitem__(self, index: int) -> dict:
+        return {k: v for k, v in super().__getitem__(index).items() if k != "part_map"}
+
+
 class TinyModel(pl.LightningModule):
     def __init__(self, partition: str):
         super().__init__()
         self.backbone = torch.nn.Conv2d(3, 4, kernel_size=4, stride=4)  # (B, 4, 8, 4)
-        self.partition = create_partition(partition, sigma=2.0) if partition == "gaussian_mask" \
-            else create_partition(partition)
+        options = {"gaussian_mask": {"sigma": 2.0}, "predicted_mask": {"in_channels": 4}}.get(partition, {})
+        self.partition = create_partition(partition, **options)
         self.fc = torch.nn.Linear(4 * self.partition.num_parts, 2)
 
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
@@ -65,13 +72,14 @@ class TinyModel(pl.LightningModule):
         return torch.optim.SGD(self.parameters(), lr=0.01)
 
 
-def fit_with_callback(tmp_path, partition: str) -> EventAccumulator:
+def fit_with_callback(tmp_path, partition: str, val_maps: bool = True) -> EventAccumulator:
     loader = DataLoader(PartsDataset(), batch_size=3)
+    val_loader = DataLoader(PartsDataset() if val_maps else ImagesDataset(), batch_size=3)
     logger = pl.loggers.TensorBoardLogger(tmp_path, name="run", version=0)
     trainer = pl.Trainer(max_epochs=2, limit_train_batches=1, limit_val_batches=1, accelerator="cpu",
                          logger=logger, callbacks=[PartMaskCallback(num_images=2, every_n_epochs=2)],
                          enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False)
-    trainer.fit(TinyModel(partition), train_dataloaders=loader, val_dataloaders=loader)
+    trainer.fit(TinyModel(partition), train_dataloaders=loader, val_dataloaders=val_loader)
     events = EventAccumulator(str(tmp_path / "run" / "version_0"), size_guidance={"images": 0})
     events.Reload()
     return events
@@ -88,3 +96,22 @@ def test_callback_writes_one_grid_per_image_to_tensorboard(tmp_path):
 def test_callback_skips_partitions_without_masks(tmp_path):
     events = fit_with_callback(tmp_path, "stripes")
     assert events.Tags()["images"] == []
+
+
+def test_predicted_masks_are_shown_below_the_given_ones(tmp_path):
+    events = fit_with_callback(tmp_path, "predicted_mask")
+    written = events.Images("val/part_masks/1")
+    assert (written[0].height, written[0].width) == (2 * 32 + 2, 9 * 16 + 8 * 2)  # given row, gap, predicted row
+
+
+def test_predicted_masks_alone_without_part_maps(tmp_path):
+    events = fit_with_callback(tmp_path, "predicted_mask", val_maps=False)
+    written = events.Images("val/part_masks/0")
+    assert (written[0].height, written[0].width) == (32, 9 * 16 + 8 * 2)
+
+
+def test_predicted_part_map_is_the_likeliest_label_per_cell():
+    logits = torch.zeros(3, 2, 1)
+    logits[2, 0, 0], logits[1, 1, 0] = 1.0, 1.0  # top cell: label 2, bottom cell: label 1
+    labels = predicted_part_map(logits, (4, 2))
+    assert torch.equal(labels, torch.tensor([[2, 2], [2, 2], [1, 1], [1, 1]]))

@@ -1,10 +1,12 @@
 """Part masks as pictures: what each part feature of a mask partition looks at.
 
 At the end of validation (rank zero, every `every_n_epochs` epochs) a few fixed validation images go
-through the backbone and `pl_module.partition.masks(...)`; for each image one row is written to
-TensorBoard (`val/part_masks/<i>`): the image, its part map colour-coded, then every part's mask at
-feature resolution, upsampled with nearest neighbour (so feature cells stay visible) and multiplied into
-the image, as in the thesis's Figure 3.5(c). Partitions without masks (global, stripes) are skipped.
+through the backbone and `pl_module.partition.outputs(...)`; for each image one picture is written to
+TensorBoard (`val/part_masks/<i>`): a row of the image, its part map colour-coded, then every part's mask
+at feature resolution, upsampled with nearest neighbour (so feature cells stay visible) and multiplied
+into the image, as in the thesis's Figure 3.5(c). A partition that predicts its masks gets two rows, the
+given masks (from the part map, when the validation data has one) above the predicted ones (beside the
+map of each cell's most likely label). Partitions without masks (global, stripes) are skipped.
 """
 
 import logging
@@ -49,6 +51,18 @@ def render_part_mask_grid(image: torch.Tensor, part_map: torch.Tensor, masks: to
     return torch.cat(row, dim=2)
 
 
+def stack_rows(rows: list[torch.Tensor], gap: int = 2) -> torch.Tensor:
+    """Rows (3, H, W) uint8 of one width -> one picture, `gap` white rows apart."""
+    spacer = torch.full((3, gap, rows[0].shape[-1]), 255, dtype=torch.uint8)
+    return torch.cat([t for row in rows for t in (row, spacer)][:-1], dim=1)
+
+
+def predicted_part_map(logits: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """Logits (L, h, w) -> each cell's most likely label, upsampled with nearest neighbour to (H, W)."""
+    labels = logits.argmax(dim=0).float()[None, None]  # (1, 1, h, w)
+    return F.interpolate(labels, size=size, mode="nearest")[0, 0].long()
+
+
 class PartMaskCallback(pl.Callback):
     def __init__(self, num_images: int = 4, every_n_epochs: int = 1, mean: Sequence[float] | None = None,
                  std: Sequence[float] | None = None):
@@ -68,24 +82,35 @@ class PartMaskCallback(pl.Callback):
         if (trainer.current_epoch + 1) % self.every_n_epochs:
             return
         partition = getattr(pl_module, "partition", None)
-        if not callable(getattr(partition, "masks", None)):
-            return self._skip(f"partition {type(partition).__name__} has no masks")
+        if not callable(getattr(partition, "outputs", None)):
+            return self._skip(f"{type(partition).__name__} is not a partition")
         loggers = [lg for lg in trainer.loggers if isinstance(lg, pl.loggers.TensorBoardLogger)]
         if not loggers:
             return self._skip("no TensorBoard logger")
         batch = self._fixed_batch(trainer)
-        if batch is None or "part_map" not in batch:
+        if batch is None or (partition.requires_part_maps and "part_map" not in batch):
             return self._skip("the validation data has no part maps")
         images = batch["image"].to(pl_module.device)  # (N, 3, H, W) normalised
+        given_maps = batch.get("part_map")  # (N, H, W) or None
+        maps = None if given_maps is None else given_maps.to(pl_module.device)
         with torch.no_grad():
-            feature_hw = tuple(pl_module.backbone(images.to(pl_module.dtype)).shape[-2:])
-            masks = partition.masks(batch["part_map"].to(pl_module.device), feature_hw)  # (N, P, h, w)
+            feature_map = pl_module.backbone(images.to(pl_module.dtype))  # (N, C, h, w)
+            out = partition.outputs(feature_map, maps)
+            predicted = out.logits is not None
+            given = partition.masks(maps, tuple(feature_map.shape[-2:])) if predicted and maps is not None else None
+        if out.masks is None:
+            return self._skip(f"partition {type(partition).__name__} has no masks")
         mean, std = self._mean_std(trainer, pl_module)
         pixels = images.cpu() * std.view(3, 1, 1) + mean.view(3, 1, 1)  # back to [0, 1]
         for i in range(len(images)):
-            grid = render_part_mask_grid(pixels[i], batch["part_map"][i], masks[i])
+            if not predicted:  # the masks pooled with are the given ones
+                rows = [render_part_mask_grid(pixels[i], given_maps[i], out.masks[i])]
+            else:  # given (when the data has maps) above predicted
+                rows = [] if given is None else [render_part_mask_grid(pixels[i], given_maps[i], given[i])]
+                labels = predicted_part_map(out.logits[i].cpu(), tuple(images.shape[-2:]))
+                rows.append(render_part_mask_grid(pixels[i], labels, out.masks[i]))
             for logger in loggers:
-                logger.experiment.add_image(f"val/part_masks/{i}", grid, trainer.global_step)
+                logger.experiment.add_image(f"val/part_masks/{i}", stack_rows(rows), trainer.global_step)
 
     def _fixed_batch(self, trainer: pl.Trainer) -> dict | None:
         """The first `num_images` validation items (the head of the unshuffled first batch), read once from

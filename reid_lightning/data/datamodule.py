@@ -6,9 +6,12 @@ augmentation, random or P x K identity batches. Validation: a thesis-style held-
 identities, evaluated as retrieval (query vs gallery). Test: query vs gallery of the dataset, or of each
 of several `targets` (one test loader per target, in order; `test_targets` names them). Datasets are
 parsed (and, for the synthetic sets, generated) by their registered loaders (reid_lightning/data/datasets/);
-this module never tests a dataset's name. Part maps are loaded only when asked (`load_part_maps`, from
-the partition the config chose), each sample's from its own dataset's part-map folder, and are checked
-up front so a missing map fails before training.
+this module never tests a dataset's name. Part maps are loaded only where asked, from the partition the
+config chose: `load_part_maps` for every split (the forward pass needs them), `load_train_part_maps` for
+the training split and the validation split held out of it (the training step needs them: a predicted-mask
+partition learns from them and the part-mask pictures compare with them, while query and gallery go
+without). Each sample's map comes from its own dataset's part-map folder; they are checked up front so a
+missing map fails before training.
 """
 
 from dataclasses import dataclass, field
@@ -65,9 +68,11 @@ class ReIDDataModule(pl.LightningDataModule):
     given or there are several; a single default target keeps the plain `test/<metric>` names."""
 
     def __init__(self, cfg: DataConfig, load_part_maps: bool = False, sources: list[DatasetSpec] | None = None,
-                 targets: list[DatasetSpec] | None = None):
+                 targets: list[DatasetSpec] | None = None, load_train_part_maps: bool | None = None):
         super().__init__()
         self.cfg, self.load_part_maps = cfg, load_part_maps
+        # the training folders' maps (train + validation): by default as for every split
+        self.load_train_part_maps = load_part_maps if load_train_part_maps is None else load_train_part_maps
         own = [DatasetSpec(cfg.name, cfg.name, cfg.root, dict(cfg.options), cfg.part_maps)]
         self.sources = list(sources or own)
         self.targets = list(targets or self.sources)
@@ -135,10 +140,10 @@ class ReIDDataModule(pl.LightningDataModule):
             spec.load()
 
     def setup(self, stage: str | None = None) -> None:
-        if self.load_part_maps and not self._checked:
-            for source in self.sources:
+        if not self._checked:
+            for source in self.sources if self.load_train_part_maps else []:
                 self._part_map_paths(self.splits(source.key).train, source.key)
-            for target in self.targets:
+            for target in self.targets if self.load_part_maps else []:
                 splits = self.splits(target.key)
                 self._part_map_paths(splits.query + splits.gallery, target.key)
             self._checked = True
@@ -161,8 +166,9 @@ class ReIDDataModule(pl.LightningDataModule):
                 paths[i] = path
         return paths
 
-    def _dataset(self, samples, train, is_query=None, pids=None, key: str | None = None) -> ReIDDataset:
-        maps = self._part_map_paths(samples, key) if self.load_part_maps else None
+    def _dataset(self, samples, train, with_maps: bool, is_query=None, pids=None,
+                 key: str | None = None) -> ReIDDataset:
+        maps = self._part_map_paths(samples, key) if with_maps else None
         return ReIDDataset(
             samples, build_transform(self.transform_cfg, train), build_image_only_transform(self.transform_cfg, train),
             part_map_paths=maps, part_map_loader=self._load_map, is_query=is_query,
@@ -171,15 +177,15 @@ class ReIDDataModule(pl.LightningDataModule):
     def _load_map(self, path: Path, size: tuple[int, int]):
         return part_maps.load_part_map(path, size, self.cfg.num_source_labels)
 
-    def _retrieval_dataset(self, query, gallery, key: str | None = None) -> ReIDDataset:
-        return self._dataset(query + gallery, train=False, is_query=[True] * len(query) + [False] * len(gallery),
-                             key=key)
+    def _retrieval_dataset(self, query, gallery, with_maps: bool, key: str | None = None) -> ReIDDataset:
+        return self._dataset(query + gallery, train=False, with_maps=with_maps,
+                             is_query=[True] * len(query) + [False] * len(gallery), key=key)
 
     def train_dataloader(self) -> DataLoader:
         train = self.training.train
         pid_to_label = {pid: i for i, pid in enumerate(sorted({s.pid for s in train}))}
         labels = [pid_to_label[s.pid] for s in train]
-        dataset = self._dataset(train, train=True, pids=labels)
+        dataset = self._dataset(train, train=True, with_maps=self.load_train_part_maps, pids=labels)
         balance = self.cfg.balance_sources and len(self.sources) > 1
         sampler = None
         if self.cfg.sampler == "identity":
@@ -195,7 +201,7 @@ class ReIDDataModule(pl.LightningDataModule):
     def val_dataloader(self) -> DataLoader | list:
         if self.val is None:
             return []
-        dataset = self._retrieval_dataset(*self.val)
+        dataset = self._retrieval_dataset(*self.val, with_maps=self.load_train_part_maps)
         return self._loader(dataset, self.cfg.eval_batch_size, sampler=self._eval_sampler(dataset))
 
     def test_dataloader(self) -> DataLoader | list[DataLoader]:
@@ -203,7 +209,8 @@ class ReIDDataModule(pl.LightningDataModule):
         loaders = []
         for target in self.targets:
             splits = self.splits(target.key)
-            dataset = self._retrieval_dataset(splits.query, splits.gallery, key=target.key)
+            dataset = self._retrieval_dataset(splits.query, splits.gallery, with_maps=self.load_part_maps,
+                                              key=target.key)
             loaders.append(self._loader(dataset, self.cfg.eval_batch_size, sampler=self._eval_sampler(dataset)))
         return loaders if len(loaders) > 1 else loaders[0]
 

@@ -10,6 +10,10 @@ Queries are processed in chunks sized from `memory_budget_bytes`: the float64 di
 is derived from it take about 32 bytes per (query, gallery) pair, the float64 gallery operands
 G * (D + 2) * 8 bytes (kept if they fit in half the budget, otherwise rebuilt per block). Inputs are
 not counted. Results do not depend on the chunking: ranks are exact integers (see ranking.py).
+
+With visibility (q_visibility, g_visibility: (N, P) booleans or scores), the features are P part features
+concatenated and the distance is the mean over the parts visible in both images (visibility.py; 48 bytes
+per pair, gallery operands G * P * (D/P + 3) * 8 bytes).
 """
 
 import warnings
@@ -22,19 +26,23 @@ from reid_lightning.metrics.distance import FeatureDistances, check_metric
 from reid_lightning.metrics.ranking import SamePidIndex, match_ranks, plan_chunk_rows
 from reid_lightning.metrics.reranking import KReciprocalDistances
 from reid_lightning.metrics.scores import query_scores, summarize
+from reid_lightning.metrics.visibility import VisibleDistances, visible_distance_source
 
 DEFAULT_MEMORY_BUDGET = 1 << 30  # 1 GiB
 
 
 def evaluate(qf, gf, q_pids, g_pids, q_camids, g_camids, metric: str = "euclidean", max_rank: int = 50, *,
              normalize: bool = False, rerank: bool = False, k1: int = 20, k2: int = 6,
-             lambda_value: float = 0.3, memory_budget_bytes: int = DEFAULT_MEMORY_BUDGET) -> dict:
+             lambda_value: float = 0.3, memory_budget_bytes: int = DEFAULT_MEMORY_BUDGET,
+             q_visibility=None, g_visibility=None, visibility_threshold: float = 0.5) -> dict:
     """Rank the gallery for every query and score it (Market-1501 protocol, see the module docstring).
 
     qf (Q, D), gf (G, D) features; q_pids, q_camids (Q,), g_pids, g_camids (G,) integers; tensors (any
     device, computed there) or numpy arrays. metric: "euclidean" (squared L2 of the features as given)
     or "cosine" (1 - cosine similarity). normalize: L2-normalise features first. rerank: k-reciprocal
-    re-ranking (Zhong et al. 2017) with k1, k2, lambda_value.
+    re-ranking (Zhong et al. 2017) with k1, k2, lambda_value. q_visibility (Q, P), g_visibility (G, P):
+    rank by the visibility-aware part distance (visibility.py; scores visible at >= visibility_threshold;
+    normalize then acts on each part).
     Returns {"cmc": [max_rank floats], "mAP", "mINP", "mAP_market": float, "num_valid_queries": int}.
     """
     check_metric(metric)
@@ -45,8 +53,15 @@ def evaluate(qf, gf, q_pids, g_pids, q_camids, g_camids, metric: str = "euclidea
                                            (q_camids, "q_camids"), (g_camids, "g_camids")])
     gf = gf.to(device)
     _check_inputs(qf, gf, q_pids, g_pids, q_camids, g_camids, max_rank)
+    if (q_visibility is None) != (g_visibility is None):
+        raise ValueError("pass the visibility of both query and gallery (q_visibility and g_visibility), or neither")
+    visibility = None
+    if q_visibility is not None:
+        visibility = (_as_tensor(q_visibility, "q_visibility").to(device),
+                      _as_tensor(g_visibility, "g_visibility").to(device))
     source = distance_source(qf, gf, metric, normalize=normalize, rerank=rerank, k1=k1, k2=k2,
-                             lambda_value=lambda_value, memory_budget_bytes=memory_budget_bytes)
+                             lambda_value=lambda_value, memory_budget_bytes=memory_budget_bytes,
+                             visibility=visibility, visibility_threshold=visibility_threshold)
     table = SamePidIndex(q_pids, g_pids)
     junk = (g_pids == -1).nonzero().squeeze(1)
     chunk = plan_chunk_rows(len(qf), len(gf), table.width, memory_budget_bytes, source.resident_bytes,
@@ -71,8 +86,17 @@ def evaluate(qf, gf, q_pids, g_pids, q_camids, g_camids, metric: str = "euclidea
 
 def distance_source(qf: torch.Tensor, gf: torch.Tensor, metric: str, *, normalize: bool = False,
                     rerank: bool = False, k1: int = 20, k2: int = 6, lambda_value: float = 0.3,
-                    memory_budget_bytes: int = DEFAULT_MEMORY_BUDGET) -> FeatureDistances | KReciprocalDistances:
-    """The query x gallery distances `evaluate` ranks by, served by query chunk: `.rows(start, stop)`."""
+                    memory_budget_bytes: int = DEFAULT_MEMORY_BUDGET,
+                    visibility: tuple[torch.Tensor, torch.Tensor] | None = None, visibility_threshold: float = 0.5,
+                    ) -> FeatureDistances | KReciprocalDistances | VisibleDistances:
+    """The query x gallery distances `evaluate` ranks by, served by query chunk: `.rows(start, stop)`.
+    visibility: (query (Q, P), gallery (G, P)) for the visibility-aware part distance."""
+    if visibility is not None:
+        if rerank:
+            raise ValueError("re-ranking with the visibility-aware distance is not supported; set "
+                             "evaluation.rerank=false or evaluation.visibility=false")
+        return visible_distance_source(qf, gf, *visibility, metric, normalize=normalize,
+                                       threshold=visibility_threshold, memory_budget_bytes=memory_budget_bytes)
     if normalize:
         qf, gf = F.normalize(qf, dim=1), F.normalize(gf, dim=1)
     if rerank:

@@ -8,7 +8,9 @@ gallery orders, hence tie-breaks, are then those of the dataset whatever the wor
 process computes the same numbers as a single process would, bit for bit.
 
 Flip test-time augmentation belongs to the model (average the embeddings of image and mirror image,
-see `reid_lightning.models.tta`); L2 normalisation and re-ranking are options here.
+see `reid_lightning.models.tta`); L2 normalisation, re-ranking and the visibility-aware distance
+(`visibility=True`: each update brings the parts' visibility (B, P), gathered like the embeddings) are
+options here.
 """
 
 import warnings
@@ -32,7 +34,8 @@ class RetrievalMetric(Metric):
     def __init__(self, metric: str = "euclidean", max_rank: int = 50, normalize: bool = False,
                  rerank: bool = False, memory_budget_bytes: int = DEFAULT_MEMORY_BUDGET,
                  ranks: Sequence[int] = (1, 5, 10), rerank_k1: int = 20, rerank_k2: int = 6,
-                 rerank_lambda: float = 0.3, **kwargs):
+                 rerank_lambda: float = 0.3, visibility: bool = False, visibility_threshold: float = 0.5,
+                 **kwargs):
         super().__init__(**kwargs)
         self.distance = check_metric(metric)
         self.ranks = tuple(int(k) for k in ranks)
@@ -41,15 +44,31 @@ class RetrievalMetric(Metric):
         self.max_rank, self.normalize, self.rerank = max_rank, normalize, rerank
         self.memory_budget_bytes = memory_budget_bytes
         self.rerank_args = {"k1": rerank_k1, "k2": rerank_k2, "lambda_value": rerank_lambda}
-        for name in ("embeddings", "pids", "camids", "is_query", "index"):
+        if visibility and rerank:
+            raise ValueError("re-ranking with the visibility-aware distance is not supported; set "
+                             "evaluation.rerank=false or evaluation.visibility=false")
+        self.visibility, self.visibility_threshold = visibility, visibility_threshold
+        self.state_names = ("embeddings", "pids", "camids", "is_query", "index") + (
+            ("visibilities",) if visibility else ())
+        for name in self.state_names:
             self.add_state(name, default=[], dist_reduce_fx="cat")
 
     def update(self, embeddings: torch.Tensor, pids: torch.Tensor, camids: torch.Tensor,
-               is_query: torch.Tensor, index: torch.Tensor) -> None:
-        """embeddings (B, E); pids, camids, is_query, index (B,): index = unique dataset position."""
+               is_query: torch.Tensor, index: torch.Tensor, visibility: torch.Tensor | None = None) -> None:
+        """embeddings (B, E); pids, camids, is_query, index (B,): index = unique dataset position;
+        visibility (B, P) scores or booleans, when the metric was built with visibility=True."""
         if embeddings.ndim != 2:
             raise ValueError(f"embeddings must be (B, E), got shape {tuple(embeddings.shape)}")
         n = len(embeddings)
+        if self.visibility and visibility is None:
+            raise ValueError("RetrievalMetric(visibility=True) needs each batch's part visibility (B, P)")
+        if visibility is not None and not self.visibility:
+            raise ValueError("got part visibility, but this RetrievalMetric ranks without it; build it with "
+                             "visibility=True (evaluation.visibility=true)")
+        if visibility is not None:
+            if visibility.ndim != 2 or len(visibility) != n:
+                raise ValueError(f"visibility has shape {tuple(visibility.shape)}, expected ({n}, P)")
+            self.visibilities.append(visibility.detach().float())  # float: any backend gathers it
         for name, value in (("pids", pids), ("camids", camids), ("is_query", is_query), ("index", index)):
             if torch.as_tensor(value).shape != (n,):
                 raise ValueError(f"{name} has shape {tuple(torch.as_tensor(value).shape)}, expected ({n},) "
@@ -62,8 +81,9 @@ class RetrievalMetric(Metric):
         self.index.append(torch.as_tensor(index, device=device).long())
 
     def samples(self) -> tuple[torch.Tensor, ...]:
-        """(embeddings, pids, camids, is_query, index): one row per sample in dataset order, padded repeats
-        dropped. Under DDP call it inside `sync_context()` (on every rank) to see every rank's samples."""
+        """(embeddings, pids, camids, is_query, index[, visibilities]): one row per sample in dataset order,
+        padded repeats dropped. Under DDP call it inside `sync_context()` (on every rank) to see every
+        rank's samples."""
         if isinstance(self.index, list) and not self.index:  # after a DDP sync the states are tensors
             raise RuntimeError("RetrievalMetric read before any update(); feed query and gallery batches "
                                "first")
@@ -72,20 +92,22 @@ class RetrievalMetric(Metric):
         first = torch.ones_like(order, dtype=torch.bool)
         first[1:] = index[order][1:] != index[order][:-1]  # keep the first copy of each padded repeat
         keep = order[first]
-        return tuple(dim_zero_cat(s)[keep] for s in
-                     (self.embeddings, self.pids, self.camids, self.is_query, self.index))
+        return tuple(dim_zero_cat(getattr(self, name))[keep] for name in self.state_names)
 
     def ranked_gallery(self, num_queries: int, top_k: int) -> list[tuple[int, list[int], list[bool]]]:
         """The first `num_queries` queries ranked as compute() ranks them (metric, normalisation,
         re-ranking): (query's dataset index, its top_k gallery dataset indices, same-identity flags),
         same identity in the same camera left out as the protocol does."""
-        embeddings, pids, camids, is_query, index = self.samples()
+        embeddings, pids, camids, is_query, index, *visibility = self.samples()
         query = is_query.bool()
         if query.all() or not query.any():
             return []
         qf, gf = embeddings[query], embeddings[~query]
+        q_visibility, g_visibility = self._split_visibility(visibility, query)
         source = distance_source(qf, gf, self.distance, normalize=self.normalize, rerank=self.rerank,
-                                 memory_budget_bytes=self.memory_budget_bytes, **self.rerank_args)
+                                 memory_budget_bytes=self.memory_budget_bytes, **self.rerank_args,
+                                 visibility=None if q_visibility is None else (q_visibility, g_visibility),
+                                 visibility_threshold=self.visibility_threshold)
         n = min(num_queries, len(qf))
         distances = source.rows(0, n)[0]  # (n, G)
         q_pid, q_cam, q_index = pids[query][:n], camids[query][:n], index[query][:n]
@@ -98,9 +120,17 @@ class RetrievalMetric(Metric):
             lists.append((int(q_index[i]), g_index[order].tolist(), (g_pid[order] == q_pid[i]).tolist()))
         return lists
 
+    @staticmethod
+    def _split_visibility(visibility: list[torch.Tensor], query: torch.Tensor) -> tuple:
+        """samples()'s optional visibility -> (query (Q, P), gallery (G, P)), or (None, None) without."""
+        if not visibility:
+            return None, None
+        return visibility[0][query], visibility[0][~query]
+
     def compute(self) -> dict[str, torch.Tensor]:
-        embeddings, pids, camids, is_query, _ = self.samples()
+        embeddings, pids, camids, is_query, _, *visibility = self.samples()
         query = is_query.bool()
+        q_visibility, g_visibility = self._split_visibility(visibility, query)
         device = embeddings.device
         if query.all() or not query.any():
             warnings.warn(f"RetrievalMetric saw {int(query.sum())} queries and {int((~query).sum())} gallery "
@@ -112,7 +142,9 @@ class RetrievalMetric(Metric):
             result = evaluate(embeddings[query], embeddings[~query], pids[query], pids[~query], camids[query],
                               camids[~query], metric=self.distance, max_rank=self.max_rank,
                               normalize=self.normalize, rerank=self.rerank,
-                              memory_budget_bytes=self.memory_budget_bytes, **self.rerank_args)
+                              memory_budget_bytes=self.memory_budget_bytes, **self.rerank_args,
+                              q_visibility=q_visibility, g_visibility=g_visibility,
+                              visibility_threshold=self.visibility_threshold)
         out = {f"rank{k}": torch.tensor(result["cmc"][k - 1], dtype=torch.float64, device=device)
                for k in self.ranks}
         for key in ("mAP", "mINP", "mAP_market"):

@@ -1,7 +1,9 @@
 """The LightningModule: backbone -> partition -> (neck) -> classifier, trained with cross-entropy.
 
 The same forward pass gives the part features (B, P, D); flattened they are the retrieval embedding
-(B, P*D) that validation and test rank with the Market-1501 protocol. Every piece is built by name
+(B, P*D) that validation and test rank with the Market-1501 protocol, with each part's visibility (B, P)
+beside it when `evaluation.visibility` is on. A partition may add a loss of its own to the training step
+(the predicted-mask partition's mask loss, weighted by its `loss_weight`). Every piece is built by name
 from plain config dicts, so a checkpoint carries everything needed to rebuild the model. Testing on
 several datasets (the data module's `test_targets`, one test loader each) keeps one metric per target
 and logs `test/<target>/<metric>`; a single unnamed test set logs `test/<metric>`.
@@ -16,7 +18,7 @@ from reid_lightning.models.backbones import create_backbone
 from reid_lightning.models.classifier import create_classifier
 from reid_lightning.models.neck import PartNeck
 from reid_lightning.models.optimization import build_optimizer, build_scheduler
-from reid_lightning.models.partition import create_partition
+from reid_lightning.models.partition import PartitionOutput, create_partition
 from reid_lightning.models.triplet import batch_hard_triplet_loss
 from reid_lightning.models.tta import flip_average
 
@@ -24,7 +26,8 @@ from reid_lightning.models.tta import flip_average
 # conf/evaluation/default.yaml, so a module built in Python behaves like the default run.
 LOSS_DEFAULTS = {"label_smoothing": 0.1, "triplet_weight": 0.0, "triplet_margin": 0.3}
 EVALUATION_DEFAULTS = {"metric": "euclidean", "normalize": False, "flip": False, "rerank": False,
-                       "memory_budget_bytes": 1 << 30}
+                       "memory_budget_bytes": 1 << 30, "visibility": False, "visibility_threshold": 0.5}
+METRIC_OPTIONS = ("metric", "normalize", "rerank", "memory_budget_bytes", "visibility", "visibility_threshold")
 
 
 class PartHead(nn.Module):
@@ -38,6 +41,11 @@ class PartHead(nn.Module):
     def forward(self, feature_map: torch.Tensor, part_maps: torch.Tensor | None) -> torch.Tensor:
         return self.neck(self.partition(feature_map, part_maps))  # (B, P, D)
 
+    def outputs(self, feature_map: torch.Tensor, part_maps: torch.Tensor | None) -> PartitionOutput:
+        """The partition's output, its features through the neck (B, P, D)."""
+        out = self.partition.outputs(feature_map, part_maps)
+        return out._replace(features=self.neck(out.features))
+
 
 class ReIDModule(pl.LightningModule):
     def __init__(self, backbone: dict, partition: dict, classifier: dict, optimizer: dict, scheduler: dict,
@@ -46,8 +54,8 @@ class ReIDModule(pl.LightningModule):
         super().__init__()
         self.save_hyperparameters(logger=False)
         self.backbone = create_backbone(**backbone)
-        part = create_partition(**partition, num_labels=num_part_labels)
         channels = self.backbone.num_features
+        part = create_partition(**partition, num_labels=num_part_labels, in_channels=channels)
         neck = PartNeck(channels, neck_dim) if neck_dim else None
         self.head = PartHead(part, neck)
         self.feature_dim = neck_dim or channels
@@ -55,7 +63,7 @@ class ReIDModule(pl.LightningModule):
                                             num_parts=part.num_parts, num_classes=num_classes)
         self.loss_cfg = {**LOSS_DEFAULTS, **(loss or {})}
         self.eval_cfg = {**EVALUATION_DEFAULTS, **(evaluation or {})}
-        self.metric_kwargs = {k: self.eval_cfg[k] for k in ("metric", "normalize", "rerank", "memory_budget_bytes")}
+        self.metric_kwargs = {k: self.eval_cfg[k] for k in METRIC_OPTIONS}
         self.val_metric = RetrievalMetric(**self.metric_kwargs)
         self.test_metrics = nn.ModuleList([RetrievalMetric(**self.metric_kwargs)])  # one per test target
         self.test_names: list[str | None] = [None]  # their names in the logs (None: plain test/<metric>)
@@ -78,8 +86,10 @@ class ReIDModule(pl.LightningModule):
 
     def forward(self, images: torch.Tensor, part_maps: torch.Tensor | None = None) -> dict:
         feature_map = self.backbone(images)  # (B, C, h, w)
-        parts = self.head(feature_map, part_maps)  # (B, P, D)
-        return {"parts": parts, "embedding": parts.flatten(1), "logits": self.classifier(parts)}
+        out = self.head.outputs(feature_map, part_maps)
+        parts = out.features  # (B, P, D)
+        return {"parts": parts, "embedding": parts.flatten(1), "logits": self.classifier(parts),
+                "visibility": out.visibility, "partition": out}
 
     def embed(self, images: torch.Tensor, part_maps: torch.Tensor | None = None) -> torch.Tensor:
         """Retrieval embedding (B, P*D); with flip test-time augmentation, the mean of image and mirror.
@@ -87,16 +97,23 @@ class ReIDModule(pl.LightningModule):
         The part features go through the classifier's BNNeck when it has one (identity otherwise),
         as modern recipes rank with the normalised features.
         """
+        return self.embed_with_visibility(images, part_maps)[0]
 
-        def parts_of(x: torch.Tensor, maps: torch.Tensor | None) -> torch.Tensor:
-            return self.classifier.normalized(self.head(self.backbone(x), maps)).flatten(1)  # (B, P*D)
+    def embed_with_visibility(self, images: torch.Tensor,
+                              part_maps: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """`embed` and, from the same pass, each part's visibility (B, P) (with flip: the mean of both)."""
+
+        def parts_of(x: torch.Tensor, maps: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+            out = self.head.outputs(self.backbone(x), maps)
+            return self.classifier.normalized(out.features).flatten(1), out.visibility  # (B, P*D), (B, P)
 
         if self.eval_cfg["flip"]:
             return flip_average(parts_of, images, part_maps)
         return parts_of(images, part_maps)
 
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
-        out = self(batch["image"], batch.get("part_map"))
+        part_maps = batch.get("part_map")
+        out = self(batch["image"], part_maps)
         targets = batch["pid"]
         ce = self.classifier.loss(out["logits"], targets, label_smoothing=self.loss_cfg["label_smoothing"])
         loss = ce
@@ -104,6 +121,10 @@ class ReIDModule(pl.LightningModule):
             triplet = batch_hard_triplet_loss(out["embedding"], targets, self.loss_cfg["triplet_margin"])
             loss = loss + self.loss_cfg["triplet_weight"] * triplet
             self.log("train/triplet", triplet, on_step=False, on_epoch=True)
+        partition_loss = self.partition.training_loss(out["partition"], part_maps)  # weighted; None: none
+        if partition_loss is not None:
+            loss = loss + partition_loss
+            self.log("train/partition_loss", partition_loss, on_step=False, on_epoch=True, batch_size=len(targets))
         if not torch.isfinite(loss):
             raise FloatingPointError(f"training loss is {loss.item()} at epoch {self.current_epoch}, step "
                                      f"{self.global_step}; lower optimizer.lr or check the data")
@@ -114,8 +135,9 @@ class ReIDModule(pl.LightningModule):
         return loss
 
     def _update_metric(self, metric: RetrievalMetric, batch: dict) -> None:
-        embedding = self.embed(batch["image"], batch.get("part_map"))
-        metric.update(embedding, batch["pid"], batch["camid"], batch["is_query"], batch["index"])
+        embedding, visibility = self.embed_with_visibility(batch["image"], batch.get("part_map"))
+        metric.update(embedding, batch["pid"], batch["camid"], batch["is_query"], batch["index"],
+                      visibility=visibility if metric.visibility else None)
 
     def validation_step(self, batch: dict, batch_idx: int) -> None:
         self._update_metric(self.val_metric, batch)

@@ -1,6 +1,6 @@
 """Partitions: turn the backbone's feature map (B, C, h, w) into P part features (B, P, C).
 
-Four strategies, picked by name with `create_partition` (thesis chapter 3, Table 3.2):
+Five strategies, picked by name with `create_partition` (the first four: thesis chapter 3, Table 3.2):
 
 - `global`        global average pooling, one part (the ResNet-50 baseline).
 - `stripes`       PCB-style horizontal stripes: N bands of rows, each average-pooled.
@@ -8,6 +8,15 @@ Four strategies, picked by name with `create_partition` (thesis chapter 3, Table
                   just before pooling (the thesis's "semantic partition, no Gaussian filtering").
 - `gaussian_mask` the same masks smoothed by a Gaussian filter first, so parts the segmenter missed
                   (holes, a cheek instead of a head) still contribute features from around what it found.
+- `predicted_mask` masks predicted from the feature map by a light layer that part maps supervise during
+                  training only (predicted_masks.py): evaluation needs the image alone.
+
+Every partition is a `Partition`: `forward(feature_map, part_maps=None) -> (B, P, C)` (the contract, and
+all export needs), and `outputs(...)` -> `PartitionOutput` with a visibility score per part (B, P) beside the
+features, for the visibility-aware distance (metrics/visibility.py). Two class facts say where part maps
+are needed: `requires_part_maps` (by the forward pass: evaluation and inference too) and
+`requires_part_maps_for_training` (by the training step); the data module loads maps for the training
+split when the latter holds, for query and gallery only when the former does.
 
 Part maps arrive as integer label maps at image resolution (B, H, W); everything from there on (one-hot,
 smoothing, resizing to the feature map, pooling) happens here, batched, on the feature map's device.
@@ -25,9 +34,13 @@ Choices the thesis leaves open, made here:
   peaks at 1. Image borders are replicated, so a part touching the edge (feet, head) is not dimmed there.
 - Pooling is the thesis's plain average over the map, sum(mask * f) / (h * w) (`pooling=mean`), so a
   small part gives a small feature; `pooling=weighted` divides by sum(mask) instead (a mask-weighted mean).
+- Visibility of a mask partition is the part's mask mass on the feature grid, in cells, over
+  `visible_cells` and capped at 1 (`mask_visibility`): a part that covers at least `visible_cells` cells
+  counts as fully visible, one the map lacks (occluded, missed) as 0. Global and stripes see every part.
 """
 
 import math
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -38,11 +51,39 @@ from reid_lightning.registry import Registry
 PARTITIONS = Registry("partition")
 
 
+class PartitionOutput(NamedTuple):
+    """What one pass of a partition gives; `forward` returns `features` alone."""
+
+    features: torch.Tensor  # (B, P, C) part features
+    visibility: torch.Tensor  # (B, P) in [0, 1]
+    masks: torch.Tensor | None = None  # (B, P, h, w) the masks pooled with (mask partitions)
+    logits: torch.Tensor | None = None  # (B, L, h, w) predicted part logits (predicted_mask)
+
+
+class Partition(nn.Module):
+    """The partition contract and its defaults: no part maps needed, every part visible, no extra loss."""
+
+    requires_part_maps = False  # the forward pass needs part maps (so evaluation and inference do)
+    requires_part_maps_for_training = False  # the training step needs them (supervision or forward)
+
+    def outputs(self, feature_map: torch.Tensor, part_maps: torch.Tensor | None = None) -> PartitionOutput:
+        features = self(feature_map, part_maps)  # (B, P, C)
+        return PartitionOutput(features, features.new_ones(features.shape[:2]))
+
+    def training_loss(self, output: PartitionOutput, part_maps: torch.Tensor | None) -> torch.Tensor | None:
+        """An extra loss of the training step, already weighted (None: the identity loss alone)."""
+        return None
+
+
+def mask_visibility(masks: torch.Tensor, visible_cells: float) -> torch.Tensor:
+    """(B, P, h, w) masks -> (B, P) visibility: each part's mass in feature cells / visible_cells, capped at 1."""
+    return (masks.float().sum(dim=(2, 3)) / visible_cells).clamp(max=1.0)
+
+
 @PARTITIONS.register("global")
-class GlobalPool(nn.Module):
+class GlobalPool(Partition):
     """Global average pooling: one part covering the whole map."""
 
-    requires_part_maps = False
     num_parts = 1
 
     def forward(self, feature_map: torch.Tensor, part_maps: torch.Tensor | None = None) -> torch.Tensor:
@@ -50,15 +91,13 @@ class GlobalPool(nn.Module):
 
 
 @PARTITIONS.register("stripes")
-class HorizontalStripes(nn.Module):
+class HorizontalStripes(Partition):
     """PCB-style: `num_stripes` horizontal bands of the feature map, each average-pooled.
 
     When h is a multiple of num_stripes the bands are equal and disjoint. Otherwise adaptive average
     pooling to (num_stripes, 1) is used: band i covers rows floor(i*h/N) .. ceil((i+1)*h/N) - 1, so
     neighbouring bands share a row (and with h < N some rows are repeated).
     """
-
-    requires_part_maps = False
 
     def __init__(self, num_stripes: int = 6):
         super().__init__()
@@ -72,14 +111,15 @@ class HorizontalStripes(nn.Module):
 
 
 @PARTITIONS.register("binary_mask")
-class BinaryMasks(nn.Module):
+class BinaryMasks(Partition):
     """One binary mask per part label, resized to the feature map, multiplied in, then pooled."""
 
     requires_part_maps = True
+    requires_part_maps_for_training = True
     sigma, radius = 0.0, 0  # no smoothing
 
     def __init__(self, num_labels: int = 7, include_background: bool = True, interpolation: str = "area",
-                 pooling: str = "mean", normalize: str = "none", eps: float = 1e-6):
+                 pooling: str = "mean", normalize: str = "none", visible_cells: float = 1.0, eps: float = 1e-6):
         super().__init__()
         _check_choice(self.registry_name, "interpolation", interpolation, ("area", "bilinear"))
         _check_choice(self.registry_name, "pooling", pooling, ("mean", "weighted"))
@@ -89,7 +129,11 @@ class BinaryMasks(nn.Module):
             raise ValueError(f"partition={self.registry_name} got num_labels={num_labels} with include_background="
                              f"{include_background}: no part is left; use num_labels >= 2")
         self.num_labels, self.include_background = num_labels, include_background
+        if visible_cells <= 0:
+            raise ValueError(f"partition={self.registry_name} got visible_cells={visible_cells}; use a positive "
+                             "number of feature cells")
         self.interpolation, self.pooling, self.normalize, self.eps = interpolation, pooling, normalize, eps
+        self.visible_cells = float(visible_cells)
         self.labels = tuple(range(first, num_labels))  # the label of each part, in part order
         self.num_parts = len(self.labels)
 
@@ -125,17 +169,28 @@ class BinaryMasks(nn.Module):
             masks = masks / masks.amax(dim=(2, 3), keepdim=True).clamp_min(self.eps)
         return masks
 
-    def forward(self, feature_map: torch.Tensor, part_maps: torch.Tensor | None = None) -> torch.Tensor:
+    def outputs(self, feature_map: torch.Tensor, part_maps: torch.Tensor | None = None) -> PartitionOutput:
         b, _, h, w = feature_map.shape
         if part_maps is not None:
             part_maps = part_maps.to(feature_map.device, non_blocking=True)
         masks = self.masks(part_maps, (h, w)).to(feature_map.dtype)  # (B, P, h, w)
         if masks.shape[0] != b:
             raise ValueError(f"partition={self.registry_name}: {masks.shape[0]} part maps for a batch of {b} images")
-        summed = torch.einsum("bphw,bchw->bpc", masks, feature_map)  # (B, P, C)
-        if self.pooling == "mean":
-            return summed / (h * w)
-        return summed / (masks.sum(dim=(2, 3)).unsqueeze(-1) + self.eps)  # (B, P, C)
+        features = pool_masked(feature_map, masks, self.pooling, self.eps)  # (B, P, C)
+        return PartitionOutput(features, mask_visibility(masks, self.visible_cells), masks)
+
+    def forward(self, feature_map: torch.Tensor, part_maps: torch.Tensor | None = None) -> torch.Tensor:
+        return self.outputs(feature_map, part_maps).features  # (B, P, C)
+
+
+def pool_masked(feature_map: torch.Tensor, masks: torch.Tensor, pooling: str, eps: float) -> torch.Tensor:
+    """(B, C, h, w) features, (B, P, h, w) masks -> (B, P, C): the thesis's sum(mask * f) / (h * w) (`mean`),
+    or / sum(mask) (`weighted`)."""
+    h, w = feature_map.shape[-2:]
+    summed = torch.einsum("bphw,bchw->bpc", masks, feature_map)  # (B, P, C)
+    if pooling == "mean":
+        return summed / (h * w)
+    return summed / (masks.sum(dim=(2, 3)).unsqueeze(-1) + eps)  # (B, P, C)
 
 
 @PARTITIONS.register("gaussian_mask")
@@ -194,13 +249,21 @@ def _check_choice(partition: str, key: str, value: str, allowed: tuple[str, ...]
         raise ValueError(f"partition={partition} got {key}={value!r}; choose one of {', '.join(allowed)}")
 
 
-def create_partition(name: str, num_labels: int = 7, **kwargs) -> nn.Module:
-    """Build a partition by config name; `num_labels` (labels in the part maps) is used by mask partitions.
+def create_partition(name: str, num_labels: int = 7, in_channels: int | None = None, **kwargs) -> Partition:
+    """Build a partition by config name. What the config does not hold is passed to the partitions that take
+    it: `num_labels` (labels in the part maps) and `in_channels` (the backbone's feature channels).
 
-    Returns an nn.Module with `num_parts`, `requires_part_maps` and
-    `forward(feature_map (B,C,h,w), part_maps (B,H,W) int64 | None) -> (B,P,C)`.
+    Returns a `Partition`: `num_parts`, `requires_part_maps`, `requires_part_maps_for_training`,
+    `forward(feature_map (B,C,h,w), part_maps (B,H,W) int64 | None) -> (B,P,C)` and `outputs(...)`.
     """
-    if PARTITIONS.get(name).requires_part_maps:
-        kwargs["num_labels"] = num_labels
-    PARTITIONS.check_options(name, kwargs, ignored=("num_labels",))
+    provided = {"num_labels": num_labels, "in_channels": in_channels}
+    PARTITIONS.check_options(name, kwargs, ignored=tuple(provided))
+    options = PARTITIONS.options(name)
+    if "in_channels" in options and in_channels is None:
+        raise ValueError(f"partition={name} works on the feature map's channels: pass in_channels (the backbone's "
+                         "num_features)")
+    kwargs.update({key: value for key, value in provided.items() if key in options and value is not None})
     return PARTITIONS.build(name, **kwargs)
+
+
+from reid_lightning.models import predicted_masks  # noqa: E402, F401  registers predicted_mask (it builds on the above)

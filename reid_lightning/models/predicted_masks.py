@@ -14,7 +14,8 @@ mask pooling).
   image pixels, as gaussian_mask smooths), `targets=nearest` with the label at each cell's nearest pixel.
   The LightningModule adds it to the identity loss times `loss_weight`.
 - Visibility (B, P) in [0, 1]: a part's probability mass on the feature grid (the expected number of
-  cells it covers, before smoothing), divided by `visible_cells` and capped at 1. With the default 1.0 a
+  cells it covers, before smoothing), divided by `visible_cells` and capped at 1 (`mask_visibility`, as
+  for given masks). With the default 1.0 a
   part whose predicted mass adds up to at least one feature cell is fully visible, an occluded part
   (its cells predicted as background or as the occluder's parts) falls towards 0. The evaluator
   thresholds it (see metrics/visibility.py). (BPBReID uses the part's maximum probability instead; the
@@ -25,36 +26,34 @@ alone), `requires_part_maps_for_training = True` (the data module loads them for
 """
 
 import math
-from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from reid_lightning.models.partition import GaussianMasks, blur_matrix
-
-
-class PartitionOutput(NamedTuple):
-    """Everything one forward pass of a partition gives; `forward` returns `features` alone."""
-
-    features: torch.Tensor  # (B, P, C) part features
-    visibility: torch.Tensor  # (B, P) in [0, 1]
-    masks: torch.Tensor  # (B, P, h, w) the masks pooled with
-    logits: torch.Tensor  # (B, L, h, w) the pixel classifier's logits over all labels
+from reid_lightning.models.partition import (
+    PARTITIONS,
+    GaussianMasks,
+    Partition,
+    PartitionOutput,
+    blur_matrix,
+    mask_visibility,
+    pool_masked,
+)
 
 
 class _MaskTargets(GaussianMasks):
     """The given part maps as soft targets on the feature grid: one mask per label, background included."""
 
-    name = "predicted_mask"
+    registry_name = "predicted_mask"  # names this partition in the part maps' error messages
 
 
-class PredictedMasks(nn.Module):
+@PARTITIONS.register("predicted_mask")
+class PredictedMasks(Partition):
     """Part masks predicted from the feature map; see the module docstring."""
 
     requires_part_maps = False  # evaluation, inference and export: the image alone
     requires_part_maps_for_training = True  # the training step supervises the masks with the part maps
-    name = "predicted_mask"
 
     def __init__(self, in_channels: int, num_labels: int = 7, include_background: bool = True,
                  hidden_channels: int = 0, pooling: str = "mean", sigma: float = 0.0,
@@ -89,29 +88,35 @@ class PredictedMasks(nn.Module):
         self.target_masks = _MaskTargets(sigma=target_sigma, num_labels=num_labels, include_background=True,
                                          interpolation="area")
 
-    def outputs(self, feature_map: torch.Tensor) -> PartitionOutput:
-        """Feature map (B, C, h, w) -> part features, visibility, the masks pooled with, logits."""
+    def outputs(self, feature_map: torch.Tensor, part_maps: torch.Tensor | None = None) -> PartitionOutput:
+        """Feature map (B, C, h, w) -> part features, visibility, the masks pooled with, logits; `part_maps`
+        is accepted for the partition contract and ignored (they only teach the classifier, `mask_loss`)."""
         _, _, h, w = feature_map.shape
         logits = self.classifier(feature_map)  # (B, L, h, w)
         probabilities = logits.float().softmax(dim=1)[:, self.first_label:]  # (B, P, h, w)
-        mass = probabilities.sum(dim=(2, 3))  # (B, P) expected number of cells of each part
-        visibility = (mass / self.visible_cells).clamp(max=1.0)  # (B, P)
+        visibility = mask_visibility(probabilities, self.visible_cells)  # (B, P) from the unsmoothed mass
         masks = probabilities
         if self.sigma > 0:
             rows = blur_matrix(h, self.sigma, self.radius, feature_map.device)  # (h, h)
             cols = blur_matrix(w, self.sigma, self.radius, feature_map.device)  # (w, w)
             masks = rows @ (masks @ cols.T)  # (B, P, h, w)
         masks = masks.to(feature_map.dtype)
-        summed = torch.einsum("bphw,bchw->bpc", masks, feature_map)  # (B, P, C)
-        if self.pooling == "mean":
-            features = summed / (h * w)
-        else:
-            features = summed / (masks.sum(dim=(2, 3)).unsqueeze(-1) + self.eps)
+        features = pool_masked(feature_map, masks, self.pooling, self.eps)  # (B, P, C)
         return PartitionOutput(features, visibility, masks, logits)
 
     def forward(self, feature_map: torch.Tensor, part_maps: torch.Tensor | None = None) -> torch.Tensor:
-        """(B, C, h, w) -> (B, P, C); `part_maps` is accepted for the partition contract and ignored."""
+        """(B, C, h, w) -> (B, P, C), from the feature map alone."""
         return self.outputs(feature_map).features
+
+    def training_loss(self, output: PartitionOutput, part_maps: torch.Tensor | None) -> torch.Tensor | None:
+        """loss_weight * the mask loss of this pass (None when the weight is 0: masks learnt from identity)."""
+        if self.loss_weight == 0:
+            return None
+        return self.loss_weight * self.mask_loss(output.logits, part_maps)
+
+    def masks(self, part_maps: torch.Tensor, feature_hw: tuple[int, int]) -> torch.Tensor:
+        """The given masks of the parts, for comparison: (B, H, W) labels -> (B, P, h, w) shares of each cell."""
+        return self.target_masks.masks(part_maps, feature_hw)[:, self.first_label:]
 
     def target(self, part_maps: torch.Tensor, feature_hw: tuple[int, int]) -> torch.Tensor:
         """Label maps (B, H, W) -> targets on the feature grid: (B, L, h, w) shares (soft) or (B, h, w) labels."""

@@ -6,6 +6,8 @@ thesis Tables 3.2 / 4.3 / 4.4, and lists the runs that failed or are missing (st
 finished, or swept but never started). A run that tested on several datasets (data.targets) gives
 one row per target, and a source x target table lays the datasets trained on (data.sources) against
 those tested on, side by side. The notebook in notebooks/ uses the same functions.
+A sweep over `seed=` is folded: one row per configuration (and target), mean ± std and n (seeds.py), and
+`--compare A B` prints the paired difference of two rows with its 95% interval.
 """
 
 import argparse
@@ -19,6 +21,14 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 
 from reid_lightning.metrics.names import RESULT_METRICS, SHORT_LABELS, result_key, split_result_key
 from reid_lightning.reporting.records import FAILED, FINISHED, read_record
+from reid_lightning.reporting.seeds import (
+    SEED_KEY,
+    configuration_keys,
+    fold_seeds,
+    folded_markdown,
+    paired_difference,
+    parse_selector,
+)
 
 METRICS = RESULT_METRICS
 HEADERS = {**SHORT_LABELS, "params_total": "Parameters", "macs_thesis": "Flops (thesis MACs)", "macs": "MACs"}
@@ -130,8 +140,14 @@ def row_label(results: SweepResults, row) -> str:
 
 
 def markdown_table(results: SweepResults, layout: str = "full") -> str:
-    """One row per finished run, or per (run, target) when runs tested on several datasets."""
+    """One row per finished run, or per (run, target) when runs tested on several datasets; with seeds swept,
+    one row per configuration (and target): mean ± std, n."""
     columns = LAYOUTS[layout]
+    if SEED_KEY in results.varying:
+        keys = configuration_keys(results.varying) + (["target"] if results.has_targets else [])
+        folded = fold_seeds(results.finished, keys, columns)
+        return folded_markdown(folded, keys, columns, HEADERS, spread=tuple(c for c in columns if c in METRICS),
+                               format_value=format_value)
     label = " / ".join(results.varying) or "run"
     target_column = ["target"] if results.has_targets else []
     lines = [f"| {label} | " + " | ".join(target_column + [HEADERS[c] for c in columns]) + " |",
@@ -163,6 +179,13 @@ def cross_domain_table(results: SweepResults, metrics: tuple[str, ...] = ("rank1
         lines.append("| " + " | ".join(([name] if label else []) + [source]
                                         + [by_target.get(t, "-") for t in targets]) + " |")
     return "\n".join(lines)
+
+
+def comparison_report(results: SweepResults, first: str, second: str, layout: str = "full") -> str:
+    """Paired differences (by seed) of the two selected rows, one line per metric of the layout."""
+    a, b = parse_selector(first), parse_selector(second)
+    metrics = [c for c in LAYOUTS[layout] if c in METRICS]
+    return "\n".join(paired_difference(results.finished, a, b, m).describe(first, second) for m in metrics)
 
 
 def problems_report(results: SweepResults) -> str:
@@ -217,6 +240,8 @@ def main(argv: list[str] | None = None) -> None:
                         help="columns: 3.2 / 4.4 = R1 R5 R10 mAP, 4.3 = parameters and flops, full = all")
     parser.add_argument("--out", type=Path, default=None,
                         help="where to write results.md/.csv/.png (default: sweep_dir)")
+    parser.add_argument("--compare", nargs=2, metavar=("A", "B"), default=None,
+                        help="paired difference A - B by seed with its 95%% interval; rows as key=value[,key=value]")
     args = parser.parse_args(argv)
     results = collect(args.sweep_dir)
     paths = write_all(results, args.out or args.sweep_dir, args.layout)
@@ -224,6 +249,8 @@ def main(argv: list[str] | None = None) -> None:
     cross = cross_domain_table(results)
     if cross:
         print("\n" + cross)
+    if args.compare:
+        print("\n" + comparison_report(results, *args.compare, layout=args.layout))
     report = problems_report(results)
     if report:
         print("\n" + report)

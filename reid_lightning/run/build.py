@@ -41,10 +41,12 @@ def plain(node) -> dict:
     return OmegaConf.to_container(node, resolve=True)
 
 
-def build_datamodule(cfg: DictConfig, load_part_maps: bool, train: bool = True) -> ReIDDataModule:
+def build_datamodule(cfg: DictConfig, load_part_maps: bool, train: bool = True,
+                     load_train_part_maps: bool | None = None) -> ReIDDataModule:
     """The data module of `cfg.data`: its own dataset, or `data.sources` / `data.targets` (run/data_presets.py).
     A source or target named like the run's own preset is its dataset as configured here (command-line
-    `data.root=...` included). `train=False` (eval.py): sources are not read; the targets stand in for them."""
+    `data.root=...` included). `train=False` (eval.py): sources are not read; the targets stand in for them.
+    Part maps: `load_part_maps` for every split, `load_train_part_maps` for the training ones (default: the same)."""
     data = plain(cfg.data)
     source_entries, target_entries = data.pop("sources", None), data.pop("targets", None)
     key = run_choices().get("data") or data["name"]  # the preset's name names the dataset in logs and tables
@@ -54,7 +56,8 @@ def build_datamodule(cfg: DictConfig, load_part_maps: bool, train: bool = True) 
     if not train:
         sources = targets
     return ReIDDataModule(DataConfig(**data), load_part_maps=load_part_maps,
-                          sources=sources or [checked(own, f"data={key}")], targets=targets)
+                          sources=sources or [checked(own, f"data={key}")], targets=targets,
+                          load_train_part_maps=load_train_part_maps)
 
 
 def neck_width(neck_dim, backbone_name: str) -> int | None:
@@ -72,7 +75,13 @@ def model_config(cfg: DictConfig) -> dict:
 
 
 def needs_part_maps(cfg: DictConfig) -> bool:
+    """The partition's forward pass needs part maps: every split loads them."""
     return bool(PARTITIONS.get(cfg.partition.name).requires_part_maps)
+
+
+def needs_train_part_maps(cfg: DictConfig) -> bool:
+    """The partition's training step needs part maps (a predicted-mask partition learns from them)."""
+    return bool(PARTITIONS.get(cfg.partition.name).requires_part_maps_for_training)
 
 
 def build_model(cfg: DictConfig, datamodule: ReIDDataModule) -> ReIDModule:

@@ -25,6 +25,7 @@ from reid_lightning.run.build import (
     build_trainer,
     is_multirun,
     needs_part_maps,
+    needs_train_part_maps,
     run_choices,
 )
 from reid_lightning.run.checkpoints import check_checkpoint_matches
@@ -62,7 +63,8 @@ def datasets_of(datamodule) -> dict:
 def fit_and_test(cfg: DictConfig) -> dict:
     run_dir = Path(cfg.paths.output_dir)
     pl.seed_everything(cfg.seed, workers=True)
-    datamodule = build_datamodule(cfg, load_part_maps=needs_part_maps(cfg))
+    datamodule = build_datamodule(cfg, load_part_maps=needs_part_maps(cfg),
+                                  load_train_part_maps=needs_train_part_maps(cfg))
     model = build_model(cfg, datamodule)
     ckpt_path = resume_checkpoint(cfg, run_dir)
     if ckpt_path:

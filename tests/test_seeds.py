@@ -6,9 +6,15 @@ import math
 import pytest
 import yaml
 
-from reid_lightning.results import HEADERS, collect
-from reid_lightning.run_record import FAILED, FINISHED, write_record
-from reid_lightning.seed_stats import configuration_keys, fold_seeds, folded_markdown, paired_difference, parse_selector
+from reid_lightning.reporting.records import FAILED, FINISHED, write_record
+from reid_lightning.reporting.seeds import (
+    configuration_keys,
+    fold_seeds,
+    folded_markdown,
+    paired_difference,
+    parse_selector,
+)
+from reid_lightning.reporting.tables import HEADERS, collect, main, markdown_table
 
 RANK1 = {"gaussian_mask": [0.80, 0.82, 0.84], "stripes": [0.70, 0.75, 0.71]}
 MAP = {"gaussian_mask": [0.60, 0.60, 0.63], "stripes": [0.50, 0.52, 0.54]}
@@ -53,6 +59,20 @@ def test_three_seeds_fold_into_mean_std_and_n(tmp_path):
     assert table.splitlines()[0] == "| partition | R1 | mAP | n |"
     assert "| gaussian_mask | 0.820 ± 0.020 | 0.610 ± 0.017 | 3 |" in table
     assert "| stripes | 0.720 ± 0.026 | 0.520 ± 0.020 | 3 |" in table
+
+
+def test_table_3_2_layout_folds_the_seeds(tmp_path):
+    table = markdown_table(toy_sweep(tmp_path), "3.2")
+    assert table.splitlines()[0] == "| partition | R1 | R5 | R10 | mAP | n |"
+    assert "| gaussian_mask | 0.820 ± 0.020 | 0.900 ± 0.000 | 0.950 ± 0.000 | 0.610 ± 0.017 | 3 |" in table
+
+
+def test_command_prints_the_paired_difference(tmp_path, capsys):
+    toy_sweep(tmp_path)
+    main([str(tmp_path / "multirun"), "--layout", "3.2", "--compare", "partition=gaussian_mask", "partition=stripes"])
+    printed = capsys.readouterr().out
+    assert "partition=gaussian_mask - partition=stripes: rank1 +0.100 (95% interval +0.025 .. +0.175, n=3" in printed
+    assert "mAP +0.090" in printed  # 0.10, 0.08, 0.09
 
 
 def test_paired_difference_and_its_t_interval(tmp_path):

@@ -10,6 +10,7 @@ and compare two configurations by their paired difference with a 95% interval (i
 """
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import pandas as pd
@@ -112,13 +113,20 @@ def format_mean_std(mean: float, std: float) -> str:
     return f"{mean:.3f}" if pd.isna(std) else f"{mean:.3f} ± {std:.3f}"
 
 
-def folded_markdown(folded: pd.DataFrame, keys: list[str], metrics: tuple[str, ...], headers: dict[str, str]) -> str:
-    """One Markdown row per configuration: its key values, mean ± std of each metric, n."""
+def folded_markdown(folded: pd.DataFrame, keys: list[str], columns: tuple[str, ...], headers: dict[str, str],
+                    spread: tuple[str, ...] | None = None,
+                    format_value: Callable[[str, float], str] | None = None) -> str:
+    """One Markdown row per configuration: its key values, each column's mean ± std, n.
+
+    Columns outside `spread` (default: all) show the mean alone through `format_value(key, value)`
+    (a model's parameter count does not vary with the seed)."""
+    spread = columns if spread is None else spread
     label = " / ".join(keys) or "runs"
-    lines = [f"| {label} | " + " | ".join(headers.get(m, m) for m in metrics) + " | n |",
-             "|---|" + "---:|" * (len(metrics) + 1)]
+    lines = [f"| {label} | " + " | ".join(headers.get(c, c) for c in columns) + " | n |",
+             "|---|" + "---:|" * (len(columns) + 1)]
     for _, row in folded.iterrows():
         name = " + ".join(str(row[k]) for k in keys) if keys else "all"
-        cells = [format_mean_std(row[f"{m}_mean"], row[f"{m}_std"]) for m in metrics]
+        cells = [format_mean_std(row[f"{c}_mean"], row[f"{c}_std"]) if c in spread or format_value is None
+                 else format_value(c, row[f"{c}_mean"]) for c in columns]
         lines.append(f"| {name} | " + " | ".join(cells) + f" | {int(row['n'])} |")
     return "\n".join(lines)
