@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from scipy.ndimage import gaussian_filter
 
-from reid_lightning.models.partition import blur_matrix, create_partition
+from reid_lightning.models.partition import PARTITIONS, blur_matrix, create_partition
 
 
 def rows_feature_map(h: int = 6, w: int = 3, channels: int = 2) -> torch.Tensor:
@@ -167,3 +167,22 @@ def test_bad_labels_options_and_names_are_rejected():
         create_partition("binary_mask", pooling="max")
     with pytest.raises(ValueError, match="known: global, stripes, binary_mask, gaussian_mask"):
         create_partition("pyramid")
+
+
+def test_visibility_is_each_part_mask_mass_in_cells_and_every_stripe_is_visible():
+    part_map = torch.zeros(1, 8, 4, dtype=torch.long)
+    part_map[0, 0:4, 0:2] = 1  # label 1 covers 2 x 1 cells of a (4, 2) feature map
+    part_map[0, 4:5, 0:2] = 2  # label 2 covers half a cell
+    partition = create_partition("binary_mask", num_labels=4, visible_cells=2.0)
+    out = partition.outputs(torch.randn(1, 3, 4, 2), part_map)
+    torch.testing.assert_close(out.visibility, torch.tensor([[1.0, 1.0, 0.25, 0.0]]))  # 5.5, 2, 0.5, 0 cells / 2
+    stripes = create_partition("stripes", num_stripes=3).outputs(torch.randn(2, 3, 6, 2))
+    assert torch.equal(stripes.visibility, torch.ones(2, 3)) and stripes.masks is None
+
+
+@pytest.mark.parametrize("name, evaluation, training", [("global", False, False), ("stripes", False, False),
+                                                        ("gaussian_mask", True, True),
+                                                        ("predicted_mask", False, True)])
+def test_where_each_partition_needs_part_maps(name, evaluation, training):
+    cls = PARTITIONS.get(name)
+    assert (cls.requires_part_maps, cls.requires_part_maps_for_training) == (evaluation, training)

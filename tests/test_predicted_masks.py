@@ -1,12 +1,15 @@
 """Predicted-mask partition: shapes, pooling, visibility and the mask loss on hand-made maps, no part maps
-at evaluation, gradients into the pixel classifier, option errors."""
+at evaluation, gradients into the pixel classifier, option errors, the registry, and the LightningModule's
+training step adding the weighted mask loss."""
 
 import math
 
 import pytest
 import torch
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from reid_lightning.models.partition import blur_matrix
+from reid_lightning.models.module import ReIDModule
+from reid_lightning.models.partition import blur_matrix, create_partition
 from reid_lightning.models.predicted_masks import PredictedMasks
 
 
@@ -126,3 +129,75 @@ def test_missing_maps_and_bad_options_are_clear_errors():
         PredictedMasks(in_channels=2, targets="hard")
     with pytest.raises(ValueError, match="target_sigma=2.0; smoothed targets are soft"):
         PredictedMasks(in_channels=2, targets="nearest", target_sigma=2.0)
+
+
+def test_built_by_name_with_the_backbone_channels():
+    partition = create_partition("predicted_mask", num_labels=5, in_channels=6, hidden_channels=4)
+    assert isinstance(partition, PredictedMasks) and partition.num_parts == 5
+    assert partition.classifier[0].in_channels == 6
+    with pytest.raises(ValueError, match="pass in_channels"):
+        create_partition("predicted_mask")
+    with pytest.raises(ValueError, match="has no option sigmaa"):
+        create_partition("predicted_mask", in_channels=6, sigmaa=1.0)
+
+
+def test_training_loss_is_the_weighted_mask_loss():
+    partition = PredictedMasks(in_channels=3, num_labels=3, loss_weight=0.25)
+    out = partition.outputs(torch.randn(2, 3, 4, 2))
+    maps = torch.randint(0, 3, (2, 16, 8))
+    torch.testing.assert_close(partition.training_loss(out, maps), 0.25 * partition.mask_loss(out.logits, maps))
+    assert PredictedMasks(in_channels=3, num_labels=3, loss_weight=0).training_loss(out, None) is None
+
+
+def tiny_module(partition: dict, **kwargs) -> ReIDModule:
+    return ReIDModule(backbone={"name": "osnet", "pretrained": False, "width": 0.25}, partition=partition,
+                      classifier={"name": "shared"}, optimizer={"name": "sgd", "lr": 0.01},
+                      scheduler={"name": "none"}, num_classes=3, image_size=(64, 32), **kwargs)
+
+
+def test_training_step_adds_the_mask_loss_and_evaluation_needs_the_image_alone(one_torch_thread):
+    torch.manual_seed(0)
+    model = tiny_module({"name": "predicted_mask", "loss_weight": 0.5}, loss={"label_smoothing": 0.0})
+    batch = {"image": torch.randn(4, 3, 64, 32), "part_map": torch.randint(0, 7, (4, 64, 32)),
+             "pid": torch.tensor([0, 1, 2, 0])}
+    model.train()
+    torch.manual_seed(1)
+    loss = model.training_step(batch, 0)
+    torch.manual_seed(1)
+    out = model(batch["image"], batch["part_map"])
+    ce = torch.nn.functional.cross_entropy(out["logits"], batch["pid"])
+    mask = model.partition.mask_loss(out["partition"].logits, batch["part_map"])
+    torch.testing.assert_close(loss, ce + 0.5 * mask)
+    model.eval()
+    with torch.no_grad():
+        embedding, visibility = model.embed_with_visibility(batch["image"])  # no part maps
+    assert embedding.shape == (4, 7 * model.feature_dim) and visibility.shape == (4, 7)
+    assert not model.requires_part_maps and model.example_input()[1] is None
+
+
+@pytest.mark.slow
+def test_train_py_with_predicted_masks_needs_no_part_maps_at_test(tmp_path):
+    """A tiny synthetic set whose query and gallery part maps are deleted: training (maps for the training
+    folder only), validation pictures, the visibility-aware test and the ranked lists all run."""
+    import json
+    import shutil
+
+    from reid_lightning.data.datasets import load_dataset
+    from tests.conftest import run_entry_point
+
+    root = tmp_path / "data" / "synthetic_tiny"
+    splits = load_dataset("synthetic", root, num_train_ids=12, num_test_ids=8, num_distractors=10, num_junk=4)
+    for split in ("query", "gallery"):
+        shutil.rmtree(root / "part_maps" / splits.folder[split])
+    run_entry_point("train.py", "data=synthetic_tiny", "head=predicted_mask_shared_visibility",
+                    "trainer.max_epochs=1", "trainer.check_val_every_n_epoch=1", "data.height=64", "data.width=32",
+                    f"paths.data_dir={tmp_path / 'data'}", f"paths.log_dir={tmp_path / 'logs'}")
+    (run_dir,) = (tmp_path / "logs" / "train" / "runs").iterdir()
+    record = json.loads((run_dir / "result.json").read_text())
+    assert record["status"] == "finished" and 0.0 <= record["metrics"]["mAP"] <= 1.0
+    events = EventAccumulator(str(run_dir / "tensorboard"), size_guidance={"images": 0, "scalars": 0})
+    events.Reload()
+    assert "train/partition_loss" in events.Tags()["scalars"]
+    picture = events.Images("val/part_masks/0")[0]
+    assert picture.height == 2 * 64 + 2  # given masks above predicted ones
+    assert (run_dir / "ranked_lists.png").is_file()  # ranked by the visibility-aware distance
