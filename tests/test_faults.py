@@ -262,3 +262,20 @@ def test_check_lists_every_bad_image_and_part_map_at_once(tmp_path, capsys):
     assert "label 9" in lines[str(bad["label_9"])] and "does not exist" in lines[str(bad["no_map"])]
     assert main(["check", str(tmp_path), "--no-progress", "--no-part-maps"]) == 1  # the images alone
     assert "2 bad file(s)" in capsys.readouterr().out
+
+
+# ---------------------------------------------------------------- 2. SIGTERM (in Lightning's loops: test_faults_e2e)
+def test_sigterm_before_lightning_runs_is_an_interruption_too():
+    import signal
+
+    from pytorch_lightning.utilities.exceptions import SIGTERMException
+
+    from reid_lightning.run.faults import record_interruption, sigterm_interrupts
+
+    before = signal.getsignal(signal.SIGTERM)
+    with pytest.raises(SIGTERMException), sigterm_interrupts():
+        os.kill(os.getpid(), signal.SIGTERM)
+        for _ in range(100):  # the handler runs between two bytecodes of the main thread
+            sum(range(1000))
+    assert signal.getsignal(signal.SIGTERM) is before
+    assert record_interruption(Path("unused"), {}, SIGTERMException(), False, write=False).code == 143

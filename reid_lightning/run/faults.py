@@ -6,11 +6,15 @@
   is meant for the process (a machine going down, a cluster preempting), not for one job; rerunning the
   same command into the same sweep folder skips finished jobs and resumes this one. With
   `hydra/launcher=slurm` every job is its own SLURM job, so the other jobs are not affected.
+  A SIGTERM outside Lightning's loops (while the data is prepared or checked, the model built) is an
+  interruption too (`sigterm_interrupts`): recorded the same way, with nothing to checkpoint yet.
 - A result that is not a number (NaN metrics: no query with a match in the gallery) fails the run.
 """
 
 import logging
 import math
+import signal
+from contextlib import contextmanager
 from pathlib import Path
 
 from pytorch_lightning.utilities.exceptions import SIGTERMException
@@ -65,3 +69,26 @@ def record_interruption(run_dir: Path, choices: dict, stop: BaseException, multi
               " (a sweep: the jobs after this one did not run; rerun with hydra.sweep.dir=<this sweep's folder>, "
               "finished jobs are skipped)" if multirun else "")
     return SystemExit(code)
+
+
+@contextmanager
+def sigterm_interrupts():
+    """While inside: SIGTERM raises Lightning's SIGTERMException, unless Lightning's own handler is installed.
+
+    Inside fit/test, Lightning replaces this handler with its own (which still calls this one): there this one
+    stays quiet and Lightning stops at the next batch boundary, after which InterruptionCheckpoint saves.
+    """
+
+    def handler(signum, frame):
+        if signal.getsignal(signal.SIGTERM) is handler:  # not called through Lightning's handler
+            raise SIGTERMException()
+
+    try:
+        previous = signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # not the main thread: leave signals alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)

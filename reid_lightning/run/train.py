@@ -32,7 +32,7 @@ from reid_lightning.run.build import (
 )
 from reid_lightning.run.checkpoints import check_checkpoint_matches
 from reid_lightning.run.ddp_launch import lightning_will_launch_children, single_job_argv
-from reid_lightning.run.faults import record_interruption, require_finite_results
+from reid_lightning.run.faults import record_interruption, require_finite_results, sigterm_interrupts
 from reid_lightning.run.resume import newest_readable_checkpoint
 
 log = logging.getLogger(__name__)
@@ -115,7 +115,8 @@ def train(cfg: DictConfig) -> dict:
         log.info("Skipping %s: it already holds a finished result", run_dir)
         return {}
     try:
-        outcome = require_finite_results(fit_and_test(cfg))
+        with sigterm_interrupts():
+            outcome = require_finite_results(fit_and_test(cfg))
     except (SystemExit, KeyboardInterrupt) as stop:  # SIGTERM (Lightning's SIGTERMException), Ctrl-C, requeue
         raise record_interruption(run_dir, choices, stop, is_multirun(), write=rank_zero_only.rank == 0) from stop
     except Exception as err:
