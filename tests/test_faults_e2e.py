@@ -2,8 +2,8 @@
 
 kill -9 mid-training and rerun -> resumes from the last epoch; SIGTERM -> checkpoint, record "interrupted",
 exit 143; Adam lr=1e6 -> failed; a batch larger than the training set -> failed before training; empty
-query / train folder -> failed naming the folder; bad files -> all listed before training; eval.py with
-another backbone on the command line -> the record names the checkpoint's backbone.
+query / train folder -> failed naming the folder; bad files -> all listed before training (data.verify=true);
+eval.py with another backbone on the command line -> the record names the checkpoint's backbone.
 """
 
 import json
@@ -170,7 +170,7 @@ def test_bad_files_are_all_listed_before_training(tiny_set, tmp_path):
     part_map = sorted((root / "part_maps" / "query").glob("*.png"))[0]
     Image.open(part_map).convert("RGB").save(part_map)  # a colour rendering instead of labels
     run_dir = tmp_path / "run"
-    proc = run("train.py", *FAST, "partition=gaussian_mask", f"data.root={root}",
+    proc = run("train.py", *FAST, "partition=gaussian_mask", "data.verify=true", f"data.root={root}",
                            f"hydra.run.dir={run_dir}", "trainer.max_epochs=1")
     assert proc.returncode != 0 and "2 bad file(s)" in proc.stderr
     assert str(image) in proc.stderr and str(part_map) in proc.stderr
