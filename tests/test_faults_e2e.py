@@ -186,3 +186,20 @@ def test_eval_records_the_checkpoints_backbone_not_the_command_lines(killed_and_
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert record(eval_dir)["choices"]["backbone"] == "mobilenetv2"  # what ran, from the checkpoint
     assert "backbone=osnet" in proc.stdout + proc.stderr  # the warning about the ignored choice
+
+
+def test_sigterm_stops_a_local_sweep_loudly(tiny_set, tmp_path):
+    sweep = tmp_path / "sweep"
+    log = tmp_path / "sweep.log"
+    args = ["-m", *FAST, f"data.root={copy_of(tiny_set, tmp_path)}", f"hydra.sweep.dir={sweep}",
+            "trainer.max_epochs=2", "test=false", "seed=0,1"]
+    proc = start(log, *args)
+    first = sweep / "0_seed=0"
+    assert wait_for(lambda: readable(first / "checkpoints" / "last.ckpt"), proc)
+    proc.send_signal(signal.SIGTERM)
+    proc.wait(timeout=120)
+    out = log.read_text()
+    assert proc.returncode == 143, out[-3000:]
+    assert record(first)["status"] == "interrupted" and "jobs after this one did not run" in out
+    assert not (sweep / "1_seed=1").exists()  # the sweep stopped there
+
