@@ -17,6 +17,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from reid_lightning.data.part_maps import default_part_root, part_map_path
 from reid_lightning.data.verify import check_items, folder_items
 
 MARKET_SIZES = {"bounding_box_train": 12936, "query": 3368, "bounding_box_test": 15913}
@@ -28,14 +29,14 @@ def market_sized_copy(source: Path, target: Path) -> Path:
         raise SystemExit(f"no images in {source}/*/; pass --root of a Market-layout set (e.g. data/synthetic)")
     for split, count in MARKET_SIZES.items():
         (target / split).mkdir(parents=True)
-        (target / "part_maps" / split).mkdir(parents=True)
+        (default_part_root(target) / split).mkdir(parents=True)
         for i in range(count):
             image = images[i % len(images)]
             name = f"{i % 1500 + 1:04d}_c{i % 6 + 1}s1_{i:06d}_00"
             shutil.copyfile(image, target / split / f"{name}.jpg")
-            part_map = source / "part_maps" / image.parent.name / f"{image.stem}.png"
+            part_map = part_map_path(default_part_root(source), image.parent.name, image)
             if part_map.is_file():
-                shutil.copyfile(part_map, target / "part_maps" / split / f"{name}.png")
+                shutil.copyfile(part_map, part_map_path(default_part_root(target), split, Path(f"{name}.jpg")))
     return target
 
 
@@ -52,7 +53,7 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as scratch:
         root = args.root if args.as_is else market_sized_copy(args.root, Path(scratch) / "market_sized")
-        items = folder_items(root, root / "part_maps")
+        items = folder_items(root, default_part_root(root))
         files = [p for item in items for p in (item.image, item.part_map) if p is not None]
         print(f"{len(items)} images, {len(files) - len(items)} part maps below {root}")
         reference = timed(lambda: sum(len(p.read_bytes()) for p in files))

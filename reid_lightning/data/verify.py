@@ -22,7 +22,7 @@ from pathlib import Path
 from PIL import Image, UnidentifiedImageError
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from reid_lightning.data.part_maps import load_part_map, part_map_path, part_map_paths
+from reid_lightning.data.part_maps import default_part_root, load_part_map, part_map_path, part_map_paths
 from reid_lightning.data.records import Splits
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
@@ -170,7 +170,7 @@ def main(argv: list[str] | None = None) -> int:
     root = args.root.expanduser()
     if not root.is_dir():
         parser.error(f"{root} is not a folder")
-    part_root = None if args.no_part_maps else (args.part_maps or root / "part_maps").expanduser()
+    part_root = None if args.no_part_maps else (args.part_maps or default_part_root(root)).expanduser()
     items = folder_items(root, part_root)
     if not items:
         print(f"no images ({', '.join(IMAGE_SUFFIXES)}) below {root}", file=sys.stderr)
