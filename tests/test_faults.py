@@ -151,8 +151,8 @@ def test_a_full_disk_keeps_the_previous_result_json(tmp_path):
     before = (tmp_path / "result.json").read_text()
     proc = run_limited("from reid_lightning.reporting.records import write_record\n"
                        f"write_record({str(tmp_path)!r}, 'failed', {{}}, error='x' * 5000)\n", 1000)
-    assert proc.returncode != 0 and "File too large" in proc.stderr and "result.json" in proc.stderr
     assert (tmp_path / "result.json").read_text() == before  # the old record, complete
+    assert proc.returncode != 0 and "File too large" in proc.stderr and "result.json" in proc.stderr
     assert [p.name for p in tmp_path.iterdir()] == ["result.json"]  # no temporary file left behind
 
 

@@ -112,8 +112,6 @@ def test_kill_9_mid_training_resumes_from_the_last_epoch_checkpoint(killed_and_r
 
 
 def test_sigterm_checkpoints_records_interrupted_and_exits_non_zero(tiny_set, tmp_path):
-    from reid_lightning.run.resume import newest_readable_checkpoint
-
     run_dir = tmp_path / "run"
     log = tmp_path / "train.log"
     proc = start(log, *FAST, f"data.root={copy_of(tiny_set, tmp_path)}", f"hydra.run.dir={run_dir}",
@@ -124,6 +122,8 @@ def test_sigterm_checkpoints_records_interrupted_and_exits_non_zero(tiny_set, tm
     proc.wait(timeout=120)
     assert proc.returncode == 143, log.read_text()[-3000:]
     assert record(run_dir)["status"] == "interrupted" and "SIGTERM" in record(run_dir)["error"]
+    from reid_lightning.run.resume import newest_readable_checkpoint
+
     interrupted = run_dir / "checkpoints" / "interrupted.ckpt"
     assert readable(interrupted) and newest_readable_checkpoint(run_dir) == interrupted  # what a rerun resumes
     assert torch.load(interrupted, weights_only=False)["global_step"] >= torch.load(last, weights_only=False)[
@@ -170,7 +170,7 @@ def test_bad_files_are_all_listed_before_training(tiny_set, tmp_path):
     part_map = sorted((root / "part_maps" / "query").glob("*.png"))[0]
     Image.open(part_map).convert("RGB").save(part_map)  # a colour rendering instead of labels
     run_dir = tmp_path / "run"
-    proc = run("train.py", *FAST, "partition=gaussian_mask", "data.verify=true", f"data.root={root}",
+    proc = run("train.py", *FAST, "partition=gaussian_mask", "++data.verify=true", f"data.root={root}",
                            f"hydra.run.dir={run_dir}", "trainer.max_epochs=1")
     assert proc.returncode != 0 and "2 bad file(s)" in proc.stderr
     assert str(image) in proc.stderr and str(part_map) in proc.stderr
