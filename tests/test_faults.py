@@ -146,6 +146,7 @@ def run_limited(code: str, file_size_limit: int) -> subprocess.CompletedProcess:
                           capture_output=True, timeout=120)
 
 
+@pytest.mark.slow  # a fresh Python importing torch: ~5-15 s on a busy machine
 def test_a_full_disk_keeps_the_previous_result_json(tmp_path):
     write_record(tmp_path, FINISHED, {"backbone": "osnet"}, metrics={"mAP": 0.5})
     before = (tmp_path / "result.json").read_text()
