@@ -27,6 +27,7 @@ SCRIPTS = ROOT / "scripts" / "slurm"
 LOCAL_RESOURCES = ["hydra.launcher.cpus_per_task=1", "hydra.launcher.mem_gb=2",
                    "hydra.launcher.timeout_min=20"]
 TINY = ["data=synthetic_tiny"]
+INTERRUPTED = "interrupted.ckpt"  # what a SIGTERM (a requeue) leaves, beside last.ckpt
 
 pytestmark = pytest.mark.slow
 
@@ -150,7 +151,9 @@ def test_requeued_job_resumes_from_its_checkpoint(slurm, data_root, tmp_path, ho
     assert len(killed) == 1
     if how == "usr2-before-time-limit":
         assert "Caught signal SIGUSR2" in logs and f"Requeued job {job_id}" in logs  # submitit's handler
-    assert f"Resuming from {last}" in logs  # the rerun picked up last.ckpt of the same run folder
+    # the rerun resumed in the same run folder: from interrupted.ckpt when the requeue's SIGTERM reached the
+    # training loop (saved at the last finished step), else from last.ckpt (the last finished epoch)
+    assert any(f"Resuming from {last.parent / name}" in logs for name in (INTERRUPTED, last.name))
     assert "Restored all states from the checkpoint" in logs
     assert "Restarts=1" in _run(["scontrol", "show", "job", job_id], 30).stdout
 
@@ -203,7 +206,7 @@ def test_sbatch_example_trains_two_ranks_that_resume_together_after_a_requeue(sl
     assert f"job {job_id} (restart 1)" in log  # the script's banner of the rerun
     resumed = re.findall(r"Resuming from (\S+\.ckpt)", log)
     assert len(resumed) == 2 and len(set(resumed)) == 1  # both ranks resumed from the same checkpoint:
-    assert Path(resumed[0]) == last  # the last epoch's checkpoint in the shared run folder
+    assert Path(resumed[0]) in (last, last.parent / INTERRUPTED)  # the shared run folder's newest checkpoint
     record = _record(run_dir)
     assert record["status"] == "finished" and record["epochs"] == 4
     assert [p.name for p in (tmp_path / "logs" / "train" / "runs").iterdir()] == [run_dir.name]

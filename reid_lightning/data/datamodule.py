@@ -51,6 +51,7 @@ class DataConfig:
     val_split: dict | None = None  # kwargs of validation.split_validation; None disables validation
     augment: dict = field(default_factory=dict)  # TransformConfig overrides (flip, pad, random_erasing)
     seed: int = 0
+    verify: bool = False  # pre-flight: decode every image and part map once before training (data/verify.py)
 
 
 @dataclass(frozen=True)

@@ -2,10 +2,11 @@
 
 `python -m reid_lightning.reporting logs/train/multiruns/<time>` reads every job folder's
 `result.json` (written by train.py) and `.hydra/overrides.yaml`, lays the finished runs out like
-thesis Tables 3.2 / 4.3 / 4.4, and lists the runs that failed or are missing (started but never
-finished, or swept but never started). A run that tested on several datasets (data.targets) gives
-one row per target, and a source x target table lays the datasets trained on (data.sources) against
-those tested on, side by side. The notebook in notebooks/ uses the same functions.
+thesis Tables 3.2 / 4.3 / 4.4, and lists the runs that failed, were interrupted, have an unreadable
+result.json (named) or are missing (started but never finished, or swept but never started). A run
+that tested on several datasets (data.targets) gives one row per target, and a source x target table
+lays the datasets trained on (data.sources) against those tested on, side by side. The notebook in
+notebooks/ uses the same functions.
 A sweep over `seed=` is folded: one row per configuration (and target), mean ± std and n (seeds.py), and
 `--compare A B` prints the paired difference of two rows with its 95% interval.
 """
@@ -20,7 +21,7 @@ import yaml
 from hydra.core.override_parser.overrides_parser import OverridesParser
 
 from reid_lightning.metrics.names import RESULT_METRICS, SHORT_LABELS, result_key, split_result_key
-from reid_lightning.reporting.records import FAILED, FINISHED, read_record
+from reid_lightning.reporting.records import FAILED, FINISHED, INTERRUPTED, UNREADABLE, read_record
 from reid_lightning.reporting.seeds import (
     SEED_KEY,
     configuration_keys,
@@ -190,6 +191,8 @@ def comparison_report(results: SweepResults, first: str, second: str, layout: st
 
 def problems_report(results: SweepResults) -> str:
     lines = [f"- failed: {row.run}: {row.error}" for row in results.failed.itertuples()]
+    stopped = results.runs[results.runs.status.isin([INTERRUPTED, UNREADABLE])]
+    lines += [f"- {row.status} (rerun to resume): {row.run}: {row.error}" for row in stopped.itertuples()]
     unfinished = results.runs[results.runs.status == "missing"]
     lines += [f"- missing (started, no result): {row.run}" for row in unfinished.itertuples()]
     lines += [f"- missing (never started): {job}" for job in results.missing]

@@ -18,6 +18,7 @@ from reid_lightning.data.datasets.base import DatasetSpec
 from reid_lightning.models.backbones import BACKBONES
 from reid_lightning.models.module import ReIDModule
 from reid_lightning.models.partition import PARTITIONS
+from reid_lightning.run.checkpoint_io import AtomicCheckpointIO
 from reid_lightning.run.data_presets import checked, dataset_specs
 
 log = logging.getLogger(__name__)
@@ -91,7 +92,7 @@ def build_model(cfg: DictConfig, datamodule: ReIDDataModule) -> ReIDModule:
 
 
 def trainer_kwargs(cfg: DictConfig, datamodule: ReIDDataModule | None) -> dict:
-    """Adjustments the config alone cannot express: CPU precision, the P x K sampler under DDP."""
+    """Adjustments the config alone cannot express: CPU precision, the P x K sampler under DDP, atomic checkpoints."""
     kwargs = {}
     if cfg.trainer.accelerator == "cpu" and "bf16" in str(cfg.trainer.precision):
         log.info("trainer.accelerator=cpu: using 32-bit precision instead of %s", cfg.trainer.precision)
@@ -101,6 +102,8 @@ def trainer_kwargs(cfg: DictConfig, datamodule: ReIDDataModule | None) -> dict:
         kwargs["sync_batchnorm"] = False
     if datamodule is not None and datamodule.needs_own_distributed_sampler:
         kwargs["use_distributed_sampler"] = False
+    if not cfg.trainer.get("plugins"):
+        kwargs["plugins"] = [AtomicCheckpointIO()]  # a full disk or a kill never leaves a truncated checkpoint
     return kwargs
 
 

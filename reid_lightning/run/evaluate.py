@@ -1,26 +1,31 @@
 """What `eval.py` does: test a checkpoint on a dataset's query vs gallery (or on each of `data.targets`),
 with the model rebuilt from the config stored in the checkpoint (the command line chooses data, evaluation
-options and devices only). The record names the datasets the checkpoint was trained on when its training
-run's record is beside it (`<run>/checkpoints/*.ckpt`), so cross-domain tables can lay source by target."""
+options and devices only; the record names the checkpoint's model, whatever model choices the command line
+holds). The record names the datasets the checkpoint was trained on when its training run's record is beside
+it (`<run>/checkpoints/*.ckpt`), so cross-domain tables can lay source by target."""
 
 import logging
 from pathlib import Path
 
 from omegaconf import DictConfig
 
+from reid_lightning.data.verify import check_datamodule
 from reid_lightning.models.module import ReIDModule
 from reid_lightning.reporting.console import print_results
 from reid_lightning.reporting.records import FINISHED, read_record, write_record
 from reid_lightning.run.build import build_datamodule, build_trainer, plain, run_choices
 from reid_lightning.run.checkpoints import model_config_from_checkpoint
+from reid_lightning.run.faults import require_finite_results
 from reid_lightning.run.train import metrics_of
 
 log = logging.getLogger(__name__)
+MODEL_GROUPS = ("backbone", "partition", "classifier")  # config groups a checkpoint decides, not the command line
 
 
 def evaluate(cfg: DictConfig) -> dict:
     """Hydra task of eval.py; returns the test metrics."""
     model_cfg = model_config_from_checkpoint(cfg.ckpt_path)
+    choices = evaluated_choices(run_choices(), model_cfg, cfg.ckpt_path)
     model = ReIDModule.load_from_checkpoint(cfg.ckpt_path, map_location="cpu", weights_only=False,
                                             backbone={**model_cfg["backbone"], "pretrained": False},
                                             evaluation=plain(cfg.evaluation))
@@ -30,12 +35,14 @@ def evaluate(cfg: DictConfig) -> dict:
                     height, width, cfg.data.height, cfg.data.width)
         cfg.data.height, cfg.data.width = height, width
     datamodule = build_datamodule(cfg, load_part_maps=model.requires_part_maps, train=False)
+    check_datamodule(datamodule, train=False, test=True)
     trainer = build_trainer(cfg, datamodule=None)
     results = metrics_of(trainer.test(model, datamodule=datamodule, verbose=not datamodule.test_targets))
+    require_finite_results({"metrics": results})
     if trainer.is_global_zero:
         print_results(results, title=f"Test results of {cfg.ckpt_path}")
-        write_record(Path(cfg.paths.output_dir), FINISHED, run_choices(), metrics=results,
-                     checkpoint=str(cfg.ckpt_path), sources=trained_on(cfg.ckpt_path),
+        write_record(Path(cfg.paths.output_dir), FINISHED, choices, metrics=results,
+                     checkpoint=str(cfg.ckpt_path), model=model_cfg, sources=trained_on(cfg.ckpt_path),
                      targets=[t.key for t in datamodule.targets])
     return results
 
@@ -44,3 +51,16 @@ def trained_on(ckpt_path: str) -> list[str] | None:
     """The sources recorded by the training run that wrote `ckpt_path` (None when its record is not there)."""
     record = read_record(Path(ckpt_path).resolve().parents[1]) or {}
     return record.get("sources")
+
+
+def evaluated_choices(command_line: dict, model_cfg: dict, ckpt_path) -> dict:
+    """The record's choices: the command line's data/evaluation/trainer choices, and the model that actually ran,
+    the checkpoint's (a model choice on the command line is overridden by it: warn when the two differ)."""
+    ran = {group: model_cfg[group]["name"] for group in MODEL_GROUPS if isinstance(model_cfg.get(group), dict)}
+    differing = {g: (command_line[g], ran.get(g)) for g in (*MODEL_GROUPS, "head") if g in command_line
+                 and command_line[g] != ran.get(g)}
+    if differing:
+        log.warning("Ignoring the command line's model choices %s: %s holds %s, which is what is evaluated and "
+                    "recorded", ", ".join(f"{g}={asked}" for g, (asked, _) in differing.items()), ckpt_path,
+                    ", ".join(f"{g}={name}" for g, name in ran.items()))
+    return {**{k: v for k, v in command_line.items() if k not in (*MODEL_GROUPS, "head")}, **ran}

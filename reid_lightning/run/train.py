@@ -3,7 +3,8 @@
 Build data and model from the config, fit, evaluate query vs gallery with the best checkpoint, print
 and record the results, and put one hparams row (choices, complexity, results) into TensorBoard. In a
 multirun a failing job is recorded as failed and the sweep goes on, and a job whose folder already
-holds a finished result is skipped, so rerunning a sweep resumes it.
+holds a finished result is skipped, so rerunning a sweep resumes it. An interrupted run (SIGTERM) is
+recorded as interrupted and exits non-zero (run/faults.py); a run with NaN test metrics fails.
 """
 
 import logging
@@ -15,6 +16,7 @@ import pytorch_lightning as pl
 from omegaconf import DictConfig
 from pytorch_lightning.utilities.rank_zero import rank_zero_only
 
+from reid_lightning.data.verify import check_datamodule
 from reid_lightning.metrics.names import RESULT_METRICS, split_result_key
 from reid_lightning.reporting.console import print_results
 from reid_lightning.reporting.records import FAILED, FINISHED, is_finished, read_complexity, write_record
@@ -30,20 +32,21 @@ from reid_lightning.run.build import (
 )
 from reid_lightning.run.checkpoints import check_checkpoint_matches
 from reid_lightning.run.ddp_launch import lightning_will_launch_children, single_job_argv
+from reid_lightning.run.faults import record_interruption, require_finite_results, sigterm_interrupts
+from reid_lightning.run.resume import newest_readable_checkpoint
 
 log = logging.getLogger(__name__)
 
 
 def resume_checkpoint(cfg: DictConfig, run_dir: Path) -> str | None:
-    """ckpt_path if given; with resume=auto the newest of last.ckpt and Lightning's SLURM hpc_ckpt_*.ckpt."""
+    """ckpt_path if given; with resume=auto the run folder's newest readable checkpoint (run/resume.py)."""
     if cfg.ckpt_path:
         return str(cfg.ckpt_path)
     if cfg.resume != "auto":
         return None
-    candidates = [p for p in [run_dir / "checkpoints" / "last.ckpt", *run_dir.glob("hpc_ckpt_*.ckpt")] if p.is_file()]
-    if not candidates:
+    newest = newest_readable_checkpoint(run_dir)
+    if newest is None:
         return None
-    newest = max(candidates, key=lambda p: p.stat().st_mtime)
     log.info("Resuming from %s", newest)
     return str(newest)
 
@@ -65,6 +68,7 @@ def fit_and_test(cfg: DictConfig) -> dict:
     pl.seed_everything(cfg.seed, workers=True)
     datamodule = build_datamodule(cfg, load_part_maps=needs_part_maps(cfg),
                                   load_train_part_maps=needs_train_part_maps(cfg))
+    check_datamodule(datamodule, train=True, test=bool(cfg.test))  # before any training
     model = build_model(cfg, datamodule)
     ckpt_path = resume_checkpoint(cfg, run_dir)
     if ckpt_path:
@@ -111,7 +115,10 @@ def train(cfg: DictConfig) -> dict:
         log.info("Skipping %s: it already holds a finished result", run_dir)
         return {}
     try:
-        outcome = fit_and_test(cfg)
+        with sigterm_interrupts():
+            outcome = require_finite_results(fit_and_test(cfg))
+    except (SystemExit, KeyboardInterrupt) as stop:  # SIGTERM (Lightning's SIGTERMException), Ctrl-C, requeue
+        raise record_interruption(run_dir, choices, stop, is_multirun(), write=rank_zero_only.rank == 0) from stop
     except Exception as err:
         if rank_zero_only.rank == 0:  # the global rank, from the environment before DDP starts (srun ranks)
             write_record(run_dir, FAILED, choices, error=f"{type(err).__name__}: {err}",

@@ -106,6 +106,16 @@ def generate(root: str | Path, config: SyntheticConfig = DEFAULT_CONFIG) -> dict
     return counts
 
 
+def holds_set(root: str | Path, config: SyntheticConfig) -> bool:
+    """True when `root` holds a complete set of this generator version made with `config` (reused as it is)."""
+    manifest_path = Path(root).expanduser() / MANIFEST
+    if not manifest_path.is_file():
+        return False
+    manifest = json.loads(manifest_path.read_text())
+    return bool(manifest.get("complete") and manifest.get("version") == GENERATOR_VERSION
+                and manifest.get("config") == manifest_config(config))
+
+
 def ensure_synthetic(root: str | Path, config: SyntheticConfig = DEFAULT_CONFIG) -> Path:
     """Generate on first use, reuse if the manifest matches `config`, regenerate our own folder otherwise.
 
@@ -115,9 +125,7 @@ def ensure_synthetic(root: str | Path, config: SyntheticConfig = DEFAULT_CONFIG)
     root = Path(root).expanduser()
     manifest_path = root / MANIFEST
     if manifest_path.is_file():
-        manifest = json.loads(manifest_path.read_text())
-        if (manifest.get("complete") and manifest.get("version") == GENERATOR_VERSION
-                and manifest.get("config") == manifest_config(config)):
+        if holds_set(root, config):
             return root
         for name in (*SPLIT_FOLDERS, PART_MAP_FOLDER):  # only what we wrote
             shutil.rmtree(root / name, ignore_errors=True)
