@@ -45,9 +45,8 @@ class Exported:
 
 def contract(net: EmbeddingModel, preprocessing: Preprocessing, dtype: str, model_config: dict) -> dict[str, str]:
     """Everything a user of the exported file must know, as text key/values."""
-    labels = model_config.get("num_part_labels", 7)
     part_maps = (f"uint8 (batch, {preprocessing.height}, {preprocessing.width}): one body-part label map per "
-                 f"image, labels 0..{labels - 1}, resized to the input size by nearest neighbour"
+                 f"image, labels 0..{net.num_part_labels - 1}, resized to the input size by nearest neighbour"
                  if net.requires_part_maps else "none")
     return {
         **preprocessing.metadata(),
@@ -75,8 +74,7 @@ def example_inputs(net: EmbeddingModel, preprocessing: Preprocessing, batch: int
     images = torch.randn(batch, 3, *preprocessing.size, generator=generator).to(device, DTYPES[dtype])
     if not net.requires_part_maps:
         return (images,)
-    labels = int(net.head.partition.num_labels)
-    maps = torch.randint(0, labels, (batch, *preprocessing.size), generator=generator, dtype=torch.uint8)
+    maps = torch.randint(0, net.num_part_labels, (batch, *preprocessing.size), generator=generator, dtype=torch.uint8)
     return images, maps.to(device)
 
 

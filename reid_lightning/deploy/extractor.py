@@ -56,7 +56,7 @@ class FeatureExtractor:
         self.net = EmbeddingModel(model, flip=flip, normalize=normalize).to(self.device).eval()
         self.preprocessing, self.transform = preprocessing, preprocessing.transform()
         self.batch_size, self.output = batch_size, output
-        self.num_part_labels = int(dict(model.hparams).get("num_part_labels", GENERATOR_LABELS))
+        self.num_part_labels = self.net.num_part_labels  # labels the mask head takes (0: no part maps)
         self._pose_model = None
 
     @property
@@ -126,7 +126,8 @@ class FeatureExtractor:
         if isinstance(maps, str):  # GENERATE
             return torch.from_numpy(self._generate(image))
         if index >= len(maps):
-            raise ValueError(f"got {len(maps)} part maps for more images; pass one map per image")
+            raise ValueError(f"got {len(maps)} part maps for more images (image {index} has none); pass one map "
+                             "per image (per box for (frame, boxes) inputs)")
         labels = maps[index]
         labels = labels.cpu().numpy() if isinstance(labels, torch.Tensor) else np.asarray(labels)
         if labels.dtype.kind not in "ui":

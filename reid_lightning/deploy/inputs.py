@@ -33,7 +33,7 @@ def is_frame_boxes(item) -> bool:
 
 def as_items(images) -> list:
     """A single input or a list/tuple of inputs -> a list of inputs (a (frame, boxes) pair stays one)."""
-    if isinstance(images, (str, Path, Image.Image, np.ndarray)) or is_frame_boxes(images):
+    if isinstance(images, (str, Path, Image.Image, np.ndarray, torch.Tensor)) or is_frame_boxes(images):
         return [images]
     if isinstance(images, Iterable) and not isinstance(images, (bytes, dict)):
         return list(images)
@@ -49,7 +49,8 @@ def array_to_tensor(array: np.ndarray, bgr: bool, what: str) -> torch.Tensor:
         raise ValueError(f"{what} has shape {array.shape}, which looks channels-first; expected H x W x 3 "
                          "(use a.transpose(1, 2, 0))")
     if array.ndim != 3 or array.shape[2] != 3:
-        hint = " (grey: np.stack([a] * 3, axis=-1); RGBA: a[..., :3])" if array.ndim in (2, 3) else ""
+        hint = {2: " (grey: np.stack([a] * 3, axis=-1))", 3: " (RGBA: a[..., :3])",
+                4: " (a batch: pass list(array))"}.get(array.ndim, "")
         raise ValueError(f"{what} has shape {array.shape}; expected H x W x 3 (colour){hint}")
     if min(array.shape[:2]) < 1:
         raise ValueError(f"{what} is empty (shape {array.shape})")
@@ -92,7 +93,8 @@ def to_tensors(item, bgr: bool, what: str) -> list[torch.Tensor]:
     if is_frame_boxes(item):
         return crop_boxes(item[0], item[1], bgr, what)
     shape = f" of shape {tuple(item.shape)}" if hasattr(item, "shape") else ""
-    raise TypeError(f"{what} is a {type(item).__name__}{shape}; pass {ACCEPTED}")
+    hint = " (a uint8 (3, H, W) tensor: t.permute(1, 2, 0).cpu().numpy())" if isinstance(item, torch.Tensor) else ""
+    raise TypeError(f"{what} is a {type(item).__name__}{shape}; pass {ACCEPTED}{hint}")
 
 
 def iter_images(items: list, bgr: bool) -> Iterator[torch.Tensor]:

@@ -37,10 +37,30 @@ class PartHead(nn.Module):
         return self.neck(self.partition(feature_map, part_maps))  # (B, P, D)
 
 
+def retrieval_embedding(backbone: nn.Module, head: PartHead, classifier: nn.Module, images: torch.Tensor,
+                        part_maps: torch.Tensor | None = None, flip: bool = False) -> torch.Tensor:
+    """Retrieval embedding (B, P*D): backbone, part head, then the classifier's BNNeck when it has one
+    (identity otherwise, as modern recipes rank the normalised features); with `flip`, the mean of image
+    and mirror image. The one embedding path: evaluation (ReIDModule.embed) and the deployed model
+    (reid_lightning.deploy.EmbeddingModel, hence the extractor and exported files) both run it.
+    """
+
+    def parts_of(x: torch.Tensor, maps: torch.Tensor | None) -> torch.Tensor:
+        return classifier.normalized(head(backbone(x), maps)).flatten(1)  # (B, P*D)
+
+    if flip:
+        return flip_average(parts_of, images, part_maps)
+    return parts_of(images, part_maps)
+
+
 class ReIDModule(pl.LightningModule):
+    """`preprocessing`: the eval transform's settings (data.transforms.eval_preprocessing), stored so that
+    users of a checkpoint feed images as evaluation did (reid_lightning.deploy); None in old checkpoints."""
+
     def __init__(self, backbone: dict, partition: dict, classifier: dict, optimizer: dict, scheduler: dict,
                  num_classes: int, image_size: tuple[int, int] = (128, 64), num_part_labels: int = 7,
-                 neck_dim: int | None = None, loss: dict | None = None, evaluation: dict | None = None):
+                 neck_dim: int | None = None, loss: dict | None = None, evaluation: dict | None = None,
+                 preprocessing: dict | None = None):
         super().__init__()
         self.save_hyperparameters(logger=False)
         self.backbone = create_backbone(**backbone)
@@ -79,18 +99,9 @@ class ReIDModule(pl.LightningModule):
         return {"parts": parts, "embedding": parts.flatten(1), "logits": self.classifier(parts)}
 
     def embed(self, images: torch.Tensor, part_maps: torch.Tensor | None = None) -> torch.Tensor:
-        """Retrieval embedding (B, P*D); with flip test-time augmentation, the mean of image and mirror.
-
-        The part features go through the classifier's BNNeck when it has one (identity otherwise),
-        as modern recipes rank with the normalised features.
-        """
-
-        def parts_of(x: torch.Tensor, maps: torch.Tensor | None) -> torch.Tensor:
-            return self.classifier.normalized(self.head(self.backbone(x), maps)).flatten(1)  # (B, P*D)
-
-        if self.eval_cfg["flip"]:
-            return flip_average(parts_of, images, part_maps)
-        return parts_of(images, part_maps)
+        """Retrieval embedding (B, P*D) (`retrieval_embedding`), with flip averaging if evaluation.flip."""
+        return retrieval_embedding(self.backbone, self.head, self.classifier, images, part_maps,
+                                   flip=self.eval_cfg["flip"])
 
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
         out = self(batch["image"], batch.get("part_map"))
