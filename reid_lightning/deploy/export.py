@@ -12,6 +12,7 @@ another size and compared with the PyTorch module (`check`), so a broken export 
 
 import copy
 import json
+import re
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -65,7 +66,7 @@ def contract(net: EmbeddingModel, preprocessing: Preprocessing, dtype: str, mode
 
 
 def dtype_name(dtype: str) -> str:
-    return {"fp32": "float32", "fp16": "float16"}[dtype]
+    return str(DTYPES[dtype]).removeprefix("torch.")  # fp16 -> float16
 
 
 def example_inputs(net: EmbeddingModel, preprocessing: Preprocessing, batch: int, dtype: str,
@@ -162,15 +163,21 @@ def export_model(checkpoint, out: str | Path, formats: tuple[str, ...] = ("onnx"
                 else:
                     export_torchscript(net, path, inputs, metadata)
             except Exception as err:
-                first_line = str(err).strip().splitlines()[0] if str(err).strip() else ""
                 raise ExportError(
                     f"cannot export backbone={model_config['backbone'].get('name')} with partition="
-                    f"{model_config['partition'].get('name')} to {fmt} ({dtype}): {type(err).__name__}: "
-                    f"{first_line[:300]}. Try the other format (--format), fp32, or the FeatureExtractor "
-                    "in PyTorch") from err
+                    f"{model_config['partition'].get('name')} to {fmt} ({dtype}): {root_cause(err)}. Try the "
+                    "other format (--format), fp32, or the FeatureExtractor in PyTorch") from err
             diff = parity(path, reference, net, preprocessing, dtype, device) if check else None
             written.append(Exported(path, fmt, dtype, diff))
     return written
+
+
+def root_cause(err: BaseException) -> str:
+    """`Type: first line` of the innermost cause: the exporter wraps the real reason in generic steps."""
+    while err.__cause__ is not None:
+        err = err.__cause__
+    lines = [line.strip() for line in re.sub(r"\x1b\[[0-9;]*m", "", str(err)).splitlines() if line.strip()]
+    return f"{type(err).__name__}: {lines[0][:300]}" if lines else type(err).__name__
 
 
 def parity(path: Path, reference: EmbeddingModel, net: EmbeddingModel, preprocessing: Preprocessing,

@@ -20,13 +20,14 @@ import numpy as np
 import torch
 from torch import nn
 
+from reid_lightning.data.part_maps import PART_NAMES_7
 from reid_lightning.data.transforms import apply_joint
 from reid_lightning.deploy.embedding_model import EmbeddingModel
 from reid_lightning.deploy.inputs import as_items, iter_images
 from reid_lightning.deploy.preprocessing import Preprocessing
 
 GENERATE = "generate"
-GENERATOR_LABELS = 7  # the pose generator draws the 7-part Pascal-Person-Part scheme
+GENERATOR_LABELS = len(PART_NAMES_7)  # the pose generator draws the 7-part Pascal-Person-Part scheme
 
 
 class FeatureExtractor:
