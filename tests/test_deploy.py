@@ -16,7 +16,7 @@ from reid_lightning import FeatureExtractor
 from reid_lightning.data.transforms import TransformConfig, apply_joint, build_transform
 from reid_lightning.deploy.cli import embed_main
 from reid_lightning.deploy.embedding_model import EmbeddingModel
-from reid_lightning.deploy.export import export_model, read_contract
+from reid_lightning.deploy.export import example_inputs, export_model, read_contract
 from reid_lightning.deploy.preprocessing import Preprocessing
 from reid_lightning.models.module import ReIDModule
 
@@ -93,8 +93,8 @@ def test_mask_head_takes_one_part_map_per_image():
     model = tiny_model("gaussian_mask")
     part_map = np.random.default_rng(1).integers(0, 7, (100, 50), dtype=np.uint8)
     extractor = FeatureExtractor(model, device="cpu", normalize=False)
-    features = extractor([person(), person()], part_maps=[part_map, part_map])
-    np.testing.assert_allclose(features[1], eval_transform_embedding(model, person(), part_map), rtol=0, atol=1e-6)
+    features = extractor([person(), person()], part_maps=[part_map, part_map])  # a batch of 2: other rounding
+    np.testing.assert_allclose(features[1], eval_transform_embedding(model, person(), part_map), rtol=1e-5, atol=1e-5)
     with pytest.raises(ValueError, match="needs one part map per image"):
         extractor(person())
     with pytest.raises(ValueError, match=r"part map 0 has shape \(64, 32\), its image \(100, 50\)"):
@@ -159,19 +159,24 @@ def test_files_of_other_suites_are_refused_with_the_fix(tmp_path):
 
 @pytest.mark.parametrize("partition", ["global", "gaussian_mask"])
 def test_torchscript_export_matches_pytorch_and_carries_the_contract(tmp_path, partition):
-    model = tiny_model(partition)
+    model = tiny_model(partition, backbone={"name": "dcti"})  # few modules: traced in a second, not ten
     written = export_model(model, tmp_path / "tiny", formats=("torchscript",), dtypes=("fp32", "fp16"))
     assert [w.path.name for w in written] == ["tiny.torchscript", "tiny_fp16.torchscript"]
-    assert written[0].max_abs_diff <= 1e-5 and written[1].max_abs_diff < 1e-2  # fp16 against fp32
+    assert written[0].max_abs_diff == 0.0  # traced PyTorch runs PyTorch's kernels
+    net, half = EmbeddingModel(model), torch.jit.load(str(written[1].path))
+    inputs = example_inputs(net, Preprocessing(*SIZE), 4, "fp32", torch.device("cpu"), seed=2)
+    with torch.no_grad(), torch.jit.optimized_execution(False):  # fp16 rounds every layer (~1e-3); the
+        cosine = torch.cosine_similarity(half(inputs[0].half(), *inputs[1:]).float(), net(*inputs))  # direction stays
+    assert cosine.min() > 0.99
     contract = read_contract(written[1].path)
     assert Preprocessing.from_metadata(contract) == Preprocessing(64, 32)
     assert contract["input_images"] == "float16 (batch, 3, 64, 32)" and contract["input_color"] == "RGB"
     assert contract["input_names"] == ("images, part_maps" if partition == "gaussian_mask" else "images")
-    net, scripted = EmbeddingModel(model), torch.jit.load(str(written[0].path))
+    scripted = torch.jit.load(str(written[0].path))
     for batch in (1, 17):
         inputs = (torch.randn(batch, 3, *SIZE),) + ((torch.randint(0, 7, (batch, *SIZE), dtype=torch.uint8),)
                                                     if net.requires_part_maps else ())
-        with torch.no_grad():
+        with torch.no_grad(), torch.jit.optimized_execution(False):  # no profiling runs per new batch size
             assert (scripted(*inputs) - net(*inputs)).abs().max() <= 1e-5
 
 

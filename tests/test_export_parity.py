@@ -71,7 +71,7 @@ def test_onnx_fp16_and_the_contract_from_a_checkpoint(tmp_path, capsys, one_torc
     with torch.no_grad():
         expected = net(inputs[0].float(), inputs[1]).numpy()
     got = run_exported(tmp_path / "osnet_x0_25_test_fp16.onnx", inputs)  # ONNX Runtime's CPU runs fp16
-    assert got.dtype == np.float16 and np.abs(got.astype(np.float32) - expected).max() < 5e-3
+    assert got.dtype == np.float16 and (got.astype(np.float32) * expected).sum(axis=1).min() > 0.99  # cosine
 
 
 @pytest.mark.slow

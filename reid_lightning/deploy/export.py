@@ -122,7 +122,7 @@ def run_exported(path: Path, inputs: tuple) -> np.ndarray:
         feeds = {i.name: x.cpu().numpy() for i, x in zip(session.get_inputs(), inputs, strict=True)}
         return session.run(None, feeds)[0]
     module = torch.jit.load(str(path), map_location=inputs[0].device)
-    with torch.no_grad():
+    with torch.no_grad(), torch.jit.optimized_execution(False):  # one call: skip the profiling runs' fusions
         return module(*inputs).cpu().numpy()
 
 
