@@ -4,8 +4,8 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
-# Extras installed for development: tests, part-map generator, sweeps and SLURM launcher.
-EXTRAS ?= dev,parts,sweeps,slurm
+# Extras installed for development: tests, part-map generator, sweeps, SLURM launcher and model export.
+EXTRAS ?= dev,parts,sweeps,slurm,deploy
 
 .DEFAULT_GOAL := help
 

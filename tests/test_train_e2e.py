@@ -72,6 +72,26 @@ def test_resuming_with_a_checkpoint_of_another_model_is_refused(trained_run):
     assert "was trained with another model config" in proc.stderr and "partition" in proc.stderr
 
 
+@pytest.mark.slow
+def test_the_checkpoint_serves_the_deploy_tools(trained_run, tmp_path):
+    """train.py's checkpoint carries its preprocessing; reid-embed and reid-export take it as it is."""
+    import numpy as np
+
+    from reid_lightning.deploy.cli import embed_main, export_main
+    from reid_lightning.deploy.extractor import FeatureExtractor
+    from reid_lightning.deploy.preprocessing import Preprocessing
+
+    run_dir, paths, _ = trained_run
+    ckpt, data = run_dir / "checkpoints" / "last.ckpt", Path(paths[1].split("=", 1)[1]) / "synthetic_tiny"
+    assert FeatureExtractor(ckpt, device="cpu").preprocessing == Preprocessing(128, 64)  # stored by train.py
+    embed_main([str(ckpt), str(data / "query"), "-o", str(tmp_path / "query.npz"),
+                "--part-maps", str(data / "part_maps" / "query")])  # the default head masks body parts
+    saved = np.load(tmp_path / "query.npz")
+    assert saved["features"].shape == (len(list((data / "query").glob("*.jpg"))), 7 * 512)
+    export_main([str(ckpt), "-o", str(tmp_path / "model"), "--format", "torchscript"])
+    assert (tmp_path / "model.torchscript").is_file()
+
+
 def test_missing_dataset_folder_names_the_path_and_the_fix(tmp_path):
     proc = run_entry_point("train.py", "data=market1501", f"data.root={tmp_path}/nowhere",
                            f"paths.log_dir={tmp_path}/logs", check=False)

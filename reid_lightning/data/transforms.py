@@ -2,7 +2,9 @@
 
 The part map travels as a `tv_tensors.Mask`, so every geometric transform (resize, flip, pad, crop)
 moves it together with the image and resamples it with nearest neighbour, while photometric ones
-(random erasing, normalisation) touch the image only. The eval transform is resize + normalise.
+(random erasing, normalisation) touch the image only. The eval transform is resize + normalise; its
+settings (`PREPROCESSING_FIELDS`) are what a trained model needs from its users, so checkpoints store them
+(`eval_preprocessing`) and `reid_lightning.deploy` rebuilds this very transform from them.
 """
 
 from dataclasses import dataclass
@@ -13,6 +15,7 @@ from torchvision.transforms import v2
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
+PREPROCESSING_FIELDS = ("height", "width", "mean", "std", "interpolation")  # the eval transform's settings
 
 
 @dataclass
@@ -24,12 +27,27 @@ class TransformConfig:
     random_erasing: float = 0.5  # probability; 0 disables
     mean: tuple = IMAGENET_MEAN
     std: tuple = IMAGENET_STD
+    interpolation: str = "bilinear"  # resize filter (torchvision InterpolationMode value), antialiased
+
+
+def eval_preprocessing(cfg: TransformConfig) -> dict:
+    """The settings of the eval transform as plain values (stored in checkpoints and exported models)."""
+    values = {name: getattr(cfg, name) for name in PREPROCESSING_FIELDS}
+    return {**values, "mean": [float(v) for v in cfg.mean], "std": [float(v) for v in cfg.std]}
+
+
+def interpolation_mode(name: str) -> v2.InterpolationMode:
+    try:
+        return v2.InterpolationMode(name)
+    except ValueError:
+        known = ", ".join(mode.value for mode in v2.InterpolationMode)
+        raise ValueError(f"unknown resize interpolation {name!r}; use one of {known}") from None
 
 
 def build_transform(cfg: TransformConfig, train: bool) -> v2.Compose:
     """Transform taking (image uint8 (3,H,W) tv_tensors.Image, part_map tv_tensors.Mask) to tensors."""
     size = (cfg.height, cfg.width)
-    steps = [v2.Resize(size, antialias=True)]
+    steps = [v2.Resize(size, interpolation=interpolation_mode(cfg.interpolation), antialias=True)]
     if train:
         if cfg.flip:
             steps.append(v2.RandomHorizontalFlip())

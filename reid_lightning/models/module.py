@@ -47,10 +47,32 @@ class PartHead(nn.Module):
         return out._replace(features=self.neck(out.features))
 
 
+def retrieval_embedding(backbone: nn.Module, head: PartHead, classifier: nn.Module, images: torch.Tensor,
+                        part_maps: torch.Tensor | None = None, flip: bool = False,
+                        with_visibility: bool = False) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+    """Retrieval embedding (B, P*D): backbone, part head, then the classifier's BNNeck when it has one
+    (identity otherwise, as modern recipes rank the normalised features); with `flip`, the mean of image
+    and mirror image. The one embedding path: evaluation (ReIDModule.embed) and the deployed model
+    (reid_lightning.deploy.EmbeddingModel, hence the extractor and exported files) both run it;
+    `with_visibility` also returns each part's visibility (B, P) from the same pass.
+    """
+
+    def parts_of(x: torch.Tensor, maps: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+        out = head.outputs(backbone(x), maps)
+        return classifier.normalized(out.features).flatten(1), out.visibility  # (B, P*D), (B, P)
+
+    embedding, visibility = flip_average(parts_of, images, part_maps) if flip else parts_of(images, part_maps)
+    return (embedding, visibility) if with_visibility else embedding
+
+
 class ReIDModule(pl.LightningModule):
+    """`preprocessing`: the eval transform's settings (data.transforms.eval_preprocessing), stored so that
+    users of a checkpoint feed images as evaluation did (reid_lightning.deploy); None in old checkpoints."""
+
     def __init__(self, backbone: dict, partition: dict, classifier: dict, optimizer: dict, scheduler: dict,
                  num_classes: int, image_size: tuple[int, int] = (128, 64), num_part_labels: int = 7,
-                 neck_dim: int | None = None, loss: dict | None = None, evaluation: dict | None = None):
+                 neck_dim: int | None = None, loss: dict | None = None, evaluation: dict | None = None,
+                 preprocessing: dict | None = None):
         super().__init__()
         self.save_hyperparameters(logger=False)
         self.backbone = create_backbone(**backbone)
@@ -92,24 +114,14 @@ class ReIDModule(pl.LightningModule):
                 "visibility": out.visibility, "partition": out}
 
     def embed(self, images: torch.Tensor, part_maps: torch.Tensor | None = None) -> torch.Tensor:
-        """Retrieval embedding (B, P*D); with flip test-time augmentation, the mean of image and mirror.
-
-        The part features go through the classifier's BNNeck when it has one (identity otherwise),
-        as modern recipes rank with the normalised features.
-        """
+        """Retrieval embedding (B, P*D) (`retrieval_embedding`), with flip averaging if evaluation.flip."""
         return self.embed_with_visibility(images, part_maps)[0]
 
     def embed_with_visibility(self, images: torch.Tensor,
                               part_maps: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """`embed` and, from the same pass, each part's visibility (B, P) (with flip: the mean of both)."""
-
-        def parts_of(x: torch.Tensor, maps: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
-            out = self.head.outputs(self.backbone(x), maps)
-            return self.classifier.normalized(out.features).flatten(1), out.visibility  # (B, P*D), (B, P)
-
-        if self.eval_cfg["flip"]:
-            return flip_average(parts_of, images, part_maps)
-        return parts_of(images, part_maps)
+        return retrieval_embedding(self.backbone, self.head, self.classifier, images, part_maps,
+                                   flip=self.eval_cfg["flip"], with_visibility=True)
 
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
         part_maps = batch.get("part_map")

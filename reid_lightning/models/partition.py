@@ -146,7 +146,7 @@ class BinaryMasks(Partition):
         if part_maps.dim() != 3 or part_maps.is_floating_point():
             raise ValueError(f"partition={self.registry_name} expects part maps as integer labels (B, H, W), got "
                              f"{tuple(part_maps.shape)} {part_maps.dtype}")
-        low, high = (int(v) for v in torch.aminmax(part_maps))
+        low, high = (0, 0) if is_tracing() else (int(v) for v in torch.aminmax(part_maps))
         if low < 0 or high >= self.num_labels:
             raise ValueError(f"partition={self.registry_name} takes labels 0..{self.num_labels - 1} (num_labels="
                              f"{self.num_labels}) but the part maps hold {low}..{high}; check "
@@ -242,6 +242,12 @@ def mask_operator(size_in: int, size_out: int, sigma: float, radius: int, mode: 
                   device=None) -> torch.Tensor:
     """Blur at image resolution, then resize, along one axis: (size_out, size_in)."""
     return resize_matrix(size_in, size_out, mode, device) @ blur_matrix(size_in, sigma, radius, device)
+
+
+def is_tracing() -> bool:
+    """True while torch.jit.trace or torch.export / torch.onnx.export records the model: value checks that
+    read tensors into Python would freeze into the graph (trace) or stop the export, so they are skipped."""
+    return torch.jit.is_tracing() or torch.compiler.is_compiling()
 
 
 def _check_choice(partition: str, key: str, value: str, allowed: tuple[str, ...]) -> None:

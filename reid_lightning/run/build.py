@@ -15,6 +15,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from reid_lightning.data.datamodule import DataConfig, ReIDDataModule
 from reid_lightning.data.datasets.base import DatasetSpec
+from reid_lightning.data.transforms import eval_preprocessing
 from reid_lightning.models.backbones import BACKBONES
 from reid_lightning.models.module import ReIDModule
 from reid_lightning.models.partition import PARTITIONS
@@ -86,9 +87,11 @@ def needs_train_part_maps(cfg: DictConfig) -> bool:
 
 
 def build_model(cfg: DictConfig, datamodule: ReIDDataModule) -> ReIDModule:
+    """The model; besides its config it keeps the data's eval preprocessing, for users of its checkpoints."""
     return ReIDModule(**model_config(cfg), num_classes=datamodule.num_classes,
                       num_part_labels=datamodule.num_part_labels, optimizer=plain(cfg.optimizer),
-                      scheduler=plain(cfg.scheduler), loss=plain(cfg.loss), evaluation=plain(cfg.evaluation))
+                      scheduler=plain(cfg.scheduler), loss=plain(cfg.loss), evaluation=plain(cfg.evaluation),
+                      preprocessing=eval_preprocessing(datamodule.transform_cfg))
 
 
 def trainer_kwargs(cfg: DictConfig, datamodule: ReIDDataModule | None) -> dict:

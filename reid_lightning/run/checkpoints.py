@@ -2,7 +2,9 @@
 
 Resuming or evaluating a checkpoint of another model (another backbone, partition, classifier or
 number of identities) would otherwise end in a wall of state-dict key errors. We compare the
-config stored in the checkpoint with the one asked for and name every difference and the fix.
+config stored in the checkpoint with the one asked for and name every difference and the fix. Files of
+other suites (plain state dicts, Torchreid, fast-reid) are recognised by their keys and refused with the
+way to use their weights (`read_checkpoint`), for train.py's ckpt_path as for the deploy tools.
 """
 
 from pathlib import Path
@@ -12,18 +14,52 @@ import torch
 MODEL_KEYS = ("backbone", "partition", "classifier", "neck_dim", "num_classes", "num_part_labels")
 
 
-def load_hparams(ckpt_path: str | Path) -> dict:
-    path = Path(ckpt_path)
+FOREIGN_FIX = ("reid-lightning takes the checkpoints its train.py writes (<run folder>/checkpoints/*.ckpt), which "
+               "carry the model config. To use these weights, train from them: python train.py "
+               "backbone=<architecture> backbone.pretrained=<file>, then use that run's checkpoints/last.ckpt")
+
+
+def read_checkpoint(ckpt_path: str | Path) -> dict:
+    """The dict of a train.py checkpoint; any other file raises naming what it is and the fix.
+
+    Checkpoints are pickles (they hold the config's containers): load only files you trust.
+    """
+    path = Path(ckpt_path).expanduser()
     if not path.is_file():
-        raise FileNotFoundError(f"checkpoint {path} does not exist; pass ckpt_path=<run folder>/checkpoints/last.ckpt")
+        hint = " (a folder: pass the .ckpt file in its checkpoints/)" if path.is_dir() else ""
+        raise FileNotFoundError(f"checkpoint {path} does not exist{hint}; pass <run folder>/checkpoints/last.ckpt")
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=False)
     except Exception as err:
-        raise RuntimeError(f"cannot read checkpoint {path}: {err}. It is corrupt or not a torch file.") from err
+        raise ValueError(f"cannot read checkpoint {path} ({type(err).__name__}: {err}): it is corrupt, truncated "
+                         "or not a PyTorch file") from err
+    kind = foreign_kind(checkpoint)
+    if kind is not None:
+        raise ValueError(f"checkpoint {path} is {kind}, not a checkpoint of reid-lightning's train.py. {FOREIGN_FIX}")
+    return checkpoint
+
+
+def foreign_kind(checkpoint) -> str | None:
+    """What a loaded file is when it is not one of our checkpoints (None when it is), told by its keys."""
+    if not isinstance(checkpoint, dict):
+        return f"a pickled {type(checkpoint).__name__}, not a checkpoint dict"
     hparams = checkpoint.get("hyper_parameters")
-    if not hparams or "backbone" not in hparams:
-        raise ValueError(f"checkpoint {path} was not written by reid-lightning's train.py (no model config in it)")
-    return dict(hparams)
+    if isinstance(hparams, dict) and "backbone" in hparams and "state_dict" in checkpoint:
+        return None
+    keys = ", ".join(sorted(map(str, checkpoint))[:6])
+    if hparams is not None or "pytorch-lightning_version" in checkpoint:
+        return f"a Lightning checkpoint of another model (no backbone in its hyper-parameters; keys: {keys})"
+    if "state_dict" in checkpoint and "rank1" in checkpoint:
+        return f"a Torchreid checkpoint (keys: {keys})"
+    if "model" in checkpoint and {"iteration", "optimizer", "scheduler"} & set(checkpoint):
+        return f"a fast-reid / Detectron2 checkpoint (keys: {keys})"
+    if checkpoint and all(isinstance(v, torch.Tensor) for v in checkpoint.values()):
+        return f"a plain state dict ({len(checkpoint)} tensors) without the model config"
+    return f"a dict without the model config (keys: {keys})"
+
+
+def load_hparams(ckpt_path: str | Path) -> dict:
+    return dict(read_checkpoint(ckpt_path)["hyper_parameters"])
 
 
 def model_config_from_checkpoint(ckpt_path: str | Path) -> dict:

@@ -7,7 +7,7 @@ it (`<run>/checkpoints/*.ckpt`), so cross-domain tables can lay source by target
 import logging
 from pathlib import Path
 
-from omegaconf import DictConfig
+from omegaconf import DictConfig, open_dict
 
 from reid_lightning.data.verify import check_datamodule
 from reid_lightning.models.module import ReIDModule
@@ -34,6 +34,10 @@ def evaluate(cfg: DictConfig) -> dict:
         log.warning("Evaluating at the checkpoint's input size %dx%d, not data's %dx%d",
                     height, width, cfg.data.height, cfg.data.width)
         cfg.data.height, cfg.data.width = height, width
+    stored = model.hparams.get("preprocessing") or {}  # absent from checkpoints written before it was stored
+    augment = plain(cfg.data.augment) if cfg.data.get("augment") else {}
+    with open_dict(cfg):  # evaluate with the normalisation and resize filter the model was trained with
+        cfg.data.augment = {**augment, **{k: stored[k] for k in ("mean", "std", "interpolation") if k in stored}}
     datamodule = build_datamodule(cfg, load_part_maps=model.requires_part_maps, train=False)
     check_datamodule(datamodule, train=False, test=True)
     trainer = build_trainer(cfg, datamodule=None)
