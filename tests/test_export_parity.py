@@ -55,7 +55,7 @@ def test_onnx_fp16_and_the_contract_from_a_checkpoint(tmp_path, capsys, one_torc
                  "--dtype", "fp32", "fp16", "--normalize"])
     printed = capsys.readouterr().out
     assert "Input contract (stored in each file's metadata): RGB, resized to 64x32" in printed
-    assert "wrote" in printed and "osnet_x0_25_test_fp16.onnx (onnx, fp16; max |diff| vs PyTorch fp32" in printed
+    assert "wrote" in printed and "osnet_x0_25_test_fp16.onnx (onnx, fp16; vs PyTorch fp32: max |diff|" in printed
     import onnx
 
     for name, dtype in [("osnet_x0_25_test.onnx", "float32"), ("osnet_x0_25_test_fp16.onnx", "float16")]:

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 from hydra import initialize_config_dir
+from hydra.core.hydra_config import HydraConfig
 
 from reid_lightning.data.datamodule import DataConfig, ReIDDataModule
 from reid_lightning.data.datasets.base import DatasetSpec
@@ -106,7 +107,9 @@ def test_balanced_random_sampling_and_part_maps_per_dataset(two_trees, tmp_path)
 
 @pytest.fixture(scope="module")
 def hydra_conf():
+    """Hydra's config dir, and no run config left by other tests (presets compose with the run's overrides)."""
     register()
+    HydraConfig.instance().cfg = None
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
         yield
 

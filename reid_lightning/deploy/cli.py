@@ -58,7 +58,8 @@ def export_main(argv: list[str] | None = None) -> None:
     for key, value in metadata.items():
         print(f"  {key}: {value}")
     for item in written:
-        check = "not checked" if item.max_abs_diff is None else f"max |diff| vs PyTorch fp32 {item.max_abs_diff:.2e}"
+        check = "not checked" if item.max_abs_diff is None else (
+            f"vs PyTorch fp32: max |diff| {item.max_abs_diff:.2e}, min cosine {item.min_cosine:.6f}")
         print(f"wrote {item.path} ({item.format}, {item.dtype}; {check})")
 
 

@@ -41,7 +41,8 @@ class Exported:
     path: Path
     format: str
     dtype: str
-    max_abs_diff: float | None  # against the PyTorch module on a fresh batch; None when not checked
+    max_abs_diff: float | None  # against the PyTorch fp32 module on a fresh batch; None when not checked
+    min_cosine: float | None  # the same comparison as cosine similarity (what fp16 costs a tracker)
 
 
 def contract(net: EmbeddingModel, preprocessing: Preprocessing, dtype: str, model_config: dict) -> dict[str, str]:
@@ -167,8 +168,8 @@ def export_model(checkpoint, out: str | Path, formats: tuple[str, ...] = ("onnx"
                     f"cannot export backbone={model_config['backbone'].get('name')} with partition="
                     f"{model_config['partition'].get('name')} to {fmt} ({dtype}): {root_cause(err)}. Try the "
                     "other format (--format), fp32, or the FeatureExtractor in PyTorch") from err
-            diff = parity(path, reference, net, preprocessing, dtype, device) if check else None
-            written.append(Exported(path, fmt, dtype, diff))
+            diff, cosine = parity(path, reference, net, preprocessing, dtype, device) if check else (None, None)
+            written.append(Exported(path, fmt, dtype, diff, cosine))
     return written
 
 
@@ -181,9 +182,11 @@ def root_cause(err: BaseException) -> str:
 
 
 def parity(path: Path, reference: EmbeddingModel, net: EmbeddingModel, preprocessing: Preprocessing,
-           dtype: str, device: torch.device) -> float:
-    """max |exported - PyTorch fp32| on a fresh batch of CHECK_BATCH inputs."""
+           dtype: str, device: torch.device) -> tuple[float, float]:
+    """(max |exported - PyTorch fp32|, min cosine similarity of the two) on a fresh batch of CHECK_BATCH."""
     inputs = example_inputs(net, preprocessing, CHECK_BATCH, dtype, device, seed=1)
     with torch.no_grad():
-        expected = reference(inputs[0].float(), *inputs[1:]).cpu().numpy()
-    return float(np.abs(run_exported(path, inputs).astype(np.float32) - expected).max())
+        expected = reference(inputs[0].float(), *inputs[1:]).cpu().numpy()  # (B, D)
+    got = run_exported(path, inputs).astype(np.float32)
+    cosine = (got * expected).sum(1) / (np.linalg.norm(got, axis=1) * np.linalg.norm(expected, axis=1))
+    return float(np.abs(got - expected).max()), float(cosine.min())

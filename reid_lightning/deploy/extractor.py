@@ -85,9 +85,9 @@ class FeatureExtractor:
         """Model inputs in batches: (images (B,3,h,w) float, part maps (B,h,w) uint8 or None) on the device."""
         maps = self._map_source(part_maps)
         batch_images, batch_maps, count = [], [], 0
-        for index, image in enumerate(images):
+        for image in images:
+            part_map = None if maps is None else self._part_map(maps, count, image)
             count += 1
-            part_map = None if maps is None else self._part_map(maps, index, image)
             image, part_map = apply_joint(self.transform, None, image, part_map)  # the suite's eval transform
             batch_images.append(image)
             batch_maps.append(part_map)
