@@ -155,9 +155,15 @@ def test_preset_and_mapping_errors(hydra_conf, monkeypatch):
 
 
 def test_console_prints_one_row_per_target(capsys):
-    print_results({"a/rank1": 0.5, "a/mAP": 0.25, "b/rank1": 0.125, "b/mAP": 0.0625, "a/num_valid_queries": 3})
+    results = {"a/rank1": 0.5, "a/mAP": 0.25, "b/rank1": 0.125, "b/mAP": 0.0625, "a/num_valid_queries": 3,
+               "best_val/mAP": 0.75}
+    print_results(results, targets=["a", "b"])
     out = capsys.readouterr().out
     assert "target" in out and "0.5000" in out and "0.0625" in out and "num_valid" not in out
+    assert "best_val" not in out and "0.7500" not in out  # a key with a slash is not a target
+    print_results({"rank1": 0.5, "mAP": 0.25, "best_val/mAP": 0.75})
+    out = capsys.readouterr().out
+    assert "target" not in out and "0.2500" in out and "0.7500" not in out
 
 
 def _job(sweep: Path, name: str, overrides: list[str], sources: list[str], metrics: dict) -> None:
@@ -168,7 +174,8 @@ def _job(sweep: Path, name: str, overrides: list[str], sources: list[str], metri
 
 def test_tables_give_a_row_per_target_and_lay_sources_against_targets(tmp_path):
     def scores(r1_syn, r1_b):
-        return {"syn/rank1": r1_syn, "syn/mAP": r1_syn / 2, "syn_b/rank1": r1_b, "syn_b/mAP": r1_b / 2}
+        return {"syn/rank1": r1_syn, "syn/mAP": r1_syn / 2, "syn_b/rank1": r1_b, "syn_b/mAP": r1_b / 2,
+                "best_val/mAP": 0.9}  # the validation score beside them is no target
 
     _job(tmp_path, "0_data=synthetic", ["data=synthetic"], ["syn"], scores(0.8, 0.3))
     _job(tmp_path, "1_data=synthetic_b", ["data=synthetic_b"], ["syn_b"], scores(0.2, 0.6))
@@ -178,6 +185,7 @@ def test_tables_give_a_row_per_target_and_lay_sources_against_targets(tmp_path):
     table = markdown_table(results, "4.4")
     assert "| data | target | R1 | R5 | R10 | mAP |" in table
     assert "| synthetic_b | syn | 0.200 | - | - | 0.100 |" in table
+    assert "best_val" not in table
     cross = cross_domain_table(results).splitlines()
     assert cross[2:] == ["| data | source \\ target | syn | syn_b |", "|---|---|---:|---:|",
                          "| synthetic | syn | 0.800 / 0.400 | 0.300 / 0.150 |",
@@ -191,3 +199,13 @@ def test_part_maps_of_images_outside_their_root_are_a_clear_error(tmp_path):
     data = ReIDDataModule(DataConfig(name="csv", root=spec.root), load_part_maps=True, sources=[spec])
     with pytest.raises(ValueError, match=r"image .*elsewhere/a\.jpg of mine lies outside its dataset root"):
         data.setup("fit")
+
+
+def test_a_plain_run_with_a_validation_score_is_one_row(tmp_path):
+    (tmp_path / "0_x" / ".hydra").mkdir(parents=True)
+    (tmp_path / "0_x" / ".hydra" / "overrides.yaml").write_text(yaml.safe_dump(["backbone=osnet"]))
+    write_record(tmp_path / "0_x", FINISHED, {}, metrics={"rank1": 0.5, "mAP": 0.25, "best_val/mAP": 0.75},
+                 sources=["synthetic"], targets=None)
+    results = collect(tmp_path)
+    assert len(results.runs) == 1 and results.runs["target"].isna().all() and results.runs["rank1"][0] == 0.5
+    assert not results.has_targets and cross_domain_table(results) == ""

@@ -4,6 +4,7 @@ The evaluator returns more (the CMC curve, the number of valid queries); these a
 to the loggers as `val/<key>` and `test/<key>`, into `result.json`, and into the result tables.
 """
 
+from collections.abc import Sequence
 from typing import NamedTuple
 
 
@@ -33,7 +34,15 @@ def result_key(metric: str, target: str | None = None) -> str:
     return metric if target is None else f"{target}/{metric}"
 
 
+def result_keys(targets: Sequence[str] | None) -> list[tuple[str | None, str, str]]:
+    """(target, metric, key in the run's results) of every reported metric on every test target; `targets`
+    None means one unnamed test set. The targets are listed, never parsed back out of the keys: a run's
+    results also hold other keys with a slash (`best_val/mAP`)."""
+    return [(target, metric, result_key(metric, target)) for target in (targets or [None]) for metric in RESULT_METRICS]
+
+
 def split_result_key(key: str) -> tuple[str | None, str]:
-    """`market1501/rank1` -> ("market1501", "rank1"); `rank1` -> (None, "rank1")."""
-    target, _, metric = key.rpartition("/")
-    return (target or None), metric
+    """`market1501/rank1` -> ("market1501", "rank1"); `rank1` -> (None, "rank1"). Tells which metric a key
+    holds; the first part is not always a target (`best_val/mAP`): list targets with `result_keys`."""
+    prefix, _, metric = key.rpartition("/")
+    return (prefix or None), metric

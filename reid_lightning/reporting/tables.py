@@ -20,7 +20,7 @@ import pandas as pd
 import yaml
 from hydra.core.override_parser.overrides_parser import OverridesParser
 
-from reid_lightning.metrics.names import RESULT_METRICS, SHORT_LABELS, result_key, split_result_key
+from reid_lightning.metrics.names import RESULT_METRICS, SHORT_LABELS, result_key
 from reid_lightning.reporting.records import FAILED, FINISHED, INTERRUPTED, UNREADABLE, read_record
 from reid_lightning.reporting.seeds import (
     SEED_KEY,
@@ -103,7 +103,7 @@ def collect(sweep_dir: str | Path) -> SweepResults:
         complexity = record.get("complexity") or {}
         metrics = record.get("metrics") or {}
         source = " + ".join(record["sources"]) if record.get("sources") else None
-        for target in targets_of(metrics):
+        for target in record.get("targets") or [None]:  # the named test targets; None: one unnamed test set
             rows.append({"run": job_dir.name, "status": record["status"], **job_overrides(job_dir),
                          "source": source, "target": target,
                          **{k: complexity.get(k) for k in ("params_total", "macs", "macs_thesis")},
@@ -120,12 +120,6 @@ def collect(sweep_dir: str | Path) -> SweepResults:
     missing = [",".join(f"{k}={v}" for k, v in job.items()) for job in swept_override_sets(sweep_dir)
                if not any(all(s.get(k) == v for k, v in job.items()) for s in seen)]
     return SweepResults(runs=runs, varying=varying, missing=missing)
-
-
-def targets_of(metrics: dict) -> list[str | None]:
-    """The test targets a record reports, in order (`market1501/rank1` -> market1501); [None] for a plain run."""
-    targets = list(dict.fromkeys(split_result_key(k)[0] for k in metrics if split_result_key(k)[1] in METRICS))
-    return [t for t in targets if t is not None] or [None]
 
 
 def format_value(key: str, value) -> str:

@@ -44,10 +44,10 @@ def evaluate(cfg: DictConfig) -> dict:
     results = metrics_of(trainer.test(model, datamodule=datamodule, verbose=not datamodule.test_targets))
     require_finite_results({"metrics": results})
     if trainer.is_global_zero:
-        print_results(results, title=f"Test results of {cfg.ckpt_path}")
+        print_results(results, title=f"Test results of {cfg.ckpt_path}", targets=datamodule.test_targets)
         write_record(Path(cfg.paths.output_dir), FINISHED, choices, metrics=results,
                      checkpoint=str(cfg.ckpt_path), model=model_cfg, sources=trained_on(cfg.ckpt_path),
-                     targets=[t.key for t in datamodule.targets])
+                     targets=datamodule.test_targets)
     return results
 
 

@@ -17,7 +17,7 @@ from omegaconf import DictConfig
 from pytorch_lightning.utilities.rank_zero import rank_zero_only
 
 from reid_lightning.data.verify import check_datamodule
-from reid_lightning.metrics.names import RESULT_METRICS, split_result_key
+from reid_lightning.metrics.names import result_keys
 from reid_lightning.reporting.console import print_results
 from reid_lightning.reporting.records import FAILED, FINISHED, is_finished, read_complexity, write_record
 from reid_lightning.run.build import (
@@ -59,8 +59,9 @@ def metrics_of(trainer_output: list[dict], prefix: str = "test/") -> dict:
 
 
 def datasets_of(datamodule) -> dict:
-    """What a record says about the data: the keys of the datasets trained on and tested on."""
-    return {"sources": [s.key for s in datamodule.sources], "targets": [t.key for t in datamodule.targets]}
+    """What a record says about the data: the keys of the datasets trained on, and of the named test
+    targets whose results are keyed `<target>/<metric>` (None: one unnamed test set, keys `<metric>`)."""
+    return {"sources": [s.key for s in datamodule.sources], "targets": datamodule.test_targets}
 
 
 def fit_and_test(cfg: DictConfig) -> dict:
@@ -87,19 +88,21 @@ def fit_and_test(cfg: DictConfig) -> dict:
     if callback is not None and callback.monitor and callback.best_model_score is not None:
         results[f"best_{callback.monitor}"] = float(callback.best_model_score)
     if trainer.is_global_zero:
-        log_hparams_row(trainer, cfg, complexity, results)
+        log_hparams_row(trainer, cfg, complexity, results, datamodule.test_targets)
         sources = " + ".join(s.key for s in datamodule.sources)
-        print_results(results, title=f"Test results (trained on {sources}; query vs gallery)")
+        print_results(results, title=f"Test results (trained on {sources}; query vs gallery)",
+                      targets=datamodule.test_targets)
     return {"metrics": results, "complexity": complexity, "best_checkpoint": best,
             "epochs": trainer.current_epoch, **datasets_of(datamodule)}
 
 
-def log_hparams_row(trainer: pl.Trainer, cfg: DictConfig, complexity: dict, results: dict) -> None:
+def log_hparams_row(trainer: pl.Trainer, cfg: DictConfig, complexity: dict, results: dict,
+                    targets: list[str] | None = None) -> None:
     """One row per run in TensorBoard's hparams view: the run's choices next to its cost and results."""
     params = {**run_choices(), "image_size": f"{cfg.data.height}x{cfg.data.width}",
               "batch_size": cfg.data.batch_size, "lr": cfg.optimizer.lr, "max_epochs": cfg.trainer.max_epochs,
               "seed": cfg.seed}
-    metrics = {f"test/{k}": v for k, v in results.items() if split_result_key(k)[1] in RESULT_METRICS}
+    metrics = {f"test/{key}": results[key] for _, _, key in result_keys(targets) if key in results}
     metrics.update({f"complexity/{k}": float(v) for k, v in complexity.items() if isinstance(v, (int, float))})
     for logger in trainer.loggers:
         if isinstance(logger, pl.loggers.TensorBoardLogger):
