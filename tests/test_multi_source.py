@@ -206,6 +206,10 @@ def test_a_plain_run_with_a_validation_score_is_one_row(tmp_path):
     (tmp_path / "0_x" / ".hydra" / "overrides.yaml").write_text(yaml.safe_dump(["backbone=osnet"]))
     write_record(tmp_path / "0_x", FINISHED, {}, metrics={"rank1": 0.5, "mAP": 0.25, "best_val/mAP": 0.75},
                  sources=["synthetic"], targets=None)
+    (tmp_path / "1_y" / ".hydra").mkdir(parents=True)  # a plain run's record listing its tested dataset
+    (tmp_path / "1_y" / ".hydra" / "overrides.yaml").write_text(yaml.safe_dump(["backbone=dcti"]))
+    write_record(tmp_path / "1_y", FINISHED, {}, metrics={"rank1": 0.25}, sources=["synthetic"], targets=["synthetic"])
     results = collect(tmp_path)
-    assert len(results.runs) == 1 and results.runs["target"].isna().all() and results.runs["rank1"][0] == 0.5
+    assert len(results.runs) == 2 and results.runs["target"].isna().all()
+    assert list(results.runs["rank1"]) == [0.5, 0.25]
     assert not results.has_targets and cross_domain_table(results) == ""

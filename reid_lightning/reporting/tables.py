@@ -103,7 +103,7 @@ def collect(sweep_dir: str | Path) -> SweepResults:
         complexity = record.get("complexity") or {}
         metrics = record.get("metrics") or {}
         source = " + ".join(record["sources"]) if record.get("sources") else None
-        for target in record.get("targets") or [None]:  # the named test targets; None: one unnamed test set
+        for target in named_targets(record):
             rows.append({"run": job_dir.name, "status": record["status"], **job_overrides(job_dir),
                          "source": source, "target": target,
                          **{k: complexity.get(k) for k in ("params_total", "macs", "macs_thesis")},
@@ -120,6 +120,14 @@ def collect(sweep_dir: str | Path) -> SweepResults:
     missing = [",".join(f"{k}={v}" for k, v in job.items()) for job in swept_override_sets(sweep_dir)
                if not any(all(s.get(k) == v for k, v in job.items()) for s in seen)]
     return SweepResults(runs=runs, varying=varying, missing=missing)
+
+
+def named_targets(record: dict) -> list[str | None]:
+    """The record's named test targets (results keyed `<target>/<metric>`); [None]: one unnamed test set.
+    A listed target without such results (records that listed the tested dataset of a plain run) is none."""
+    metrics = record.get("metrics") or {}
+    named = [t for t in record.get("targets") or [] if any(result_key(m, t) in metrics for m in METRICS)]
+    return named or [None]
 
 
 def format_value(key: str, value) -> str:
