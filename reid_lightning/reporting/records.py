@@ -16,7 +16,6 @@ import logging
 from pathlib import Path
 
 from reid_lightning.atomic import atomic_write_text
-from reid_lightning.metrics.names import RESULT_METRICS  # noqa: F401  (the metrics a record reports)
 
 log = logging.getLogger(__name__)
 
