@@ -68,14 +68,15 @@ def two_trees(tmp_path):
 
 def test_data_module_trains_on_the_union_and_tests_each_target(two_trees):
     a, b = two_trees
-    data = ReIDDataModule(DataConfig(name="market1501", root=a.root, batch_size=2, num_workers=0), sources=[a, b])
+    cfg = DataConfig(name="market1501", root=a.root, batch_size=2, num_workers=0, cache=False)  # empty image files
+    data = ReIDDataModule(cfg, sources=[a, b])
     assert data.num_classes == 3 and data.test_targets == ["a", "b"]  # targets default to the sources
     assert [(s.path.parent.parent.name, s.pid, s.dataset) for s in data.training.train] == [
         ("a", 0, "a"), ("a", 0, "a"), ("a", 1, "a"), ("b", 2, "b"), ("b", 2, "b")]
     loaders = data.test_dataloader()
     assert [len(loader.dataset) for loader in loaders] == [3, 2]
     assert [s.pid for s in loaders[1].dataset.samples] == [20, 20] and loaders[1].dataset.is_query == [True, False]
-    only_b = ReIDDataModule(DataConfig(name="market1501", root=a.root), sources=[a], targets=[b])
+    only_b = ReIDDataModule(DataConfig(name="market1501", root=a.root, cache=False), sources=[a], targets=[b])
     assert only_b.test_targets == ["b"] and len(only_b.test_dataloader().dataset) == 2
     single = ReIDDataModule(DataConfig(name="market1501", root=a.root))
     assert single.test_targets is None and single.sources[0].key == "market1501"
@@ -87,7 +88,8 @@ def test_data_module_trains_on_the_union_and_tests_each_target(two_trees):
 
 def test_balanced_random_sampling_and_part_maps_per_dataset(two_trees, tmp_path):
     a, b = two_trees
-    cfg = DataConfig(name="market1501", root=a.root, batch_size=2, num_workers=0, balance_sources=True)
+    cfg = DataConfig(name="market1501", root=a.root, batch_size=2, num_workers=0, balance_sources=True,
+                     cache=False)
     sampler = ReIDDataModule(cfg, sources=[a, b]).train_dataloader().sampler
     assert sampler.weights.tolist() == pytest.approx([1 / 6] * 3 + [1 / 4] * 2)
     with_maps = ReIDDataModule(cfg, load_part_maps=True, sources=[a, b])

@@ -52,6 +52,16 @@ def test_training_run_leaves_checkpoints_logs_and_results(trained_run):
 
 
 @pytest.mark.slow
+def test_output_to_a_pipe_has_one_progress_line_per_epoch(trained_run):
+    _, _, proc = trained_run  # stdout was a pipe, as in a SLURM log, CI or `| tee`
+    lines = [line for line in proc.stdout.splitlines() if line.startswith("epoch ")]
+    assert [line.split()[1] for line in lines] == ["1/2", "2/2"], proc.stdout[-3000:]
+    for line in lines:
+        for field in ("steps ", "loss ", "acc ", " img/s", "elapsed ", "ETA ", "val R1 ", " mAP "):
+            assert field in line, line
+
+
+@pytest.mark.slow
 def test_eval_reproduces_test_metrics_from_the_checkpoint(trained_run, tmp_path):
     run_dir, paths, _ = trained_run
     record = json.loads((run_dir / "result.json").read_text())

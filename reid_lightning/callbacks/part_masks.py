@@ -15,7 +15,6 @@ from collections.abc import Sequence
 import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
-from torch.utils.data import default_collate
 
 from reid_lightning.data.part_maps import PART_COLOURS
 from reid_lightning.data.transforms import IMAGENET_MEAN, IMAGENET_STD
@@ -87,7 +86,7 @@ class PartMaskCallback(pl.Callback):
         loggers = [lg for lg in trainer.loggers if isinstance(lg, pl.loggers.TensorBoardLogger)]
         if not loggers:
             return self._skip("no TensorBoard logger")
-        batch = self._fixed_batch(trainer)
+        batch = self.batch  # None before any validation batch
         if batch is None or (partition.requires_part_maps and "part_map" not in batch):
             return self._skip("the validation data has no part maps")
         images = batch["image"].to(pl_module.device)  # (N, 3, H, W) normalised
@@ -112,17 +111,13 @@ class PartMaskCallback(pl.Callback):
             for logger in loggers:
                 logger.experiment.add_image(f"val/part_masks/{i}", stack_rows(rows), trainer.global_step)
 
-    def _fixed_batch(self, trainer: pl.Trainer) -> dict | None:
-        """The first `num_images` validation items (the head of the unshuffled first batch), read once from
-        the dataset so no loader workers start; the same images every epoch."""
-        if self.batch is None:
-            loaders = trainer.val_dataloaders
-            loader = loaders[0] if isinstance(loaders, (list, tuple)) else loaders
-            if loader is None or len(loader.dataset) == 0:
-                return None
-            count = min(self.num_images, len(loader.dataset))
-            self.batch = default_collate([loader.dataset[i] for i in range(count)])
-        return self.batch
+    def on_validation_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs, batch,
+                                batch_idx: int, dataloader_idx: int = 0) -> None:
+        """Keep the head of the first validation batch, as the model saw it (on the device, normalised, by
+        either data path): the same images every epoch."""
+        if self.batch is None and batch_idx == 0 and dataloader_idx == 0 and trainer.is_global_zero:
+            self.batch = {k: v[:self.num_images].detach().clone() for k, v in batch.items()
+                          if isinstance(v, torch.Tensor)}
 
     def _mean_std(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> tuple[torch.Tensor, ...]:
         """Normalisation to undo: the callback's, else the module's hparams, the data module's, ImageNet's."""

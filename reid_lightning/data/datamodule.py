@@ -12,6 +12,12 @@ the training split and the validation split held out of it (the training step ne
 partition learns from them and the part-mask pictures compare with them, while query and gallery go
 without). Each sample's map comes from its own dataset's part-map folder; they are checked up front so a
 missing map fails before training.
+
+Two data paths give the same batches (`cache`). The decode cache (decode_cache.py) decodes each split's
+files once into memory-mapped uint8 arrays at the input size; the loaders then read whole batches of them
+and `on_after_batch_transfer` augments and normalises each batch on the training device (batch_augment.py).
+The per-file path (`cache: false`, for sets larger than memory or disk) decodes and transforms every
+sample in the loader workers, per epoch.
 """
 
 from dataclasses import dataclass, field
@@ -23,8 +29,10 @@ import torch
 from torch.utils.data import DataLoader, DistributedSampler, WeightedRandomSampler
 
 from reid_lightning.data import part_maps
-from reid_lightning.data.dataset import ReIDDataset
+from reid_lightning.data.batch_augment import BatchAugment, batch_seed
+from reid_lightning.data.dataset import CachedReIDDataset, ReIDDataset, keep_collated
 from reid_lightning.data.datasets.base import DatasetSpec
+from reid_lightning.data.decode_cache import decoded_set
 from reid_lightning.data.multi_source import source_weights, union_of_train_sets
 from reid_lightning.data.records import Sample, Splits
 from reid_lightning.data.sampler import IdentitySampler
@@ -52,6 +60,8 @@ class DataConfig:
     augment: dict = field(default_factory=dict)  # TransformConfig overrides (flip, pad, random_erasing)
     seed: int = 0
     verify: bool = False  # pre-flight: decode every image and part map once before training (data/verify.py)
+    cache: bool = True  # decode once into memory-mapped arrays, augment batches on the device; False: per-file path
+    cache_dir: str | None = None  # where the decode cache lives; None: <first source's root>/../decode_cache
 
 
 @dataclass(frozen=True)
@@ -94,6 +104,7 @@ class ReIDDataModule(pl.LightningDataModule):
             grouping = part_maps.LabelGrouping.from_groups(dict(cfg.part_groups), cfg.num_source_labels)
         self.label_lookup = None if grouping is None else grouping.lookup
         self.num_part_labels = cfg.num_source_labels if grouping is None else grouping.num_parts
+        self.augment = BatchAugment(self.transform_cfg)  # the cached path's device-side half
         self._checked = False
 
     @property
@@ -167,9 +178,17 @@ class ReIDDataModule(pl.LightningDataModule):
                 paths[i] = path
         return paths
 
+    @property
+    def cache_dir(self) -> Path:
+        return Path(self.cfg.cache_dir or Path(self.sources[0].root).parent / "decode_cache")
+
     def _dataset(self, samples, train, with_maps: bool, is_query=None, pids=None,
-                 key: str | None = None) -> ReIDDataset:
+                 key: str | None = None, role: str = "") -> ReIDDataset | CachedReIDDataset:
         maps = self._part_map_paths(samples, key) if with_maps else None
+        if self.cfg.cache:
+            decoded = decoded_set([s.path for s in samples], maps, self.transform_cfg, self.cache_dir,
+                                  self.cfg.num_source_labels, description=f"decoding {role}")
+            return CachedReIDDataset(samples, decoded, is_query=is_query, label_lookup=self.label_lookup, pids=pids)
         return ReIDDataset(
             samples, build_transform(self.transform_cfg, train), build_image_only_transform(self.transform_cfg, train),
             part_map_paths=maps, part_map_loader=self._load_map, is_query=is_query,
@@ -178,15 +197,17 @@ class ReIDDataModule(pl.LightningDataModule):
     def _load_map(self, path: Path, size: tuple[int, int]):
         return part_maps.load_part_map(path, size, self.cfg.num_source_labels)
 
-    def _retrieval_dataset(self, query, gallery, with_maps: bool, key: str | None = None) -> ReIDDataset:
+    def _retrieval_dataset(self, query, gallery, with_maps: bool, key: str | None = None,
+                           role: str = "") -> ReIDDataset | CachedReIDDataset:
         return self._dataset(query + gallery, train=False, with_maps=with_maps,
-                             is_query=[True] * len(query) + [False] * len(gallery), key=key)
+                             is_query=[True] * len(query) + [False] * len(gallery), key=key, role=role)
 
     def train_dataloader(self) -> DataLoader:
         train = self.training.train
         pid_to_label = {pid: i for i, pid in enumerate(sorted({s.pid for s in train}))}
         labels = [pid_to_label[s.pid] for s in train]
-        dataset = self._dataset(train, train=True, with_maps=self.load_train_part_maps, pids=labels)
+        dataset = self._dataset(train, train=True, with_maps=self.load_train_part_maps, pids=labels,
+                                role="train " + "+".join(s.key for s in self.sources))
         balance = self.cfg.balance_sources and len(self.sources) > 1
         sampler = None
         if self.cfg.sampler == "identity":
@@ -202,7 +223,7 @@ class ReIDDataModule(pl.LightningDataModule):
     def val_dataloader(self) -> DataLoader | list:
         if self.val is None:
             return []
-        dataset = self._retrieval_dataset(*self.val, with_maps=self.load_train_part_maps)
+        dataset = self._retrieval_dataset(*self.val, with_maps=self.load_train_part_maps, role="validation")
         return self._loader(dataset, self.cfg.eval_batch_size, sampler=self._eval_sampler(dataset))
 
     def test_dataloader(self) -> DataLoader | list[DataLoader]:
@@ -211,7 +232,7 @@ class ReIDDataModule(pl.LightningDataModule):
         for target in self.targets:
             splits = self.splits(target.key)
             dataset = self._retrieval_dataset(splits.query, splits.gallery, with_maps=self.load_part_maps,
-                                              key=target.key)
+                                              key=target.key, role=f"{target.key} query+gallery")
             loaders.append(self._loader(dataset, self.cfg.eval_batch_size, sampler=self._eval_sampler(dataset)))
         return loaders if len(loaders) > 1 else loaders[0]
 
@@ -226,10 +247,26 @@ class ReIDDataModule(pl.LightningDataModule):
 
     def _loader(self, dataset, batch_size, shuffle=False, sampler=None, drop_last=False) -> DataLoader:
         workers = self.cfg.num_workers
+        collate = keep_collated if isinstance(dataset, CachedReIDDataset) else None
         return DataLoader(dataset, batch_size=min(batch_size, len(dataset)) if not drop_last else batch_size,
                           shuffle=shuffle, sampler=sampler, drop_last=drop_last, num_workers=workers,
                           pin_memory=torch.cuda.is_available(), persistent_workers=workers > 0,
-                          worker_init_fn=init_worker)
+                          worker_init_fn=init_worker, collate_fn=collate)
+
+    def on_after_batch_transfer(self, batch: dict, dataloader_idx: int) -> dict:
+        """The cached path's batches, now on the device: augmented (training) and normalised. A training
+        batch's draws are seeded by data.seed, the batch's number in the run (resumes continue the count)
+        and the rank."""
+        if not self.cfg.cache:
+            return batch  # the per-file path's workers did it all
+        trainer, maps = self.trainer, batch.get("part_map")
+        if trainer is not None and trainer.training:
+            number = trainer.fit_loop.epoch_loop.batch_progress.total.ready  # batches before this one
+            generator = torch.Generator().manual_seed(batch_seed(self.cfg.seed, number, trainer.global_rank))
+            images, maps = self.augment(batch["image"], maps, self.augment.draw(len(batch["image"]), generator))
+        else:
+            images, maps = self.augment.normalize(batch["image"]), None if maps is None else maps.long()
+        return {**batch, "image": images} | ({} if maps is None else {"part_map": maps})
 
 
 def init_worker(worker_id: int) -> None:

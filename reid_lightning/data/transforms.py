@@ -44,10 +44,16 @@ def interpolation_mode(name: str) -> v2.InterpolationMode:
         raise ValueError(f"unknown resize interpolation {name!r}; use one of {known}") from None
 
 
+def build_resize(cfg: TransformConfig) -> v2.Resize:
+    """The resize to the input size (antialiased; a part map, as a Mask, takes nearest neighbour): the first
+    step of every transform, and what the decode cache (decode_cache.py) applies once when it stores a set."""
+    return v2.Resize((cfg.height, cfg.width), interpolation=interpolation_mode(cfg.interpolation), antialias=True)
+
+
 def build_transform(cfg: TransformConfig, train: bool) -> v2.Compose:
     """Transform taking (image uint8 (3,H,W) tv_tensors.Image, part_map tv_tensors.Mask) to tensors."""
     size = (cfg.height, cfg.width)
-    steps = [v2.Resize(size, interpolation=interpolation_mode(cfg.interpolation), antialias=True)]
+    steps = [build_resize(cfg)]
     if train:
         if cfg.flip:
             steps.append(v2.RandomHorizontalFlip())
