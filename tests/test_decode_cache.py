@@ -117,3 +117,14 @@ def test_cached_evaluation_batches_equal_the_per_file_path(tmp_path):
     assert train["image"].shape == (32, 3, 32, 16) and train["image"].dtype == torch.uint8
     labels = cached.training.train
     assert [labels[i].pid for i in train["index"].tolist()] == train["pid"].tolist()
+
+
+def test_a_pickled_set_reopens_its_folder_instead_of_copying_the_arrays(tmp_path):
+    import pickle
+
+    images, maps = write_images(tmp_path / "data")
+    decoded = decoded_set(images, maps, CFG, tmp_path / "cache", num_labels=7)
+    payload = pickle.dumps(decoded)
+    assert len(payload) < 1000  # 5 x 3 x 16 x 8 bytes of pixels would not fit
+    again = pickle.loads(payload)
+    assert again.folder == decoded.folder and np.array_equal(again.part_maps, decoded.part_maps)

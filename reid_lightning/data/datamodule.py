@@ -257,8 +257,8 @@ class ReIDDataModule(pl.LightningDataModule):
         """The cached path's batches, now on the device: augmented (training) and normalised. A training
         batch's draws are seeded by data.seed, the batch's number in the run (resumes continue the count)
         and the rank."""
-        if not self.cfg.cache:
-            return batch  # the per-file path's workers did it all
+        if not self.cfg.cache or not isinstance(batch, dict):
+            return batch  # the per-file path's workers did it all; not a batch of ours (the model summary's example)
         trainer, maps = self.trainer, batch.get("part_map")
         if trainer is not None and trainer.training:
             number = trainer.fit_loop.epoch_loop.batch_progress.total.ready  # batches before this one

@@ -44,6 +44,16 @@ class DecodedSet:
     def __len__(self) -> int:
         return len(self.images)
 
+    def __reduce__(self):
+        """Pickled (spawned loader workers, DDP) as its folder, re-opened there: never the arrays themselves."""
+        return open_decoded_set, (self.folder, self.part_maps is not None)
+
+
+def open_decoded_set(folder: Path, with_maps: bool) -> DecodedSet:
+    """Memory-map the arrays of a complete cache folder (read-only)."""
+    return DecodedSet(folder, np.load(folder / IMAGES, mmap_mode="r"),
+                      np.load(folder / PART_MAPS, mmap_mode="r") if with_maps else None)
+
 
 def cache_key(images: Sequence[Path], part_maps: Sequence[Path] | None, cfg: TransformConfig) -> str:
     """A hash of the files (path, size, mtime), the input size and the resize filter."""
@@ -71,8 +81,7 @@ def decoded_set(images: Sequence[Path], part_maps: Sequence[Path] | None, cfg: T
             fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes, also if this process dies
             if not (folder / META).is_file():
                 _build(folder, images, part_maps, cfg, num_labels, description)
-    return DecodedSet(folder, np.load(folder / IMAGES, mmap_mode="r"),
-                      np.load(folder / PART_MAPS, mmap_mode="r") if part_maps is not None else None)
+    return open_decoded_set(folder, part_maps is not None)
 
 
 def _build(folder: Path, images: Sequence[Path], part_maps: Sequence[Path] | None, cfg: TransformConfig,
@@ -82,8 +91,9 @@ def _build(folder: Path, images: Sequence[Path], part_maps: Sequence[Path] | Non
     from reid_lightning.data.part_maps import load_part_map
 
     resize = build_resize(cfg)
+    for stale in folder.parent.glob(f"{folder.name}.tmp-*"):  # of a killed builder (we hold the key's lock)
+        shutil.rmtree(stale, ignore_errors=True)
     tmp = folder.with_name(f"{folder.name}.tmp-{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     try:
         size = (cfg.height, cfg.width)
