@@ -133,7 +133,7 @@ def main() -> None:
     print(f"device {device} ({torch.cuda.get_device_name() if cuda else f'{torch.get_num_threads()} threads'}), "
           f"precision {precision}{', channels-last' if cuda else ''}; {cfg.backbone.name} + {cfg.partition.name}, "
           f"batch {cfg.data.batch_size}, {cfg.data.height}x{cfg.data.width}, {cfg.data.num_workers} workers")
-    figures = measure(cfg, device, precision, args)
+    measure(cfg, device, precision, args)
     if cuda:
         market = config(overrides + ["data.height=256", "data.width=128", "data.root=${paths.data_dir}/synthetic_751",
                                      "data.options={num_train_ids: 751, num_test_ids: 20, num_distractors: 0}",
@@ -142,7 +142,6 @@ def main() -> None:
         rate, epoch = loop(market, device, precision, 2, args.warmup)
         print(f"Market-sized synthetic set at 256x128 ({len(data.training.train)} images, {data.num_classes} ids), "
               f"decode cache: {rate:.0f} img/s, {epoch:.1f} s per epoch (12,936 images: {12936 / rate:.1f} s)")
-    return figures
 
 
 def measure(cfg: DictConfig, device: torch.device, precision: str, args) -> dict:

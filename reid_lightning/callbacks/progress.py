@@ -56,7 +56,6 @@ class EpochLines(ProgressBar):
         self.first_epoch = trainer.current_epoch
 
     def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        self.batch_start = time.perf_counter()
         self.train_time, self.images, self.validated = 0.0, 0, False
         self.steps_at_start = trainer.global_step
 

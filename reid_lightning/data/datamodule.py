@@ -266,7 +266,10 @@ class ReIDDataModule(pl.LightningDataModule):
             images, maps = self.augment(batch["image"], maps, self.augment.draw(len(batch["image"]), generator))
         else:
             images, maps = self.augment.normalize(batch["image"]), None if maps is None else maps.long()
-        return {**batch, "image": images} | ({} if maps is None else {"part_map": maps})
+        batch = {**batch, "image": images}
+        if maps is not None:
+            batch["part_map"] = maps
+        return batch
 
 
 def init_worker(worker_id: int) -> None:
