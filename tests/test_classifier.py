@@ -5,7 +5,7 @@ import torch
 import torch.nn.functional as F
 
 from reid_lightning.models.classifier import create_classifier
-from reid_lightning.models.partition import create_partition
+from reid_lightning.models.partitions import create_partition
 
 
 @pytest.mark.parametrize("partition_name", ["global", "stripes", "binary_mask", "gaussian_mask"])

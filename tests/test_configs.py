@@ -17,7 +17,7 @@ from reid_lightning.data.datasets import DATASETS
 from reid_lightning.models.backbones import BACKBONES
 from reid_lightning.models.classifier import CLASSIFIERS
 from reid_lightning.models.optimization import OPTIMIZERS, SCHEDULERS
-from reid_lightning.models.partition import PARTITIONS
+from reid_lightning.models.partitions import PARTITIONS
 from reid_lightning.run.resolvers import register
 
 CONF = Path(__file__).resolve().parents[1] / "conf"

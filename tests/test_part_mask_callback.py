@@ -6,7 +6,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from torch.utils.data import DataLoader, Dataset
 
 from reid_lightning.callbacks.part_masks import PALETTE, PartMaskCallback, predicted_part_map, render_part_mask_grid
-from reid_lightning.models.partition import create_partition
+from reid_lightning.models.partitions import create_partition
 
 
 def test_grid_shows_image_coloured_part_map_and_masked_images():

@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from scipy.ndimage import gaussian_filter
 
-from reid_lightning.models.partition import PARTITIONS, blur_matrix, create_partition
+from reid_lightning.models.partitions import PARTITIONS, blur_matrix, create_partition
 
 
 def rows_feature_map(h: int = 6, w: int = 3, channels: int = 2) -> torch.Tensor:

@@ -9,8 +9,8 @@ import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from reid_lightning.models.module import ReIDModule
-from reid_lightning.models.partition import blur_matrix, create_partition
-from reid_lightning.models.predicted_masks import PredictedMasks
+from reid_lightning.models.partitions import blur_matrix, create_partition
+from reid_lightning.models.partitions.predicted import PredictedMasks
 
 
 def fixed_probabilities(partition: PredictedMasks, logits: list[float]) -> PredictedMasks:

@@ -18,7 +18,7 @@ from reid_lightning.models.backbones import create_backbone
 from reid_lightning.models.classifier import create_classifier
 from reid_lightning.models.neck import PartNeck
 from reid_lightning.models.optimization import build_optimizer, build_scheduler
-from reid_lightning.models.partition import PartitionOutput, create_partition
+from reid_lightning.models.partitions import PartitionOutput, create_partition
 from reid_lightning.models.triplet import batch_hard_triplet_loss
 from reid_lightning.models.tta import flip_average
 

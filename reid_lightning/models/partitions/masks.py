@@ -1,22 +1,9 @@
-"""Partitions: turn the backbone's feature map (B, C, h, w) into P part features (B, P, C).
+"""Body-part mask partitions (thesis chapter 3, Table 3.2): `binary_mask` and `gaussian_mask`.
 
-Five strategies, picked by name with `create_partition` (the first four: thesis chapter 3, Table 3.2):
-
-- `global`        global average pooling, one part (the ResNet-50 baseline).
-- `stripes`       PCB-style horizontal stripes: N bands of rows, each average-pooled.
 - `binary_mask`   one mask per body-part label of the segmenter's map, multiplied into the feature map
                   just before pooling (the thesis's "semantic partition, no Gaussian filtering").
 - `gaussian_mask` the same masks smoothed by a Gaussian filter first, so parts the segmenter missed
                   (holes, a cheek instead of a head) still contribute features from around what it found.
-- `predicted_mask` masks predicted from the feature map by a light layer that part maps supervise during
-                  training only (predicted_masks.py): evaluation needs the image alone.
-
-Every partition is a `Partition`: `forward(feature_map, part_maps=None) -> (B, P, C)` (the contract, and
-all export needs), and `outputs(...)` -> `PartitionOutput` with a visibility score per part (B, P) beside the
-features, for the visibility-aware distance (metrics/visibility.py). Two class facts say where part maps
-are needed: `requires_part_maps` (by the forward pass: evaluation and inference too) and
-`requires_part_maps_for_training` (by the training step); the data module loads maps for the training
-split when the latter holds, for query and gallery only when the former does.
 
 Part maps arrive as integer label maps at image resolution (B, H, W); everything from there on (one-hot,
 smoothing, resizing to the feature map, pooling) happens here, batched, on the feature map's device.
@@ -40,74 +27,18 @@ Choices the thesis leaves open, made here:
 """
 
 import math
-from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
-from torch import nn
 
-from reid_lightning.registry import Registry
-
-PARTITIONS = Registry("partition")
-
-
-class PartitionOutput(NamedTuple):
-    """What one pass of a partition gives; `forward` returns `features` alone."""
-
-    features: torch.Tensor  # (B, P, C) part features
-    visibility: torch.Tensor  # (B, P) in [0, 1]
-    masks: torch.Tensor | None = None  # (B, P, h, w) the masks pooled with (mask partitions)
-    logits: torch.Tensor | None = None  # (B, L, h, w) predicted part logits (predicted_mask)
-
-
-class Partition(nn.Module):
-    """The partition contract and its defaults: no part maps needed, every part visible, no extra loss."""
-
-    requires_part_maps = False  # the forward pass needs part maps (so evaluation and inference do)
-    requires_part_maps_for_training = False  # the training step needs them (supervision or forward)
-
-    def outputs(self, feature_map: torch.Tensor, part_maps: torch.Tensor | None = None) -> PartitionOutput:
-        features = self(feature_map, part_maps)  # (B, P, C)
-        return PartitionOutput(features, features.new_ones(features.shape[:2]))
-
-    def training_loss(self, output: PartitionOutput, part_maps: torch.Tensor | None) -> torch.Tensor | None:
-        """An extra loss of the training step, already weighted (None: the identity loss alone)."""
-        return None
-
-
-def mask_visibility(masks: torch.Tensor, visible_cells: float) -> torch.Tensor:
-    """(B, P, h, w) masks -> (B, P) visibility: each part's mass in feature cells / visible_cells, capped at 1."""
-    return (masks.float().sum(dim=(2, 3)) / visible_cells).clamp(max=1.0)
-
-
-@PARTITIONS.register("global")
-class GlobalPool(Partition):
-    """Global average pooling: one part covering the whole map."""
-
-    num_parts = 1
-
-    def forward(self, feature_map: torch.Tensor, part_maps: torch.Tensor | None = None) -> torch.Tensor:
-        return feature_map.mean(dim=(2, 3)).unsqueeze(1)  # (B, 1, C)
-
-
-@PARTITIONS.register("stripes")
-class HorizontalStripes(Partition):
-    """PCB-style: `num_stripes` horizontal bands of the feature map, each average-pooled.
-
-    When h is a multiple of num_stripes the bands are equal and disjoint. Otherwise adaptive average
-    pooling to (num_stripes, 1) is used: band i covers rows floor(i*h/N) .. ceil((i+1)*h/N) - 1, so
-    neighbouring bands share a row (and with h < N some rows are repeated).
-    """
-
-    def __init__(self, num_stripes: int = 6):
-        super().__init__()
-        if num_stripes < 1:
-            raise ValueError(f"partition=stripes got num_stripes={num_stripes}; use 1 or more (PCB uses 6)")
-        self.num_parts = num_stripes
-
-    def forward(self, feature_map: torch.Tensor, part_maps: torch.Tensor | None = None) -> torch.Tensor:
-        pooled = F.adaptive_avg_pool2d(feature_map, (self.num_parts, 1))  # (B, C, N, 1)
-        return pooled.squeeze(-1).transpose(1, 2)  # (B, N, C)
+from reid_lightning.models.partitions.base import (
+    PARTITIONS,
+    Partition,
+    PartitionOutput,
+    check_choice,
+    is_tracing,
+    mask_visibility,
+)
 
 
 @PARTITIONS.register("binary_mask")
@@ -121,9 +52,9 @@ class BinaryMasks(Partition):
     def __init__(self, num_labels: int = 7, include_background: bool = True, interpolation: str = "area",
                  pooling: str = "mean", normalize: str = "none", visible_cells: float = 1.0, eps: float = 1e-6):
         super().__init__()
-        _check_choice(self.registry_name, "interpolation", interpolation, ("area", "bilinear"))
-        _check_choice(self.registry_name, "pooling", pooling, ("mean", "weighted"))
-        _check_choice(self.registry_name, "normalize", normalize, ("none", "max"))
+        check_choice(self.registry_name, "interpolation", interpolation, ("area", "bilinear"))
+        check_choice(self.registry_name, "pooling", pooling, ("mean", "weighted"))
+        check_choice(self.registry_name, "normalize", normalize, ("none", "max"))
         first = 0 if include_background else 1
         if num_labels - first < 1:
             raise ValueError(f"partition={self.registry_name} got num_labels={num_labels} with include_background="
@@ -242,34 +173,3 @@ def mask_operator(size_in: int, size_out: int, sigma: float, radius: int, mode: 
                   device=None) -> torch.Tensor:
     """Blur at image resolution, then resize, along one axis: (size_out, size_in)."""
     return resize_matrix(size_in, size_out, mode, device) @ blur_matrix(size_in, sigma, radius, device)
-
-
-def is_tracing() -> bool:
-    """True while torch.jit.trace or torch.export / torch.onnx.export records the model: value checks that
-    read tensors into Python would freeze into the graph (trace) or stop the export, so they are skipped."""
-    return torch.jit.is_tracing() or torch.compiler.is_compiling()
-
-
-def _check_choice(partition: str, key: str, value: str, allowed: tuple[str, ...]) -> None:
-    if value not in allowed:
-        raise ValueError(f"partition={partition} got {key}={value!r}; choose one of {', '.join(allowed)}")
-
-
-def create_partition(name: str, num_labels: int = 7, in_channels: int | None = None, **kwargs) -> Partition:
-    """Build a partition by config name. What the config does not hold is passed to the partitions that take
-    it: `num_labels` (labels in the part maps) and `in_channels` (the backbone's feature channels).
-
-    Returns a `Partition`: `num_parts`, `requires_part_maps`, `requires_part_maps_for_training`,
-    `forward(feature_map (B,C,h,w), part_maps (B,H,W) int64 | None) -> (B,P,C)` and `outputs(...)`.
-    """
-    provided = {"num_labels": num_labels, "in_channels": in_channels}
-    PARTITIONS.check_options(name, kwargs, ignored=tuple(provided))
-    options = PARTITIONS.options(name)
-    if "in_channels" in options and in_channels is None:
-        raise ValueError(f"partition={name} works on the feature map's channels: pass in_channels (the backbone's "
-                         "num_features)")
-    kwargs.update({key: value for key, value in provided.items() if key in options and value is not None})
-    return PARTITIONS.build(name, **kwargs)
-
-
-from reid_lightning.models import predicted_masks  # noqa: E402, F401  registers predicted_mask (it builds on the above)

@@ -1,5 +1,5 @@
 """Predicted body-part masks: a light layer on the feature map predicts each cell's part, so no part map
-is needed at evaluation (issue 15; the idea of BPBReID's learned part attention, applied to the thesis's
+is needed at evaluation (the idea of BPBReID's learned part attention, applied to the thesis's
 mask pooling).
 
 - A pixel classifier (a 1x1 convolution, optionally after a 3x3 convolution + BN + ReLU) turns the feature
@@ -31,15 +31,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from reid_lightning.models.partition import (
-    PARTITIONS,
-    GaussianMasks,
-    Partition,
-    PartitionOutput,
-    blur_matrix,
-    mask_visibility,
-    pool_masked,
-)
+from reid_lightning.models.partitions.base import PARTITIONS, Partition, PartitionOutput, mask_visibility
+from reid_lightning.models.partitions.masks import GaussianMasks, blur_matrix, pool_masked
 
 
 class _MaskTargets(GaussianMasks):
