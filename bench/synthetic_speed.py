@@ -22,8 +22,8 @@ from PIL import Image
 from torch import nn
 
 from reid_lightning.data.datasets.market1501 import load_market1501
-from reid_lightning.data.records import Sample
-from reid_lightning.data.synthetic import SyntheticConfig, generate
+from reid_lightning.data.generator import SyntheticConfig, generate
+from reid_lightning.data.samples import Sample
 
 
 def _tensors(samples: list[Sample]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

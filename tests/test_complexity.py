@@ -18,7 +18,7 @@ from reid_lightning.analysis.complexity import (
     table_4_3,
 )
 from reid_lightning.callbacks.complexity_logger import ComplexityCallback
-from reid_lightning.reporting.records import read_complexity
+from reid_lightning.reporting.run_records import read_complexity
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")  # see tests/conftest.py
 

@@ -21,7 +21,7 @@ from PIL import Image
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from reid_lightning.reporting.records import FINISHED, is_finished, read_record, write_record
+from reid_lightning.reporting.run_records import FINISHED, is_finished, read_record, write_record
 from reid_lightning.run.build import build_callbacks
 from tests.conftest import ROOT
 
@@ -107,7 +107,7 @@ def test_a_training_loader_without_a_batch_fails_naming_the_numbers_and_the_fix(
 
 # ---------------------------------------------------------------- 5. empty splits
 def test_empty_split_folders_are_named_before_anything_runs(tmp_path):
-    from reid_lightning.data.records import Sample, Splits
+    from reid_lightning.data.samples import Sample, Splits
     from reid_lightning.data.verify import require_samples
 
     sample = Sample(tmp_path / "query" / "0001_c1s1_000001_00.jpg", 1, 0)
@@ -150,7 +150,7 @@ def run_limited(code: str, file_size_limit: int) -> subprocess.CompletedProcess:
 def test_a_full_disk_keeps_the_previous_result_json(tmp_path):
     write_record(tmp_path, FINISHED, {"backbone": "osnet"}, metrics={"mAP": 0.5})
     before = (tmp_path / "result.json").read_text()
-    proc = run_limited("from reid_lightning.reporting.records import write_record\n"
+    proc = run_limited("from reid_lightning.reporting.run_records import write_record\n"
                        f"write_record({str(tmp_path)!r}, 'failed', {{}}, error='x' * 5000)\n", 1000)
     assert (tmp_path / "result.json").read_text() == before  # the old record, complete
     assert proc.returncode != 0 and "File too large" in proc.stderr and "result.json" in proc.stderr

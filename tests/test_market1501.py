@@ -5,9 +5,10 @@ from pathlib import Path
 
 import pytest
 
-from reid_lightning.data.datasets.market1501 import MARKET_FOLDER, load_market1501, parse_name
+from reid_lightning.data.datasets.market1501 import load_market1501, parse_name
+from reid_lightning.data.market_layout import MARKET_FOLDER
 from reid_lightning.data.part_maps import part_map_path
-from reid_lightning.data.records import Sample
+from reid_lightning.data.samples import Sample
 from reid_lightning.data.validation import split_validation
 
 # Real Market-1501 file counts: 12,936 train; 3,368 query; 19,732 gallery = 13,120 good + 2,793

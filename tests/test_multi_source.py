@@ -12,10 +12,10 @@ from hydra.core.hydra_config import HydraConfig
 from reid_lightning.data.datamodule import DataConfig, ReIDDataModule
 from reid_lightning.data.datasets.base import DatasetSpec
 from reid_lightning.data.multi_source import source_weights, union_of_train_sets
-from reid_lightning.data.records import Sample
 from reid_lightning.data.sampler import IdentitySampler
+from reid_lightning.data.samples import Sample
 from reid_lightning.reporting.console import print_results
-from reid_lightning.reporting.records import FINISHED, write_record
+from reid_lightning.reporting.run_records import FINISHED, write_record
 from reid_lightning.reporting.tables import collect, cross_domain_table, markdown_table
 from reid_lightning.run.data_presets import dataset_specs
 from reid_lightning.run.resolvers import register

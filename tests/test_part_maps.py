@@ -14,7 +14,7 @@ from reid_lightning.data.part_maps import (
     check_part_maps,
     load_part_map,
 )
-from reid_lightning.data.records import Sample
+from reid_lightning.data.samples import Sample
 
 
 def _save(path: Path, labels: np.ndarray) -> Path:

@@ -4,7 +4,7 @@ import csv
 
 import yaml
 
-from reid_lightning.reporting.records import FAILED, FINISHED, write_record
+from reid_lightning.reporting.run_records import FAILED, FINISHED, write_record
 from reid_lightning.reporting.tables import collect, main, markdown_table
 
 

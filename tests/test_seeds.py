@@ -6,7 +6,7 @@ import math
 import pytest
 import yaml
 
-from reid_lightning.reporting.records import FAILED, FINISHED, write_record
+from reid_lightning.reporting.run_records import FAILED, FINISHED, write_record
 from reid_lightning.reporting.seeds import (
     configuration_keys,
     fold_seeds,

@@ -57,7 +57,7 @@ def data_root(tmp_path_factory) -> Path:
     from hydra import compose, initialize_config_dir
     from omegaconf import OmegaConf
 
-    from reid_lightning.data.synthetic import SyntheticConfig, ensure_synthetic
+    from reid_lightning.data.generator import SyntheticConfig, ensure_synthetic
 
     root = tmp_path_factory.mktemp("data") / "synthetic_tiny"
     with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):

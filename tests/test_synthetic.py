@@ -11,9 +11,9 @@ import pytest
 from PIL import Image
 
 from reid_lightning.data.datasets.market1501 import load_market1501
-from reid_lightning.data.synthetic import MANIFEST, SyntheticConfig, ensure_synthetic, generate, main
-from reid_lightning.data.synthetic.identities import make_identities, sample_identity, vary_identity
-from reid_lightning.data.synthetic.plan import plan
+from reid_lightning.data.generator import MANIFEST, SyntheticConfig, ensure_synthetic, generate, main
+from reid_lightning.data.generator.identities import make_identities, sample_identity, vary_identity
+from reid_lightning.data.generator.plan import plan
 
 SMALL = SyntheticConfig(num_train_ids=6, num_test_ids=4, num_distractors=5, num_junk=3, seed=7)
 CLEAN = replace(SMALL, part_drop_prob=0.0, part_erode_prob=0.0, part_mislabel_prob=0.0)

@@ -13,9 +13,9 @@ import pytest
 from PIL import Image
 
 from reid_lightning.data.datasets import load_dataset
-from reid_lightning.data.synthetic import MANIFEST, SyntheticConfig, generate
-from reid_lightning.data.synthetic.plan import plan
-from reid_lightning.data.synthetic.writer import manifest_config
+from reid_lightning.data.generator import MANIFEST, SyntheticConfig, generate
+from reid_lightning.data.generator.plan import plan
+from reid_lightning.data.generator.writer import manifest_config
 
 TINY = SyntheticConfig(num_train_ids=4, num_test_ids=4, num_distractors=3, num_junk=2, seed=3)
 NAME = re.compile(r"^(-1|\d{4})_c([1-9])s[1-6]_\d{6}_\d{2}\.jpg$")

@@ -10,12 +10,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from reid_lightning.data.synthetic import SyntheticConfig, generate
-from reid_lightning.data.synthetic.cameras import sample_camera, sample_shot
-from reid_lightning.data.synthetic.domains import BACKGROUNDS, ILLUMINATIONS, PALETTES
-from reid_lightning.data.synthetic.identities import sample_identity
-from reid_lightning.data.synthetic.occlusion import pick_occluder, sample_occluder
-from reid_lightning.data.synthetic.render import render
+from reid_lightning.data.generator import SyntheticConfig, generate
+from reid_lightning.data.generator.cameras import sample_camera, sample_shot
+from reid_lightning.data.generator.domains import BACKGROUNDS, ILLUMINATIONS, PALETTES
+from reid_lightning.data.generator.identities import sample_identity
+from reid_lightning.data.generator.occlusion import pick_occluder, sample_occluder
+from reid_lightning.data.generator.render import render
 
 CLEAN = SyntheticConfig(num_train_ids=4, num_test_ids=4, num_distractors=3, num_junk=2, seed=5,
                         part_drop_prob=0.0, part_erode_prob=0.0, part_mislabel_prob=0.0)

@@ -3,10 +3,10 @@
 import pytest
 import torch
 
+from reid_lightning.models.checkpoint_file import check_checkpoint_matches
 from reid_lightning.models.optimization import build_optimizer, build_scheduler
 from reid_lightning.models.triplet import batch_hard_triplet_loss
-from reid_lightning.reporting.records import FAILED, FINISHED, is_finished, read_record, write_record
-from reid_lightning.run.checkpoints import check_checkpoint_matches
+from reid_lightning.reporting.run_records import FAILED, FINISHED, is_finished, read_record, write_record
 
 
 def test_step_and_warmup_cosine_schedules():

@@ -18,7 +18,7 @@ import pytorch_lightning as pl
 import torch
 
 from reid_lightning.analysis.complexity import count_macs, count_parameters, count_thesis_complexity
-from reid_lightning.reporting.records import write_complexity
+from reid_lightning.reporting.run_records import write_complexity
 
 
 def resize_inputs(inputs: tuple, size: tuple[int, int]) -> tuple:

@@ -1,7 +1,7 @@
 """Data: sample records, datasets by name, part maps, transforms, samplers and the LightningDataModule.
 
-The synthetic generator is not imported here, so `python -m reid_lightning.data.synthetic` runs cleanly;
-use `from reid_lightning.data.synthetic import SyntheticConfig, ensure_synthetic`.
+The synthetic generator is not imported here, so `python -m reid_lightning.data.generator` runs cleanly;
+use `from reid_lightning.data.generator import SyntheticConfig, ensure_synthetic`.
 """
 
 from reid_lightning.data.part_maps import (
@@ -13,7 +13,7 @@ from reid_lightning.data.part_maps import (
     load_part_map,
     part_map_path,
 )
-from reid_lightning.data.records import Sample, Splits
+from reid_lightning.data.samples import Sample, Splits
 from reid_lightning.data.validation import split_validation
 
 __all__ = [

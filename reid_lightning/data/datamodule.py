@@ -34,8 +34,8 @@ from reid_lightning.data.dataset import CachedReIDDataset, ReIDDataset, keep_col
 from reid_lightning.data.datasets.base import DatasetSpec
 from reid_lightning.data.decode_cache import decoded_set
 from reid_lightning.data.multi_source import source_weights, union_of_train_sets
-from reid_lightning.data.records import Sample, Splits
 from reid_lightning.data.sampler import IdentitySampler
+from reid_lightning.data.samples import Sample, Splits
 from reid_lightning.data.transforms import TransformConfig, build_image_only_transform, build_transform
 from reid_lightning.data.validation import split_validation
 

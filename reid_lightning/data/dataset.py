@@ -21,7 +21,7 @@ from PIL import Image, UnidentifiedImageError
 from torch.utils.data import Dataset
 
 from reid_lightning.data.decode_cache import DecodedSet
-from reid_lightning.data.records import Sample
+from reid_lightning.data.samples import Sample
 from reid_lightning.data.transforms import apply_joint
 
 

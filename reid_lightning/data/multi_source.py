@@ -12,7 +12,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import replace
 
-from reid_lightning.data.records import Sample
+from reid_lightning.data.samples import Sample
 
 
 def union_of_train_sets(train_sets: Sequence[tuple[str, list[Sample]]]) -> tuple[list[Sample], int]:
@@ -22,7 +22,7 @@ def union_of_train_sets(train_sets: Sequence[tuple[str, list[Sample]]]) -> tuple
         labels = sorted({s.pid for s in samples})
         if labels != list(range(len(labels))):
             raise ValueError(f"train labels of source {key} are not 0..{len(labels) - 1}; its loader must relabel "
-                             "train identities (records.relabel)")
+                             "train identities (samples.relabel)")
         union += [replace(s, pid=s.pid + offset, dataset=key) for s in samples]
         offset += len(labels)
     return union, offset

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from reid_lightning.data.records import Sample
+from reid_lightning.data.samples import Sample
 
 PART_NAMES_7 = ("background", "head", "torso", "upper_arms", "forearms", "upper_legs", "lower_legs")
 # One colour per label of the 7-part scheme (index = label), for every picture of part maps.

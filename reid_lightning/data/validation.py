@@ -9,8 +9,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from reid_lightning.data.datasets.market1501 import NUM_CAMERAS  # noqa: E402  (open-set default: one query per camera)
-from reid_lightning.data.records import Sample, relabel
+from reid_lightning.data.market_layout import NUM_CAMERAS  # open-set default: one query per camera
+from reid_lightning.data.samples import Sample, relabel
 
 
 class ValidationSplit(NamedTuple):

@@ -23,7 +23,7 @@ from PIL import Image, UnidentifiedImageError
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from reid_lightning.data.part_maps import default_part_root, load_part_map, part_map_path, part_map_paths
-from reid_lightning.data.records import Splits
+from reid_lightning.data.samples import Splits
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 SHOWN_PROBLEMS = 50  # an error lists at most this many files (all go to the log / the command's output)

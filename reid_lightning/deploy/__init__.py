@@ -14,7 +14,7 @@ _HOMES = {
     "FeatureExtractor": "reid_lightning.deploy.extractor",
     "EmbeddingModel": "reid_lightning.deploy.embedding_model",
     "Preprocessing": "reid_lightning.deploy.preprocessing",
-    "load_model": "reid_lightning.deploy.checkpoint",
+    "load_model": "reid_lightning.deploy.trained_model",
     "export_model": "reid_lightning.deploy.export",
     "read_contract": "reid_lightning.deploy.export",
 }

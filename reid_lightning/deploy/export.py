@@ -143,7 +143,7 @@ def export_model(checkpoint, out: str | Path, formats: tuple[str, ...] = ("onnx"
     if isinstance(checkpoint, nn.Module):
         model, preprocessing = checkpoint, preprocessing or Preprocessing.from_hparams(dict(checkpoint.hparams))
     else:
-        from reid_lightning.deploy.checkpoint import load_model
+        from reid_lightning.deploy.trained_model import load_model
 
         model, stored = load_model(checkpoint)
         preprocessing = preprocessing or stored

@@ -49,7 +49,7 @@ class FeatureExtractor:
             model = checkpoint
             preprocessing = preprocessing or Preprocessing.from_hparams(dict(model.hparams))
         else:
-            from reid_lightning.deploy.checkpoint import load_model
+            from reid_lightning.deploy.trained_model import load_model
 
             model, stored = load_model(checkpoint)
             preprocessing = preprocessing or stored

@@ -13,7 +13,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from reid_lightning.data.datasets.market1501 import GALLERY_FOLDER, QUERY_FOLDER, TRAIN_FOLDER, resolve_root
+from reid_lightning.data.datasets.market1501 import resolve_root
+from reid_lightning.data.market_layout import GALLERY_FOLDER, QUERY_FOLDER, TRAIN_FOLDER
 from reid_lightning.data.part_maps import default_part_root
 
 SPLITS = (TRAIN_FOLDER, GALLERY_FOLDER, QUERY_FOLDER)

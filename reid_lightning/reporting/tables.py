@@ -21,7 +21,7 @@ import yaml
 from hydra.core.override_parser.overrides_parser import OverridesParser
 
 from reid_lightning.metrics.names import RESULT_METRICS, SHORT_LABELS, result_key
-from reid_lightning.reporting.records import FAILED, FINISHED, INTERRUPTED, UNREADABLE, read_record
+from reid_lightning.reporting.run_records import FAILED, FINISHED, INTERRUPTED, UNREADABLE, read_record
 from reid_lightning.reporting.seeds import (
     SEED_KEY,
     configuration_keys,

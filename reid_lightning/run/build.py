@@ -19,7 +19,7 @@ from reid_lightning.data.transforms import eval_preprocessing
 from reid_lightning.models.backbones import BACKBONES
 from reid_lightning.models.module import ReIDModule
 from reid_lightning.models.partitions import PARTITIONS
-from reid_lightning.run.checkpoint_io import AtomicCheckpointIO
+from reid_lightning.run.atomic_checkpoint_io import AtomicCheckpointIO
 from reid_lightning.run.data_presets import checked, dataset_specs
 
 log = logging.getLogger(__name__)

@@ -10,11 +10,11 @@ from pathlib import Path
 from omegaconf import DictConfig, open_dict
 
 from reid_lightning.data.verify import check_datamodule
+from reid_lightning.models.checkpoint_file import model_config_from_checkpoint
 from reid_lightning.models.module import ReIDModule
 from reid_lightning.reporting.console import print_results
-from reid_lightning.reporting.records import FINISHED, read_record, write_record
+from reid_lightning.reporting.run_records import FINISHED, read_record, write_record
 from reid_lightning.run.build import build_datamodule, build_trainer, plain, run_choices
-from reid_lightning.run.checkpoints import model_config_from_checkpoint
 from reid_lightning.run.faults import require_finite_results
 from reid_lightning.run.train import metrics_of
 

@@ -20,7 +20,7 @@ from pathlib import Path
 from pytorch_lightning.utilities.exceptions import SIGTERMException
 
 from reid_lightning.metrics.names import RESULT_METRICS, split_result_key
-from reid_lightning.reporting.records import INTERRUPTED, write_record
+from reid_lightning.reporting.run_records import INTERRUPTED, write_record
 from reid_lightning.run.resume import newest_readable_checkpoint
 
 log = logging.getLogger(__name__)

@@ -18,8 +18,9 @@ from pytorch_lightning.utilities.rank_zero import rank_zero_only
 
 from reid_lightning.data.verify import check_datamodule
 from reid_lightning.metrics.names import result_keys
+from reid_lightning.models.checkpoint_file import check_checkpoint_matches
 from reid_lightning.reporting.console import print_results
-from reid_lightning.reporting.records import FAILED, FINISHED, is_finished, read_complexity, write_record
+from reid_lightning.reporting.run_records import FAILED, FINISHED, is_finished, read_complexity, write_record
 from reid_lightning.run.build import (
     build_callbacks,
     build_datamodule,
@@ -30,7 +31,6 @@ from reid_lightning.run.build import (
     needs_train_part_maps,
     run_choices,
 )
-from reid_lightning.run.checkpoints import check_checkpoint_matches
 from reid_lightning.run.ddp_launch import lightning_will_launch_children, single_job_argv
 from reid_lightning.run.faults import record_interruption, require_finite_results, sigterm_interrupts
 from reid_lightning.run.resume import newest_readable_checkpoint

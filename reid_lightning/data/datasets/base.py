@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from reid_lightning.data.part_maps import default_part_root
-from reid_lightning.data.records import Splits
+from reid_lightning.data.samples import Splits
 from reid_lightning.registry import Registry
 
 DATASETS = Registry("dataset", config_key="data.name")

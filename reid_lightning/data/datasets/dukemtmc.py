@@ -15,7 +15,7 @@ from pathlib import Path
 
 from reid_lightning.data.datasets.base import DATASETS
 from reid_lightning.data.datasets.market_style import NameFormat, find_tree, load_market_style
-from reid_lightning.data.records import Splits
+from reid_lightning.data.samples import Splits
 
 RELEASE_FOLDER = "DukeMTMC-reID"
 NAME_FORMAT = NameFormat(

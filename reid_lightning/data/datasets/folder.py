@@ -23,8 +23,9 @@ from pathlib import Path
 
 from reid_lightning.data.datasets.base import DATASETS
 from reid_lightning.data.datasets.camera_policy import camids_for_unlabelled
-from reid_lightning.data.datasets.market_style import MARKET_FOLDERS, NameFormat, load_market_style
-from reid_lightning.data.records import JUNK_PID, Splits
+from reid_lightning.data.datasets.market_style import NameFormat, load_market_style
+from reid_lightning.data.market_layout import MARKET_FOLDERS
+from reid_lightning.data.samples import JUNK_PID, Splits
 
 DEFAULT_PATTERN = r"(?P<pid>-1|\d+)_c(?P<camid>\d+).*"
 DEFAULT_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp")

@@ -24,7 +24,7 @@ from pathlib import Path
 from reid_lightning.data.datasets.base import DATASETS
 from reid_lightning.data.datasets.camera_policy import camids_for_unlabelled
 from reid_lightning.data.datasets.file_check import require_files
-from reid_lightning.data.records import JUNK_PID, Sample, Splits, relabel
+from reid_lightning.data.samples import JUNK_PID, Sample, Splits, relabel
 
 REQUIRED_COLUMNS = ("path", "pid", "split")
 SPLITS = ("train", "query", "gallery")

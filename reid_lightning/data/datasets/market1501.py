@@ -8,7 +8,7 @@ order so they can index a classifier; query and gallery keep the raw ids, which 
 equal. After parsing: train 12,936 images / 751 ids, query 3,368 / 750, gallery 15,913 (751 ids
 counting the distractor id 0).
 
-The synthetic generator (reid_lightning/data/synthetic/) writes the same layout, so its loader reads
+The synthetic generator (reid_lightning/data/generator/) writes the same layout, so its loader reads
 it with `read_market_tree` (with its own number of cameras). The reading itself is market_style.py's,
 shared with DukeMTMC-reID, CUHK03-NP and your own folders.
 """
@@ -18,13 +18,11 @@ from functools import cache
 from pathlib import Path
 
 from reid_lightning.data.datasets.base import DATASETS
-from reid_lightning.data.datasets.market_style import MARKET_FOLDERS, NameFormat, find_tree, load_market_style
-from reid_lightning.data.records import Splits
+from reid_lightning.data.datasets.market_style import NameFormat, find_tree, load_market_style
+from reid_lightning.data.market_layout import MARKET_FOLDER, NUM_CAMERAS
+from reid_lightning.data.samples import Splits
 
-MARKET_FOLDER = "Market-1501-v15.09.15"
-TRAIN_FOLDER, QUERY_FOLDER, GALLERY_FOLDER = (MARKET_FOLDERS[s] for s in ("train", "query", "gallery"))
 NAME_PATTERN = "PPPP_cCsS_FFFFFF_BB.jpg (e.g. 0002_c1s1_000451_03.jpg, junk -1_c1s1_000401_03.jpg)"
-NUM_CAMERAS = 6
 _HOW_TO_FIX = (
     "Download Market-1501 (Market-1501-v15.09.15.zip), unpack it and set data.root=/path/to/it "
     "(or the environment variable MARKET1501_ROOT, or conf/local/), or use data=synthetic."

@@ -14,9 +14,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from reid_lightning.data.records import DISTRACTOR_PID, JUNK_PID, Sample, Splits, relabel
-
-MARKET_FOLDERS = {"train": "bounding_box_train", "query": "query", "gallery": "bounding_box_test"}
+from reid_lightning.data.market_layout import MARKET_FOLDERS
+from reid_lightning.data.samples import DISTRACTOR_PID, JUNK_PID, Sample, Splits, relabel
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,7 @@ from pathlib import Path
 
 from reid_lightning.data.datasets.base import DATASETS
 from reid_lightning.data.datasets.file_check import require_files
-from reid_lightning.data.records import Sample, Splits, relabel
+from reid_lightning.data.samples import Sample, Splits, relabel
 
 RELEASES = {"MSMT17_V1": ("train", "test"), "MSMT17_V2": ("mask_train_v2", "mask_test_v2")}
 LISTS = {"train": "list_train.txt", "val": "list_val.txt", "query": "list_query.txt", "gallery": "list_gallery.txt"}

@@ -1,6 +1,6 @@
 """The synthetic Market-format set: generated on first use into `root`, then parsed like Market-1501.
 
-Generation (reid_lightning/data/synthetic/) runs under a file lock beside the folder, so concurrent
+Generation (reid_lightning/data/generator/) runs under a file lock beside the folder, so concurrent
 processes (srun ranks, parallel sweep jobs) wait for the first one instead of writing the same folder
 together; a folder already holding a complete set of the same knobs is reused as it is.
 
@@ -15,13 +15,13 @@ from pathlib import Path
 
 from reid_lightning.data.datasets.base import DATASETS
 from reid_lightning.data.datasets.market1501 import read_market_tree
-from reid_lightning.data.records import Splits
+from reid_lightning.data.samples import Splits
 
 
 @DATASETS.register("synthetic")
 def load_synthetic(root: str | Path, **knobs) -> Splits:
     """Generate the set with generator `knobs` (SyntheticConfig) unless `root` holds it, then parse it."""
-    from reid_lightning.data.synthetic import SyntheticConfig, ensure_synthetic
+    from reid_lightning.data.generator import SyntheticConfig, ensure_synthetic
 
     root = Path(root)
     config = SyntheticConfig.from_options(**knobs).resolved()  # the domain fills in style knobs left unset
@@ -35,7 +35,7 @@ def load_synthetic(root: str | Path, **knobs) -> Splits:
 
 def refuse_to_replace(root: Path, config) -> None:
     """FileExistsError when `root` holds a complete synthetic set that `config` would regenerate."""
-    from reid_lightning.data.synthetic.writer import MANIFEST, holds_set, manifest_config
+    from reid_lightning.data.generator.writer import MANIFEST, holds_set, manifest_config
 
     manifest_path = root / MANIFEST
     if not manifest_path.is_file() or holds_set(root, config):

@@ -30,7 +30,7 @@ from torch import nn
 # isort: off
 from reid_lightning.models.backbones import osnet, nasnet, dcti, timm_backbone  # noqa: F401
 # isort: on
-from reid_lightning.models.backbones.registry import BACKBONES
+from reid_lightning.models.backbones.backbone_registry import BACKBONES
 from reid_lightning.models.backbones.timm_backbone import create_timm_backbone
 from reid_lightning.models.backbones.weights import load_weights
 

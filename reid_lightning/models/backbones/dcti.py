@@ -32,7 +32,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from reid_lightning.models.backbones.registry import BACKBONES
+from reid_lightning.models.backbones.backbone_registry import BACKBONES
 
 PHASES = ((64, 64), (128, 128), (256, 256, 256), (512, 512), (512,))  # output channels of each conv
 DROP = (0.3, 0.3, 0.4, 0.4, 0.0)  # the paper's dropout per phase (1 - keep probability)

@@ -29,7 +29,7 @@ Cadene's `nasnetamobile` weights file loads through `backbone.pretrained` (torch
 import torch
 from torch import nn
 
-from reid_lightning.models.backbones.registry import BACKBONES
+from reid_lightning.models.backbones.backbone_registry import BACKBONES
 
 BN_EPS = 1e-3  # the TensorFlow original's epsilon
 

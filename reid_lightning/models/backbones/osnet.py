@@ -30,7 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from reid_lightning.models.backbones.registry import BACKBONES
+from reid_lightning.models.backbones.backbone_registry import BACKBONES
 
 
 def conv_bn(in_channels: int, out_channels: int, kernel_size: int = 1, stride: int = 1,

@@ -13,7 +13,7 @@ from timm import create_model
 from timm.models import EfficientNet, ResNet
 from torch import nn
 
-from reid_lightning.models.backbones.registry import BACKBONES
+from reid_lightning.models.backbones.backbone_registry import BACKBONES
 
 NO_NETWORK = ("no network access to the weights hub ({error}); download the weights elsewhere and pass "
               "backbone.pretrained=/path/to/file (.pth or .safetensors)")

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, ImageDraw
 
-from reid_lightning.data.synthetic.domains import Background, Illumination
-from reid_lightning.data.synthetic.figure import Placement
-from reid_lightning.data.synthetic.identities import Identity
+from reid_lightning.data.generator.domains import Background, Illumination
+from reid_lightning.data.generator.figure import Placement
+from reid_lightning.data.generator.identities import Identity
 
 LOW_RES_CAMERA = 5  # 0-based: c6
 

@@ -5,7 +5,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from reid_lightning.data.datasets.market1501 import TRAIN_FOLDER
+from reid_lightning.data.market_layout import TRAIN_FOLDER
 from reid_lightning.data.part_maps import PART_COLOURS, PART_MAP_FOLDER, part_map_path
 
 

@@ -10,8 +10,8 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from reid_lightning.data.synthetic.config import SyntheticConfig
-from reid_lightning.data.synthetic.domains import PALETTES, Palette
+from reid_lightning.data.generator.config import SyntheticConfig
+from reid_lightning.data.generator.domains import PALETTES, Palette
 
 SKINS = np.array([[.96, .80, .68], [.87, .68, .52], [.70, .50, .36], [.45, .30, .20]])
 HAIRS = np.array([[.05, .04, .04], [.20, .12, .07], [.42, .28, .14], [.78, .66, .40], [.55, .55, .55]])

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, ImageDraw
 
-from reid_lightning.data.synthetic.identities import Identity
+from reid_lightning.data.generator.identities import Identity
 
 (R_BG, R_FACE, R_HAIR, R_TORSO, R_UPPER_ARM, R_FOREARM, R_HAND, R_PELVIS, R_UPPER_LEG, R_LOWER_LEG,
  R_SHOE, R_BAG, R_STRAP) = range(13)

@@ -15,11 +15,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from reid_lightning.data.synthetic.cameras import Camera, Shot
-from reid_lightning.data.synthetic.domains import Palette
-from reid_lightning.data.synthetic.figure import Placement
-from reid_lightning.data.synthetic.identities import sample_identity
-from reid_lightning.data.synthetic.paint import paint_person, pixel_grid
+from reid_lightning.data.generator.cameras import Camera, Shot
+from reid_lightning.data.generator.domains import Palette
+from reid_lightning.data.generator.figure import Placement
+from reid_lightning.data.generator.identities import sample_identity
+from reid_lightning.data.generator.paint import paint_person, pixel_grid
 
 MIN_HIDDEN = 0.15  # a pedestrian occluder moves closer until it hides at least this share of the body
 

@@ -9,8 +9,8 @@ import functools
 
 import numpy as np
 
-from reid_lightning.data.synthetic.cameras import Shot
-from reid_lightning.data.synthetic.figure import (
+from reid_lightning.data.generator.cameras import Shot
+from reid_lightning.data.generator.figure import (
     R_BAG,
     R_FACE,
     R_FOREARM,
@@ -26,7 +26,7 @@ from reid_lightning.data.synthetic.figure import (
     UPPER_GARMENT,
     draw_regions,
 )
-from reid_lightning.data.synthetic.identities import Identity
+from reid_lightning.data.generator.identities import Identity
 
 
 @functools.lru_cache(maxsize=4)

@@ -12,11 +12,11 @@ Modules, in the order an image is made: config (knobs) -> domains (style presets
 figure (regions) -> paint (colours) -> cameras (scenes, shots) -> occlusion -> render (one image) ->
 segmenter (map mistakes) -> plan (file names) -> writer (files, manifest, ensure_synthetic) -> preview, cli.
 
-    python -m reid_lightning.data.synthetic --root data/synthetic [--num-train-ids 100 ...] [--preview g.png]
+    python -m reid_lightning.data.generator --root data/synthetic [--num-train-ids 100 ...] [--preview g.png]
 """
 
-from reid_lightning.data.synthetic.cli import main
-from reid_lightning.data.synthetic.config import SyntheticConfig
-from reid_lightning.data.synthetic.writer import MANIFEST, ensure_synthetic, generate
+from reid_lightning.data.generator.cli import main
+from reid_lightning.data.generator.config import SyntheticConfig
+from reid_lightning.data.generator.writer import MANIFEST, ensure_synthetic, generate
 
 __all__ = ["MANIFEST", "SyntheticConfig", "ensure_synthetic", "generate", "main"]

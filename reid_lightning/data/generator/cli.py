@@ -13,10 +13,10 @@ import typing
 from dataclasses import Field, fields
 from pathlib import Path
 
-from reid_lightning.data.synthetic.config import SyntheticConfig
-from reid_lightning.data.synthetic.domains import DOMAINS
-from reid_lightning.data.synthetic.preview import save_preview
-from reid_lightning.data.synthetic.writer import MANIFEST, ensure_synthetic
+from reid_lightning.data.generator.config import SyntheticConfig
+from reid_lightning.data.generator.domains import DOMAINS
+from reid_lightning.data.generator.preview import save_preview
+from reid_lightning.data.generator.writer import MANIFEST, ensure_synthetic
 
 
 def _is_pair(knob: Field) -> bool:

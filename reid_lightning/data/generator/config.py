@@ -9,7 +9,7 @@ generator only ever works on a resolved config.
 import difflib
 from dataclasses import dataclass, field, fields, replace
 
-from reid_lightning.data.synthetic.domains import BACKGROUNDS, DOMAINS, ILLUMINATIONS, OCCLUDERS, PALETTES
+from reid_lightning.data.generator.domains import BACKGROUNDS, DOMAINS, ILLUMINATIONS, OCCLUDERS, PALETTES
 
 MAX_CAMERAS = 9  # Market's names hold one camera digit: c1..c9
 

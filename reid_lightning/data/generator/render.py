@@ -12,11 +12,11 @@ from collections.abc import Callable
 import numpy as np
 from PIL import Image, ImageFilter
 
-from reid_lightning.data.synthetic.cameras import Camera, Shot
-from reid_lightning.data.synthetic.figure import REGION_TO_PART
-from reid_lightning.data.synthetic.identities import Identity
-from reid_lightning.data.synthetic.occlusion import Occluder
-from reid_lightning.data.synthetic.paint import paint_person
+from reid_lightning.data.generator.cameras import Camera, Shot
+from reid_lightning.data.generator.figure import REGION_TO_PART
+from reid_lightning.data.generator.identities import Identity
+from reid_lightning.data.generator.occlusion import Occluder
+from reid_lightning.data.generator.paint import paint_person
 
 
 def render(ident: Identity | None, shot: Shot | None, camera: Camera, size: tuple[int, int],

@@ -10,8 +10,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from reid_lightning.data.datasets.market1501 import GALLERY_FOLDER, QUERY_FOLDER, TRAIN_FOLDER
-from reid_lightning.data.synthetic.config import SyntheticConfig
+from reid_lightning.data.generator.config import SyntheticConfig
+from reid_lightning.data.market_layout import GALLERY_FOLDER, QUERY_FOLDER, TRAIN_FOLDER
 
 
 @dataclass(frozen=True)

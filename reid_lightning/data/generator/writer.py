@@ -18,16 +18,16 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from reid_lightning.data.datasets.market1501 import GALLERY_FOLDER, QUERY_FOLDER, TRAIN_FOLDER
+from reid_lightning.data.generator.cameras import sample_camera, sample_shot
+from reid_lightning.data.generator.config import DEFAULT_CONFIG, SyntheticConfig
+from reid_lightning.data.generator.domains import BACKGROUNDS, ILLUMINATIONS, PALETTES
+from reid_lightning.data.generator.identities import make_identities, sample_identity
+from reid_lightning.data.generator.occlusion import pick_occluder, sample_occluder
+from reid_lightning.data.generator.plan import plan
+from reid_lightning.data.generator.render import render
+from reid_lightning.data.generator.segmenter import degrade_part_map
+from reid_lightning.data.market_layout import GALLERY_FOLDER, QUERY_FOLDER, TRAIN_FOLDER
 from reid_lightning.data.part_maps import PART_MAP_FOLDER, part_map_path
-from reid_lightning.data.synthetic.cameras import sample_camera, sample_shot
-from reid_lightning.data.synthetic.config import DEFAULT_CONFIG, SyntheticConfig
-from reid_lightning.data.synthetic.domains import BACKGROUNDS, ILLUMINATIONS, PALETTES
-from reid_lightning.data.synthetic.identities import make_identities, sample_identity
-from reid_lightning.data.synthetic.occlusion import pick_occluder, sample_occluder
-from reid_lightning.data.synthetic.plan import plan
-from reid_lightning.data.synthetic.render import render
-from reid_lightning.data.synthetic.segmenter import degrade_part_map
 
 MANIFEST = "synthetic_manifest.json"
 OCCLUSIONS = "occlusions.csv"  # image (relative to the root), occluder kind; written when occlusion > 0

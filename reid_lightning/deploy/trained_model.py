@@ -1,6 +1,6 @@
 """A trained model, ready for inference, from a checkpoint that train.py wrote.
 
-The checkpoint is read (and a file of another suite refused with the fix) by run/checkpoints.py; the
+The checkpoint is read (and a file of another suite refused with the fix) by models/checkpoint_file.py; the
 network is rebuilt from the model config stored in it, without the pretrained-weights source (the
 checkpoint holds the weights, and that file need not exist where the model is deployed), and its input
 contract comes from the stored preprocessing (preprocessing.py).
@@ -11,7 +11,7 @@ from pathlib import Path
 import torch
 
 from reid_lightning.deploy.preprocessing import Preprocessing
-from reid_lightning.run.checkpoints import read_checkpoint
+from reid_lightning.models.checkpoint_file import read_checkpoint
 
 
 def load_model(path: str | Path, map_location: str | torch.device = "cpu"):
