@@ -1,7 +1,8 @@
 """reid-lightning: a PyTorch Lightning + Hydra experiment suite for person re-identification."""
 
-__version__ = "0.1.0"
-__all__ = ["FeatureExtractor"]
+from reid_lightning.version import __version__
+
+__all__ = ["FeatureExtractor", "__version__"]
 
 
 def __getattr__(name: str):

@@ -10,7 +10,7 @@ from hydra import initialize_config_dir
 from hydra.core.hydra_config import HydraConfig
 
 from reid_lightning.data.datamodule import DataConfig, ReIDDataModule
-from reid_lightning.data.datasets.base import DatasetSpec
+from reid_lightning.data.datasets import DatasetSpec
 from reid_lightning.data.multi_source import source_weights, union_of_train_sets
 from reid_lightning.data.sampler import IdentitySampler
 from reid_lightning.data.samples import Sample

@@ -14,7 +14,7 @@ import pytorch_lightning as pl
 from pytorch_lightning.trainer.states import TrainerFn
 from pytorch_lightning.utilities.rank_zero import rank_zero_info
 
-from reid_lightning.run.resume import INTERRUPTED_NAME
+INTERRUPTED_NAME = "interrupted.ckpt"  # the file a rerun resumes from (run/resume.py lists it with the others)
 
 STOPS = (SystemExit, KeyboardInterrupt)  # SIGTERMException is a SystemExit
 

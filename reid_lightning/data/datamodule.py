@@ -31,7 +31,7 @@ from torch.utils.data import DataLoader, DistributedSampler, WeightedRandomSampl
 from reid_lightning.data import part_maps
 from reid_lightning.data.batch_augment import BatchAugment, batch_seed
 from reid_lightning.data.dataset import CachedReIDDataset, ReIDDataset, keep_collated
-from reid_lightning.data.datasets.base import DatasetSpec
+from reid_lightning.data.datasets import DatasetSpec
 from reid_lightning.data.decode_cache import decoded_set
 from reid_lightning.data.multi_source import source_weights, union_of_train_sets
 from reid_lightning.data.sampler import IdentitySampler

@@ -21,9 +21,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from reid_lightning import __version__
 from reid_lightning.deploy.embedding_model import EmbeddingModel
 from reid_lightning.deploy.preprocessing import Preprocessing
+from reid_lightning.version import __version__
 
 FORMATS = {"onnx": ".onnx", "torchscript": ".torchscript"}  # BoxMOT picks its backend by these suffixes
 DTYPES = {"fp32": torch.float32, "fp16": torch.float16}

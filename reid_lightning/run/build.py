@@ -14,7 +14,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from reid_lightning.data.datamodule import DataConfig, ReIDDataModule
-from reid_lightning.data.datasets.base import DatasetSpec
+from reid_lightning.data.datasets import DatasetSpec
 from reid_lightning.data.transforms import eval_preprocessing
 from reid_lightning.models.backbones import BACKBONES
 from reid_lightning.models.module import ReIDModule

@@ -24,7 +24,7 @@ from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import OmegaConf
 
-from reid_lightning.data.datasets.base import DatasetSpec
+from reid_lightning.data.datasets import DatasetSpec
 
 SPEC_KEYS = ("key", "name", "root", "options", "part_maps")
 NO_ROOT = ("set its root: data.root on the command line, the environment variable its preset reads "

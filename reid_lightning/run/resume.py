@@ -15,7 +15,6 @@ import torch
 log = logging.getLogger(__name__)
 
 CHECKPOINT_FOLDER = "checkpoints"
-INTERRUPTED_NAME = "interrupted.ckpt"  # written by callbacks.interruption.InterruptionCheckpoint
 
 
 def checkpoint_candidates(run_dir: Path) -> list[Path]:

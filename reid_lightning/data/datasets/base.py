@@ -14,40 +14,11 @@ error (file, value, fix) on a malformed name or a missing folder. A loader may p
 (the synthetic set is generated on first use, under a file lock, so it can be called from every rank).
 """
 
-from dataclasses import dataclass, field
 from pathlib import Path
 
-from reid_lightning.data.part_maps import default_part_root
-from reid_lightning.data.samples import Splits
 from reid_lightning.registry import Registry
 
 DATASETS = Registry("dataset", config_key="data.name")
-
-
-def load_dataset(name: str, root: str | Path, **options) -> Splits:
-    """Parse (and where needed prepare) dataset `name` under `root`."""
-    import reid_lightning.data.datasets  # noqa: F401  (fills the registry)
-
-    return DATASETS.build(name, root=root, **options)
-
-
-@dataclass(frozen=True)
-class DatasetSpec:
-    """One dataset as a run configures it: the key naming it in logs and tables (a conf/data preset's name,
-    e.g. `synthetic_b`), its registered loader, root, loader options and part-map folder."""
-
-    key: str
-    name: str
-    root: str
-    options: dict = field(default_factory=dict)
-    part_maps: str | None = None  # None = <root>/part_maps
-
-    @property
-    def part_root(self) -> Path:
-        return Path(self.part_maps) if self.part_maps else default_part_root(self.root)
-
-    def load(self) -> Splits:
-        return load_dataset(self.name, self.root, **self.options)
 
 
 def require_folder(folder: Path, dataset: str, how_to_fix: str) -> Path:
