@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 # Extras installed for development: tests, part-map generator, sweeps, SLURM launcher and model export.
-EXTRAS ?= dev,parts,sweeps,slurm,deploy
+EXTRAS ?= dev,parts,sweeps,slurm,deploy,loggers
 
 .DEFAULT_GOAL := help
 
@@ -32,8 +32,13 @@ test: $(STAMP) ## Run the whole test suite (slow end-to-end tests included)
 test-fast: $(STAMP) ## Run the tests without the slow end-to-end ones
 	$(PY) -m pytest -q -m "not slow" $(ARGS)
 
-lint: $(STAMP) ## Lint with ruff
+lint: $(STAMP) ## Lint and check the formatting with ruff (`make format` applies it)
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: $(STAMP) ## Format the code with ruff
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
 
 tensorboard: $(STAMP) ## Open TensorBoard on the logs folder (http://localhost:6006)
 	$(VENV)/bin/tensorboard --logdir logs --bind_all
@@ -44,7 +49,10 @@ results: $(STAMP) ## Tabulate a multirun folder: make results DIR=logs/sweeps/qu
 bench: $(STAMP) ## Run the benchmarks in bench/ (about 40 minutes; the partition study is most of it)
 	for f in bench/*.py; do echo "== $$f"; $(PY) $$f; done
 
-clean: ## Remove generated data, logs and caches (keeps .venv)
-	rm -rf data logs outputs multirun .pytest_cache .ruff_cache
+clean: ## Remove logs, run outputs and caches (keeps .venv and data/, where real datasets may live)
+	rm -rf logs outputs multirun .pytest_cache .ruff_cache
 
-.PHONY: help install train eval test test-fast lint tensorboard results bench clean
+clean-generated: ## Remove what the suite generated under data/: the synthetic sets and the decode cache
+	rm -rf data/synthetic data/synthetic_b data/synthetic_tiny data/decode_cache
+
+.PHONY: help install train eval test test-fast lint format tensorboard results bench clean clean-generated

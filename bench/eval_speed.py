@@ -99,7 +99,7 @@ def main() -> None:
 
     evaluate(**{k: v[:50] if k.startswith("q") else v for k, v in problem.items()})  # warm-up
     ours, t_ours, mem_ours = measured(evaluate, **problem)
-    ours_cos, t_cos, mem_cos = measured(evaluate, **problem, metric="cosine")
+    ours_cos, t_cos, mem_cos = measured(evaluate, **problem, distance="cosine")
     print(f"ours      euclidean {t_ours:8.2f} s  peak +{mem_ours:.2f} GiB  {describe(ours)}")
     print(f"ours      cosine    {t_cos:8.2f} s  peak +{mem_cos:.2f} GiB  {describe(ours_cos)}")
     ref, t_ref, mem_ref = measured(evaluate_reference, **{k: v.numpy() for k, v in problem.items()})

@@ -39,3 +39,18 @@ def run_entry_point(script: str, *overrides: str, cwd: Path = ROOT, timeout: int
         raise AssertionError(f"{script} {' '.join(overrides)} exited {proc.returncode}:\n"
                              f"{proc.stdout[-4000:]}\n{proc.stderr[-6000:]}")
     return proc
+
+
+def data_config(**changes):
+    """The default run's data settings (conf/data/synthetic.yaml, its one home), with `changes`: what a test
+    builds a data module from without composing a whole run."""
+    from omegaconf import OmegaConf
+
+    from reid_lightning.data.datamodule import DataConfig
+
+    cfg = OmegaConf.create({"paths": {"data_dir": str(ROOT / "data")}, "seed": 0,
+                            "data": OmegaConf.load(ROOT / "conf" / "data" / "synthetic.yaml")})
+    data = OmegaConf.to_container(cfg.data, resolve=True)
+    for key in ("sources", "targets"):  # run-level choices (run/build.py), not DataConfig's
+        data.pop(key)
+    return DataConfig(**{**data, **changes})

@@ -83,4 +83,4 @@ def test_config_file_composes_and_names_real_components(override):
 
 def test_eval_config_composes():
     cfg = compose_resolved("eval", ["ckpt_path=/tmp/x.ckpt"])
-    assert cfg.data.name in DATASETS and cfg.evaluation.metric in ("euclidean", "cosine")
+    assert cfg.data.name in DATASETS and cfg.evaluation.distance in ("euclidean", "cosine")

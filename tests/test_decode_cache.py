@@ -11,10 +11,11 @@ import torch
 from PIL import Image
 
 from reid_lightning.data import decode_cache
-from reid_lightning.data.datamodule import DataConfig, ReIDDataModule
+from reid_lightning.data.datamodule import ReIDDataModule
 from reid_lightning.data.dataset import read_image
 from reid_lightning.data.decode_cache import decoded_set
 from reid_lightning.data.transforms import TransformConfig, build_resize
+from tests.conftest import data_config
 
 CFG = TransformConfig(height=16, width=8)
 TINY = {"num_train_ids": 6, "num_test_ids": 4, "num_distractors": 3, "num_junk": 2}
@@ -36,7 +37,7 @@ def write_images(folder: Path, count: int = 5) -> tuple[list[Path], list[Path]]:
 
 def test_arrays_equal_the_resize_of_each_decoded_file_and_are_reused(tmp_path, monkeypatch):
     images, maps = write_images(tmp_path / "data")
-    decoded = decoded_set(images, maps, CFG, tmp_path / "cache", num_labels=7)
+    decoded = decoded_set(images, maps, CFG, tmp_path / "cache", num_part_labels=7)
     assert decoded.images.shape == (5, 3, 16, 8) and decoded.part_maps.shape == (5, 16, 8)
     assert isinstance(decoded.images, np.memmap)
     resize = build_resize(CFG)
@@ -46,7 +47,7 @@ def test_arrays_equal_the_resize_of_each_decoded_file_and_are_reused(tmp_path, m
         raw = torch.from_numpy(np.asarray(Image.open(maps[i])).copy())
         assert np.array_equal(decoded.part_maps[i], resize(tv_tensors.Mask(raw)).numpy())
     monkeypatch.setattr(decode_cache, "_build", lambda *a, **k: pytest.fail("rebuilt a complete cache"))
-    again = decoded_set(images, maps, CFG, tmp_path / "cache", num_labels=7)
+    again = decoded_set(images, maps, CFG, tmp_path / "cache", num_part_labels=7)
     assert again.folder == decoded.folder and np.array_equal(again.images, decoded.images)
     assert [p.name for p in (tmp_path / "cache").iterdir() if not p.name.startswith(".")] == [decoded.folder.name]
 
@@ -73,10 +74,10 @@ def test_a_corrupt_image_names_the_file_and_leaves_no_complete_cache(tmp_path):
     images, maps = write_images(tmp_path / "data")
     images[3].write_bytes(b"not a jpeg")
     with pytest.raises(RuntimeError, match=r"cannot read image .*3\.jpg.*replace it"):
-        decoded_set(images, maps, CFG, tmp_path / "cache", num_labels=7)
+        decoded_set(images, maps, CFG, tmp_path / "cache", num_part_labels=7)
     assert [p for p in (tmp_path / "cache").iterdir() if not p.name.startswith(".")] == []
     with pytest.raises(ValueError, match=r"part map .*0\.png holds label 6, allowed 0..3"):
-        decoded_set(images[:3], maps[:3], CFG, tmp_path / "cache", num_labels=4)
+        decoded_set(images[:3], maps[:3], CFG, tmp_path / "cache", num_part_labels=4)
 
 
 def test_concurrent_processes_wait_for_the_first_builder(tmp_path, monkeypatch):
@@ -91,7 +92,7 @@ def test_concurrent_processes_wait_for_the_first_builder(tmp_path, monkeypatch):
     monkeypatch.setattr(decode_cache, "_build", slow_build)
     folders = []
     workers = [threading.Thread(target=lambda: folders.append(
-        decoded_set(images, maps, CFG, tmp_path / "cache", num_labels=7).folder)) for _ in range(3)]
+        decoded_set(images, maps, CFG, tmp_path / "cache", num_part_labels=7).folder)) for _ in range(3)]
     for w in workers:
         w.start()
     for w in workers:
@@ -101,7 +102,8 @@ def test_concurrent_processes_wait_for_the_first_builder(tmp_path, monkeypatch):
 
 def test_cached_evaluation_batches_equal_the_per_file_path(tmp_path):
     def data(cache: bool) -> ReIDDataModule:
-        cfg = DataConfig(root=str(tmp_path / "synthetic"), options=TINY, height=32, width=16, num_workers=0,
+        cfg = data_config(root=str(tmp_path / "synthetic"), options=TINY, val_split=None, height=32, width=16,
+                          num_workers=0,
                          eval_batch_size=64, cache=cache, cache_dir=str(tmp_path / "cache"),
                          part_groups={"background": [0], "upper": [1, 2, 3, 4], "lower": [5, 6]})
         return ReIDDataModule(cfg, load_part_maps=True)
@@ -123,7 +125,7 @@ def test_a_pickled_set_reopens_its_folder_instead_of_copying_the_arrays(tmp_path
     import pickle
 
     images, maps = write_images(tmp_path / "data")
-    decoded = decoded_set(images, maps, CFG, tmp_path / "cache", num_labels=7)
+    decoded = decoded_set(images, maps, CFG, tmp_path / "cache", num_part_labels=7)
     payload = pickle.dumps(decoded)
     assert len(payload) < 1000  # 5 x 3 x 16 x 8 bytes of pixels would not fit
     again = pickle.loads(payload)

@@ -65,7 +65,7 @@ def test_cosine_ties_and_duplicates_follow_the_reference():
     gf = torch.tensor([[1.0, 1.0], [0.3, 0.7], [1.0, -1.0], [0.3, 0.7], [0.3, 0.7], [2.0, 0.0]])
     g_pids, g_camids = torch.tensor([4, 5, 3, 0, 5, 9]), torch.tensor([1, 1, 1, 1, 1, 1])
     q_pids, q_camids = torch.tensor([3, 5]), torch.tensor([0, 0])
-    result = evaluate(qf, gf, q_pids, g_pids, q_camids, g_camids, metric="cosine", max_rank=6)
+    result = evaluate(qf, gf, q_pids, g_pids, q_camids, g_camids, distance="cosine", max_rank=6)
     reference = evaluate_reference(qf.numpy(), gf.numpy(), q_pids.numpy(), g_pids.numpy(), q_camids.numpy(),
                                    g_camids.numpy(), metric="cosine", max_rank=6, return_ranks=True)
     # q0: g5 (d=0) then g0, g2* tie (index 0 first) -> rank 3; q1: g1*, g3, g4* are identical -> 1, 3
@@ -116,7 +116,7 @@ def test_randomized_against_float64_reference(kind, metric):
         problem = random_problem(seed, kind=kind)
         reference = evaluate_reference(**{k: v.numpy() for k, v in problem.items()}, metric=metric)
         for budget in (1 << 30, 300_000):  # one chunk / several chunks
-            result = evaluate(**problem, metric=metric, memory_budget_bytes=budget)
+            result = evaluate(**problem, distance=metric, memory_budget_bytes=budget)
             assert result["cmc"] == reference["cmc"]
             assert result["num_valid_queries"] == reference["num_valid_queries"]
             for key in ("mAP", "mINP", "mAP_market"):
@@ -143,7 +143,7 @@ def test_numpy_float64_and_half_inputs():
 def test_normalize_equals_cosine_ranking():
     problem = random_problem(7)
     normalized = evaluate(**problem, normalize=True)
-    cosine = evaluate(**problem, metric="cosine")
+    cosine = evaluate(**problem, distance="cosine")
     assert normalized["cmc"] == cosine["cmc"]
     assert normalized["mAP"] == pytest.approx(cosine["mAP"], abs=1e-9)
 
@@ -181,7 +181,7 @@ def test_count_keys_matches_brute_force(rows_sorted_whole):
 def test_bad_input_is_named():
     problem = random_problem(0, num_query=4, num_gallery=10)
     with pytest.raises(ValueError, match="unknown distance metric 'l1'"):
-        evaluate(**problem, metric="l1")
+        evaluate(**problem, distance="l1")
     with pytest.raises(ValueError, match="g_pids has shape"):
         evaluate(**{**problem, "g_pids": problem["g_pids"][:5]})
     with pytest.raises(ValueError, match="dimension 24 but gallery features 3"):
@@ -249,8 +249,8 @@ def test_retrieval_metric_options_and_empty_sides():
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU")
 def test_gpu_equals_cpu():
     problem = random_problem(11, kind="quantized")
-    cpu = evaluate(**problem, metric="cosine")
-    gpu = evaluate(**{k: v.cuda() for k, v in problem.items()}, metric="cosine")
+    cpu = evaluate(**problem, distance="cosine")
+    gpu = evaluate(**{k: v.cuda() for k, v in problem.items()}, distance="cosine")
     assert gpu["cmc"] == cpu["cmc"] and gpu["mAP"] == pytest.approx(cpu["mAP"], abs=1e-12)
 
 
@@ -258,7 +258,7 @@ def test_gpu_equals_cpu():
 def test_ranked_gallery_ranks_like_the_scores_and_hides_same_camera_matches(metric, expected):
     """q (pid 1, cam 0) = [1, 0]; gallery: 1 = pid 1 cam 1 at [10, 0] (cosine 0, squared L2 81),
     2 = pid 2 cam 1 at [0.9, 0.5] (cosine 0.126, squared L2 0.26), 3 = pid 1 cam 0 (same camera: not shown)."""
-    metric_ = RetrievalMetric(metric=metric, max_rank=2, ranks=(1,))
+    metric_ = RetrievalMetric(distance=metric, max_rank=2, ranks=(1,))
     metric_.update(torch.tensor([[1.0, 0.0], [10.0, 0.0], [0.9, 0.5], [1.0, 0.0]]), torch.tensor([1, 1, 2, 1]),
                    torch.tensor([0, 1, 1, 0]), torch.tensor([1, 0, 0, 0]), torch.tensor([0, 1, 2, 3]))
     ((query, gallery, matches),) = metric_.ranked_gallery(num_queries=5, top_k=3)

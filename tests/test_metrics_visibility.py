@@ -146,7 +146,7 @@ def reference_with_visibility(problem: dict, metric: str, threshold: float = 0.5
 def test_evaluate_with_visibility_equals_the_reference_whatever_the_chunking(kind, metric):
     problem = visible_problem(0, kind)
     reference = reference_with_visibility(problem, metric)
-    results = [evaluate(**problem, metric=metric, memory_budget_bytes=budget)
+    results = [evaluate(**problem, distance=metric, memory_budget_bytes=budget)
                for budget in (1 << 30, 400_000, 60_000)]  # one chunk / several / gallery operands in blocks
     assert results[0] == results[1] == results[2]  # identical under chunking, bit for bit
     assert results[0]["cmc"] == reference["cmc"]

@@ -9,7 +9,7 @@ import yaml
 from hydra import initialize_config_dir
 from hydra.core.hydra_config import HydraConfig
 
-from reid_lightning.data.datamodule import DataConfig, ReIDDataModule
+from reid_lightning.data.datamodule import ReIDDataModule
 from reid_lightning.data.datasets import DatasetSpec
 from reid_lightning.data.multi_source import source_weights, union_of_train_sets
 from reid_lightning.data.sampler import IdentitySampler
@@ -19,6 +19,7 @@ from reid_lightning.reporting.run_records import FINISHED, write_record
 from reid_lightning.reporting.tables import collect, cross_domain_table, markdown_table
 from reid_lightning.run.data_presets import dataset_specs
 from reid_lightning.run.resolvers import register
+from tests.conftest import data_config
 from tests.fake_datasets import touch_all
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
@@ -68,7 +69,8 @@ def two_trees(tmp_path):
 
 def test_data_module_trains_on_the_union_and_tests_each_target(two_trees):
     a, b = two_trees
-    cfg = DataConfig(name="market1501", root=a.root, batch_size=2, num_workers=0, cache=False)  # empty image files
+    # empty image files: the per-file path
+    cfg = data_config(name="market1501", root=a.root, val_split=None, batch_size=2, num_workers=0, cache=False)
     data = ReIDDataModule(cfg, sources=[a, b])
     assert data.num_classes == 3 and data.test_targets == ["a", "b"]  # targets default to the sources
     assert [(s.path.parent.parent.name, s.pid, s.dataset) for s in data.training.train] == [
@@ -76,19 +78,20 @@ def test_data_module_trains_on_the_union_and_tests_each_target(two_trees):
     loaders = data.test_dataloader()
     assert [len(loader.dataset) for loader in loaders] == [3, 2]
     assert [s.pid for s in loaders[1].dataset.samples] == [20, 20] and loaders[1].dataset.is_query == [True, False]
-    only_b = ReIDDataModule(DataConfig(name="market1501", root=a.root, cache=False), sources=[a], targets=[b])
+    only_b = ReIDDataModule(data_config(name="market1501", root=a.root, val_split=None, cache=False), sources=[a],
+                            targets=[b])
     assert only_b.test_targets == ["b"] and len(only_b.test_dataloader().dataset) == 2
-    single = ReIDDataModule(DataConfig(name="market1501", root=a.root))
+    single = ReIDDataModule(data_config(name="market1501", root=a.root, val_split=None))
     assert single.test_targets is None and single.sources[0].key == "market1501"
     with pytest.raises(ValueError, match=r"data.targets names a dataset twice \(b, b\)"):
-        ReIDDataModule(DataConfig(), sources=[a], targets=[b, b])
+        ReIDDataModule(data_config(), sources=[a], targets=[b, b])
     with pytest.raises(ValueError, match=r"both name a, as different datasets"):
-        ReIDDataModule(DataConfig(), sources=[a], targets=[DatasetSpec("a", "market1501", b.root)])
+        ReIDDataModule(data_config(), sources=[a], targets=[DatasetSpec("a", "market1501", b.root)])
 
 
 def test_balanced_random_sampling_and_part_maps_per_dataset(two_trees, tmp_path):
     a, b = two_trees
-    cfg = DataConfig(name="market1501", root=a.root, batch_size=2, num_workers=0, balance_sources=True,
+    cfg = data_config(name="market1501", root=a.root, val_split=None, batch_size=2, num_workers=0, balance_sources=True,
                      cache=False)
     sampler = ReIDDataModule(cfg, sources=[a, b]).train_dataloader().sampler
     assert sampler.weights.tolist() == pytest.approx([1 / 6] * 3 + [1 / 4] * 2)
@@ -198,7 +201,7 @@ def test_part_maps_of_images_outside_their_root_are_a_clear_error(tmp_path):
     touch_all(tmp_path / "data", [])
     (tmp_path / "data" / "manifest.csv").write_text(f"path,pid,camid,split\n{tmp_path}/elsewhere/a.jpg,1,0,train\n")
     spec = DatasetSpec("mine", "csv", str(tmp_path / "data"))
-    data = ReIDDataModule(DataConfig(name="csv", root=spec.root), load_part_maps=True, sources=[spec])
+    data = ReIDDataModule(data_config(name="csv", root=spec.root, val_split=None), load_part_maps=True, sources=[spec])
     with pytest.raises(ValueError, match=r"image .*elsewhere/a\.jpg of mine lies outside its dataset root"):
         data.setup("fit")
 

@@ -82,7 +82,7 @@ def test_background_can_be_left_out():
     masks = partition.masks(part_map, (4, 4))
     assert partition.num_parts == 6 and partition.labels == (1, 2, 3, 4, 5, 6)
     assert masks[0, 5].sum() == 16 and masks[0, :5].sum() == 0  # last part = label 6
-    assert create_partition("gaussian_mask", num_labels=4, include_background=False).num_parts == 3
+    assert create_partition("gaussian_mask", num_part_labels=4, include_background=False).num_parts == 3
 
 
 def test_gaussian_mask_keeps_its_core_and_spreads_around_it():
@@ -153,7 +153,7 @@ def test_mask_partitions_need_part_maps():
 
 
 def test_bad_labels_options_and_names_are_rejected():
-    with pytest.raises(ValueError, match=r"takes labels 0..6 \(num_labels=7\) but the part maps hold 7"):
+    with pytest.raises(ValueError, match=r"takes labels 0..6 \(num_part_labels=7\) but the part maps hold 7"):
         create_partition("binary_mask")(torch.randn(1, 2, 4, 2), torch.full((1, 8, 4), 7))
     with pytest.raises(ValueError, match="integer labels"):
         create_partition("binary_mask")(torch.randn(1, 2, 4, 2), torch.zeros(1, 8, 4))
@@ -173,7 +173,7 @@ def test_visibility_is_each_part_mask_mass_in_cells_and_every_stripe_is_visible(
     part_map = torch.zeros(1, 8, 4, dtype=torch.long)
     part_map[0, 0:4, 0:2] = 1  # label 1 covers 2 x 1 cells of a (4, 2) feature map
     part_map[0, 4:5, 0:2] = 2  # label 2 covers half a cell
-    partition = create_partition("binary_mask", num_labels=4, visible_cells=2.0)
+    partition = create_partition("binary_mask", num_part_labels=4, visible_cells=2.0)
     out = partition.outputs(torch.randn(1, 3, 4, 2), part_map)
     torch.testing.assert_close(out.visibility, torch.tensor([[1.0, 1.0, 0.25, 0.0]]))  # 5.5, 2, 0.5, 0 cells / 2
     stripes = create_partition("stripes", num_stripes=3).outputs(torch.randn(2, 3, 6, 2))

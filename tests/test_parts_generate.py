@@ -17,6 +17,7 @@ from reid_lightning.parts.cli import main  # noqa: E402
 from reid_lightning.parts.generate import FALLBACK_BOX, generate_part_maps, make_part_map  # noqa: E402
 from reid_lightning.parts.pose import PoseModel  # noqa: E402
 from reid_lightning.parts.rasterize import split_by_height  # noqa: E402
+from tests.conftest import data_config
 
 FIXTURE = Path(__file__).parent / "fixtures" / "pedestrians"
 TRAIN = "bounding_box_train"
@@ -123,7 +124,7 @@ def test_data_module_trains_one_step_on_generated_maps(generated, tmp_path):
             shutil.copy(image, root / split / name)
             shutil.copy(source / "part_maps" / TRAIN / f"{image.stem}.png",
                         root / "part_maps" / split / f"{Path(name).stem}.png")
-    data = datamodule.ReIDDataModule(datamodule.DataConfig(name="market1501", root=str(root), batch_size=8,
+    data = datamodule.ReIDDataModule(data_config(name="market1501", root=str(root), batch_size=8, val_split=None,
                                                           num_workers=0), load_part_maps=True)
     data.setup("fit")
     batch = next(iter(data.train_dataloader()))
@@ -131,7 +132,8 @@ def test_data_module_trains_one_step_on_generated_maps(generated, tmp_path):
     model = module.ReIDModule(backbone={"name": "osnet", "pretrained": False},
                               partition={"name": "gaussian_mask", "sigma": 8.0},
                               classifier={"name": "shared"}, optimizer={"name": "sgd", "lr": 0.01},
-                              scheduler={"name": "none"}, num_classes=data.num_classes)
+                              scheduler={"name": "none"}, num_classes=data.num_classes,
+                              image_size=(data.cfg.height, data.cfg.width))
     before = [p.detach().clone() for p in model.parameters()]
     trainer = pl.Trainer(max_steps=1, accelerator="cpu", logger=False, enable_checkpointing=False,
                          enable_progress_bar=False, enable_model_summary=False, limit_val_batches=0)

@@ -46,27 +46,27 @@ def test_shapes_without_part_maps(include_background, parts, hidden):
 
 
 def test_pooling_is_the_thesis_mean_of_mask_times_features():
-    partition = PredictedMasks(in_channels=2, num_labels=3)
+    partition = PredictedMasks(in_channels=2, num_part_labels=3)
     feature_map = torch.randn(2, 2, 4, 3)
     out = partition.outputs(feature_map)
     probabilities = out.logits.softmax(1)  # (B, L, h, w)
     expected = (probabilities[:, :, None] * feature_map[:, None]).sum((3, 4)) / 12  # (B, L, C)
     torch.testing.assert_close(out.features, expected)
-    weighted = PredictedMasks(in_channels=2, num_labels=3, pooling="weighted")
+    weighted = PredictedMasks(in_channels=2, num_part_labels=3, pooling="weighted")
     weighted.load_state_dict(partition.state_dict())
     torch.testing.assert_close(weighted(feature_map), expected * 12 / probabilities.sum((2, 3))[..., None],
                                atol=1e-5, rtol=1e-5)
 
 
 def test_visibility_is_the_part_mass_in_cells_capped_at_one():
-    partition = fixed_probabilities(PredictedMasks(in_channels=1, num_labels=2, visible_cells=2.0),
+    partition = fixed_probabilities(PredictedMasks(in_channels=1, num_part_labels=2, visible_cells=2.0),
                                     [0.0, math.log(3.0)])  # p = (1/4, 3/4) in each of 4 cells
     visibility = partition.outputs(torch.randn(1, 1, 2, 2)).visibility
     torch.testing.assert_close(visibility, torch.tensor([[0.5, 1.0]]))  # masses 1 and 3 cells, / 2, capped
 
 
 def test_soft_target_loss_on_a_hand_made_map():
-    partition = fixed_probabilities(PredictedMasks(in_channels=1, num_labels=2), [0.0, math.log(3.0)])
+    partition = fixed_probabilities(PredictedMasks(in_channels=1, num_part_labels=2), [0.0, math.log(3.0)])
     logits = partition.outputs(torch.zeros(1, 1, 2, 2)).logits
     targets = partition.target(hand_map(), (2, 2))
     torch.testing.assert_close(targets[0, 1], torch.tensor([[0.75, 1.0], [0.0, 0.0]]))
@@ -77,7 +77,7 @@ def test_soft_target_loss_on_a_hand_made_map():
 
 
 def test_nearest_target_loss_on_a_hand_made_map():
-    partition = fixed_probabilities(PredictedMasks(in_channels=1, num_labels=2, targets="nearest"),
+    partition = fixed_probabilities(PredictedMasks(in_channels=1, num_part_labels=2, targets="nearest"),
                                     [0.0, math.log(3.0)])
     logits = partition.outputs(torch.zeros(1, 1, 2, 2)).logits
     assert torch.equal(partition.target(hand_map(), (2, 2)), torch.tensor([[[1, 1], [0, 0]]]))
@@ -86,18 +86,18 @@ def test_nearest_target_loss_on_a_hand_made_map():
 
 
 def test_smoothed_targets_stay_shares_that_sum_to_one():
-    partition = PredictedMasks(in_channels=1, num_labels=3, target_sigma=2.0)
+    partition = PredictedMasks(in_channels=1, num_part_labels=3, target_sigma=2.0)
     part_map = torch.randint(0, 3, (2, 16, 8))
     targets = partition.target(part_map, (4, 2))
     assert targets.shape == (2, 3, 4, 2) and (targets >= 0).all()
     torch.testing.assert_close(targets.sum(1), torch.ones(2, 4, 2))
-    sharp = PredictedMasks(in_channels=1, num_labels=3).target(part_map, (4, 2))
+    sharp = PredictedMasks(in_channels=1, num_part_labels=3).target(part_map, (4, 2))
     assert not torch.allclose(targets, sharp)
 
 
 def test_predictions_are_smoothed_over_the_feature_grid():
-    plain = PredictedMasks(in_channels=3, num_labels=4)
-    smooth = PredictedMasks(in_channels=3, num_labels=4, sigma=1.0)
+    plain = PredictedMasks(in_channels=3, num_part_labels=4)
+    smooth = PredictedMasks(in_channels=3, num_part_labels=4, sigma=1.0)
     smooth.load_state_dict(plain.state_dict())
     feature_map = torch.randn(2, 3, 6, 4)
     raw, blurred = plain.outputs(feature_map), smooth.outputs(feature_map)
@@ -107,7 +107,7 @@ def test_predictions_are_smoothed_over_the_feature_grid():
 
 
 def test_gradients_reach_the_pixel_classifier_from_both_losses():
-    partition = PredictedMasks(in_channels=4, num_labels=3, hidden_channels=4)
+    partition = PredictedMasks(in_channels=4, num_part_labels=3, hidden_channels=4)
     feature_map = torch.randn(2, 4, 8, 4, requires_grad=True)
     out = partition.outputs(feature_map)
     partition.mask_loss(out.logits, torch.randint(0, 3, (2, 32, 16))).backward(retain_graph=True)
@@ -119,7 +119,7 @@ def test_gradients_reach_the_pixel_classifier_from_both_losses():
 
 
 def test_missing_maps_and_bad_options_are_clear_errors():
-    partition = PredictedMasks(in_channels=2, num_labels=3)
+    partition = PredictedMasks(in_channels=2, num_part_labels=3)
     logits = partition.outputs(torch.randn(1, 2, 4, 2)).logits
     with pytest.raises(ValueError, match="part maps for training"):
         partition.mask_loss(logits, None)
@@ -132,7 +132,7 @@ def test_missing_maps_and_bad_options_are_clear_errors():
 
 
 def test_built_by_name_with_the_backbone_channels():
-    partition = create_partition("predicted_mask", num_labels=5, in_channels=6, hidden_channels=4)
+    partition = create_partition("predicted_mask", num_part_labels=5, in_channels=6, hidden_channels=4)
     assert isinstance(partition, PredictedMasks) and partition.num_parts == 5
     assert partition.classifier[0].in_channels == 6
     with pytest.raises(ValueError, match="pass in_channels"):
@@ -142,11 +142,11 @@ def test_built_by_name_with_the_backbone_channels():
 
 
 def test_training_loss_is_the_weighted_mask_loss():
-    partition = PredictedMasks(in_channels=3, num_labels=3, loss_weight=0.25)
+    partition = PredictedMasks(in_channels=3, num_part_labels=3, loss_weight=0.25)
     out = partition.outputs(torch.randn(2, 3, 4, 2))
     maps = torch.randint(0, 3, (2, 16, 8))
     torch.testing.assert_close(partition.training_loss(out, maps), 0.25 * partition.mask_loss(out.logits, maps))
-    assert PredictedMasks(in_channels=3, num_labels=3, loss_weight=0).training_loss(out, None) is None
+    assert PredictedMasks(in_channels=3, num_part_labels=3, loss_weight=0).training_loss(out, None) is None
 
 
 def tiny_module(partition: dict, **kwargs) -> ReIDModule:

@@ -5,6 +5,7 @@ from collections import Counter
 import pytest
 
 from reid_lightning.data.sampler import IdentitySampler
+from tests.conftest import data_config
 
 # 10 identities: sizes 8, 8, 6, 5, 4, 4, 4, 3, 2, 1 images
 PIDS = [pid for pid, n in enumerate([8, 8, 6, 5, 4, 4, 4, 3, 2, 1]) for _ in range(n)]
@@ -48,15 +49,15 @@ def test_with_the_identity_sampler_evaluation_loaders_shard_themselves(tmp_path)
     import torch.distributed as dist
     from torch.utils.data import DistributedSampler
 
-    from reid_lightning.data.datamodule import DataConfig, ReIDDataModule
+    from reid_lightning.data.datamodule import ReIDDataModule
 
     dataset = list(range(10))
-    identity = ReIDDataModule(DataConfig(sampler="identity"))
+    identity = ReIDDataModule(data_config(sampler="identity"))
     assert identity._eval_sampler(dataset) is None  # one process: nothing to shard
     dist.init_process_group("gloo", init_method=f"file://{tmp_path / 'store'}", rank=0, world_size=1)
     try:
         sampler = identity._eval_sampler(dataset)
         assert isinstance(sampler, DistributedSampler) and not sampler.shuffle and list(sampler) == dataset
-        assert ReIDDataModule(DataConfig(sampler="random"))._eval_sampler(dataset) is None  # Lightning's job
+        assert ReIDDataModule(data_config(sampler="random"))._eval_sampler(dataset) is None  # Lightning's job
     finally:
         dist.destroy_process_group()

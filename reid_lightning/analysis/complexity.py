@@ -36,6 +36,8 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
+from reid_lightning.data.market_layout import MARKET_IMAGE_SIZE
+
 
 def count_parameters(module: nn.Module) -> int:
     """Number of distinct parameters (shared tensors once)."""
@@ -187,7 +189,7 @@ def thesis_network(row: ThesisRow, num_classes: int = 751) -> ThesisNetwork:
     return ThesisNetwork(backbone, row.pool_module, neck, num_classes if row.classifier else None)
 
 
-def table_4_3(height: int = 128, width: int = 64) -> list[dict]:
+def table_4_3(height: int = MARKET_IMAGE_SIZE[0], width: int = MARKET_IMAGE_SIZE[1]) -> list[dict]:
     """Our counts of the Table 4.3 networks at height x width next to the thesis's."""
     rows = []
     inputs = (torch.zeros(1, 3, height, width),)

@@ -13,6 +13,8 @@ import numpy as np
 import pytorch_lightning as pl
 from PIL import Image
 
+from reid_lightning.data.market_layout import MARKET_IMAGE_SIZE
+
 GREEN, RED, WHITE = (0, 170, 0), (220, 0, 0), (255, 255, 255)
 
 
@@ -27,7 +29,7 @@ def framed(path: Path, size: tuple[int, int], colour: tuple[int, int, int], bord
     return canvas
 
 
-def ranked_list_grid(query_paths, gallery_rows, matches, size=(128, 64), gap: int = 8) -> np.ndarray:
+def ranked_list_grid(query_paths, gallery_rows, matches, size=MARKET_IMAGE_SIZE, gap: int = 8) -> np.ndarray:
     """One row per query: query (white frame), gap, then its ranked gallery (green match / red non-match).
 
     gallery_rows[i] is the list of gallery paths ranked for query i, matches[i] the booleans for them.

@@ -20,7 +20,7 @@ The per-file path (`cache: false`, for sets larger than memory or disk) decodes 
 sample in the loader workers, per epoch.
 """
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
@@ -42,26 +42,28 @@ from reid_lightning.data.validation import split_validation
 
 @dataclass
 class DataConfig:
-    name: str = "synthetic"  # a registered dataset (reid_lightning.data.datasets.DATASETS)
-    root: str = "data/synthetic"
-    part_maps: str | None = None  # folder holding <split>/<stem>.png; default <root>/part_maps
-    options: dict = field(default_factory=dict)  # the dataset loader's options (synthetic: generator knobs)
-    part_groups: dict | None = None  # part name -> source labels; None keeps the 7-class scheme
-    num_source_labels: int = 7
-    height: int = 128
-    width: int = 64
-    batch_size: int = 32
-    eval_batch_size: int = 128
-    num_workers: int = 2
-    sampler: str = "random"  # random | identity (P x K)
-    num_instances: int = 4
-    balance_sources: bool = False  # several sources: draw each equally often (smaller ones repeat)
-    val_split: dict | None = None  # kwargs of validation.split_validation; None disables validation
-    augment: dict = field(default_factory=dict)  # TransformConfig overrides (flip, pad, random_erasing)
-    seed: int = 0
-    verify: bool = False  # pre-flight: decode every image and part map once before training (data/verify.py)
-    cache: bool = True  # decode once into memory-mapped arrays, augment batches on the device; False: per-file path
-    cache_dir: str | None = None  # where the decode cache lives; None: <first source's root>/../decode_cache
+    """The `data=` group, key for key; its one home of defaults is conf/data/ (no second default here)."""
+
+    name: str  # a registered dataset (reid_lightning.data.datasets.DATASETS)
+    root: str
+    part_maps: str | None  # folder holding <split>/<stem>.png; default <root>/part_maps
+    options: dict  # the dataset loader's options (synthetic: generator knobs)
+    part_groups: dict | None  # part name -> source labels; None keeps the 7-class scheme
+    num_part_labels: int
+    height: int
+    width: int
+    batch_size: int
+    eval_batch_size: int
+    num_workers: int
+    sampler: str  # random | identity (P x K)
+    num_instances: int
+    balance_sources: bool  # several sources: draw each equally often (smaller ones repeat)
+    val_split: dict | None  # kwargs of validation.split_validation; None disables validation
+    augment: dict  # TransformConfig overrides (flip, pad, random_erasing)
+    seed: int
+    verify: bool  # pre-flight: decode every image and part map once before training (data/verify.py)
+    cache: bool  # decode once into memory-mapped arrays, augment batches on the device; False: per-file path
+    cache_dir: str | None  # where the decode cache lives; None: <first source's root>/../decode_cache
 
 
 @dataclass(frozen=True)
@@ -101,9 +103,9 @@ class ReIDDataModule(pl.LightningDataModule):
         self.transform_cfg = TransformConfig(height=cfg.height, width=cfg.width, **cfg.augment)
         grouping = None
         if cfg.part_groups:
-            grouping = part_maps.LabelGrouping.from_groups(dict(cfg.part_groups), cfg.num_source_labels)
+            grouping = part_maps.LabelGrouping.from_groups(dict(cfg.part_groups), cfg.num_part_labels)
         self.label_lookup = None if grouping is None else grouping.lookup
-        self.num_part_labels = cfg.num_source_labels if grouping is None else grouping.num_parts
+        self.num_part_labels = cfg.num_part_labels if grouping is None else grouping.num_parts
         self.augment = BatchAugment(self.transform_cfg)  # the cached path's device-side half
         self._checked = False
 
@@ -187,7 +189,7 @@ class ReIDDataModule(pl.LightningDataModule):
         maps = self._part_map_paths(samples, key) if with_maps else None
         if self.cfg.cache:
             decoded = decoded_set([s.path for s in samples], maps, self.transform_cfg, self.cache_dir,
-                                  self.cfg.num_source_labels, description=f"decoding {role}")
+                                  self.cfg.num_part_labels, description=f"decoding {role}")
             return CachedReIDDataset(samples, decoded, is_query=is_query, label_lookup=self.label_lookup, pids=pids)
         return ReIDDataset(
             samples, build_transform(self.transform_cfg, train), build_image_only_transform(self.transform_cfg, train),
@@ -195,7 +197,7 @@ class ReIDDataModule(pl.LightningDataModule):
             label_lookup=self.label_lookup, pids=pids)
 
     def _load_map(self, path: Path, size: tuple[int, int]):
-        return part_maps.load_part_map(path, size, self.cfg.num_source_labels)
+        return part_maps.load_part_map(path, size, self.cfg.num_part_labels)
 
     def _retrieval_dataset(self, query, gallery, with_maps: bool, key: str | None = None,
                            role: str = "") -> ReIDDataset | CachedReIDDataset:

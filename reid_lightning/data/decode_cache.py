@@ -67,7 +67,7 @@ def cache_key(images: Sequence[Path], part_maps: Sequence[Path] | None, cfg: Tra
 
 
 def decoded_set(images: Sequence[Path], part_maps: Sequence[Path] | None, cfg: TransformConfig,
-                cache_dir: str | Path, num_labels: int, description: str = "decoding") -> DecodedSet:
+                cache_dir: str | Path, num_part_labels: int, description: str = "decoding") -> DecodedSet:
     """The cached arrays of these files: opened if a complete cache exists, else built first (once, under a
     lock shared by every process asking for the same key)."""
     if part_maps is not None and len(part_maps) != len(images):
@@ -80,12 +80,12 @@ def decoded_set(images: Sequence[Path], part_maps: Sequence[Path] | None, cfg: T
         with open(cache_dir / f".{key}.lock", "w") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes, also if this process dies
             if not (folder / META).is_file():
-                _build(folder, images, part_maps, cfg, num_labels, description)
+                _build(folder, images, part_maps, cfg, num_part_labels, description)
     return open_decoded_set(folder, part_maps is not None)
 
 
 def _build(folder: Path, images: Sequence[Path], part_maps: Sequence[Path] | None, cfg: TransformConfig,
-           num_labels: int, description: str) -> None:
+           num_part_labels: int, description: str) -> None:
     """Decode and resize every file into `<folder>.tmp-<pid>`, then rename it to `folder`."""
     from reid_lightning.data.dataset import read_image
     from reid_lightning.data.part_maps import load_part_map
@@ -106,7 +106,7 @@ def _build(folder: Path, images: Sequence[Path], part_maps: Sequence[Path] | Non
             if labels is None:
                 pixels[i] = resize(tv_tensors.Image(image)).numpy()
                 continue
-            raw = load_part_map(part_maps[i], tuple(image.shape[1:]), num_labels, image_path=images[i])
+            raw = load_part_map(part_maps[i], tuple(image.shape[1:]), num_part_labels, image_path=images[i])
             image, part_map = resize(tv_tensors.Image(image), tv_tensors.Mask(torch.from_numpy(raw.copy())))
             pixels[i], labels[i] = image.numpy(), part_map.numpy()
         pixels.flush()

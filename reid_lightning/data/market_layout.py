@@ -8,3 +8,4 @@ MARKET_FOLDER = "Market-1501-v15.09.15"  # the folder the official zip unpacks t
 MARKET_FOLDERS = {"train": "bounding_box_train", "query": "query", "gallery": "bounding_box_test"}  # split -> folder
 TRAIN_FOLDER, QUERY_FOLDER, GALLERY_FOLDER = (MARKET_FOLDERS[s] for s in ("train", "query", "gallery"))
 NUM_CAMERAS = 6  # Market-1501's cameras (c1..c6)
+MARKET_IMAGE_SIZE = (128, 64)  # (height, width) of its boxes: the thesis's input size and the synthetic default

@@ -20,6 +20,7 @@ from PIL import Image, UnidentifiedImageError
 from reid_lightning.data.samples import Sample
 
 PART_NAMES_7 = ("background", "head", "torso", "upper_arms", "forearms", "upper_legs", "lower_legs")
+NUM_PART_LABELS = len(PART_NAMES_7)  # labels of a Pascal-Person-Part map: the suite's default scheme
 # One colour per label of the 7-part scheme (index = label), for every picture of part maps.
 PART_COLOURS = np.array([(0, 0, 0), (230, 40, 40), (40, 120, 240), (250, 210, 0), (255, 120, 0),
                          (40, 200, 60), (180, 60, 230)], dtype=np.uint8)  # (7, 3)
@@ -28,7 +29,7 @@ _GENERATE_HINT = ("generate them with `reid-parts generate --root ...` or point 
 _UNMAPPED = 255
 
 
-def load_part_map(path: str | Path, image_size: tuple[int, int], num_labels: int,
+def load_part_map(path: str | Path, image_size: tuple[int, int], num_part_labels: int,
                   image_path: str | Path | None = None) -> np.ndarray:
     """Read one label map as uint8 (H, W) and check its size and label range."""
     path = Path(path)
@@ -48,9 +49,9 @@ def load_part_map(path: str | Path, image_size: tuple[int, int], num_labels: int
         raise ValueError(f"part map {path} has size {labels.shape} (H, W), expected {tuple(image_size)} "
                          f"like its image{of_image}; regenerate the part maps for these images")
     found = int(labels.max()) if labels.size else 0
-    if found >= num_labels or labels.min() < 0:
-        raise ValueError(f"part map {path} holds label {found}, allowed 0..{num_labels - 1} "
-                         f"(num_labels={num_labels}); set the right label grouping or num_labels")
+    if found >= num_part_labels or labels.min() < 0:
+        raise ValueError(f"part map {path} holds label {found}, allowed 0..{num_part_labels - 1} "
+                         f"(num_part_labels={num_part_labels}); set the right label grouping or num_part_labels")
     return labels.astype(np.uint8, copy=False)
 
 
@@ -138,7 +139,7 @@ class LabelGrouping:
 
 
 # The thesis's CDCL output is already in the 7-part scheme.
-PASCAL_PERSON_PART_7 = LabelGrouping.from_groups({name: [i] for i, name in enumerate(PART_NAMES_7)}, 7)
+PASCAL_PERSON_PART_7 = LabelGrouping.from_groups({name: [i] for i, name in enumerate(PART_NAMES_7)}, NUM_PART_LABELS)
 
 # LIP / CIHP human parsing (20 labels): 0 Background, 1 Hat, 2 Hair, 3 Glove, 4 Sunglasses,
 # 5 UpperClothes, 6 Dress, 7 Coat, 8 Socks, 9 Pants, 10 Jumpsuits, 11 Scarf, 12 Skirt, 13 Face,

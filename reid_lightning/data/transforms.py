@@ -20,11 +20,13 @@ PREPROCESSING_FIELDS = ("height", "width", "mean", "std", "interpolation")  # th
 
 @dataclass
 class TransformConfig:
-    height: int = 128
-    width: int = 64
+    """The input size (data.height, data.width) and the augmentation (data.augment, whose defaults these are)."""
+
+    height: int
+    width: int
     flip: bool = True  # horizontal flip, p=0.5
     pad: int = 10  # pad then random-crop back to size; 0 disables
-    random_erasing: float = 0.5  # probability; 0 disables
+    random_erasing: float = 0.0  # probability; 0 disables
     mean: tuple = IMAGENET_MEAN
     std: tuple = IMAGENET_STD
     interpolation: str = "bilinear"  # resize filter (torchvision InterpolationMode value), antialiased

@@ -22,7 +22,13 @@ from pathlib import Path
 from PIL import Image, UnidentifiedImageError
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from reid_lightning.data.part_maps import default_part_root, load_part_map, part_map_path, part_map_paths
+from reid_lightning.data.part_maps import (
+    NUM_PART_LABELS,
+    default_part_root,
+    load_part_map,
+    part_map_path,
+    part_map_paths,
+)
 from reid_lightning.data.samples import Splits
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
@@ -62,7 +68,7 @@ def require_samples(splits: Splits, names: Sequence[str]) -> None:
                      "images there in the dataset's naming, or point data.root at the complete dataset.")
 
 
-def check_item(item: Item, num_labels: int) -> list[Problem]:
+def check_item(item: Item, num_part_labels: int) -> list[Problem]:
     """Decode the image fully (a truncated file fails here), then check its part map against it (size, mode,
     labels); the map of an unreadable image is not checked (its size is unknown)."""
     try:
@@ -75,7 +81,7 @@ def check_item(item: Item, num_labels: int) -> list[Problem]:
     if item.part_map is None:
         return []
     try:
-        load_part_map(item.part_map, size, num_labels, image_path=item.image)
+        load_part_map(item.part_map, size, num_part_labels, image_path=item.image)
     except (FileNotFoundError, ValueError) as err:
         return [Problem(item.part_map, str(err).removeprefix(f"part map {item.part_map} "))]
     return []
@@ -88,7 +94,7 @@ def _is_empty(path: Path) -> bool:
         return False
 
 
-def check_items(items: Sequence[Item], num_labels: int = 7, workers: int | None = None,
+def check_items(items: Sequence[Item], num_part_labels: int = NUM_PART_LABELS, workers: int | None = None,
                 progress: bool = True) -> list[Problem]:
     """Every problem of `items`, in their order; `workers` threads (default: cores x 2, I/O bound)."""
     workers = workers or min(32, 2 * (os.cpu_count() or 1))
@@ -96,7 +102,7 @@ def check_items(items: Sequence[Item], num_labels: int = 7, workers: int | None 
     with ThreadPoolExecutor(workers) as pool, Progress(*columns, disable=not progress, transient=True) as bar:
         task = bar.add_task("check", total=len(items))
         problems = []
-        for found in pool.map(lambda item: check_item(item, num_labels), items):
+        for found in pool.map(lambda item: check_item(item, num_part_labels), items):
             problems += found
             bar.advance(task)
     return problems
@@ -121,14 +127,15 @@ def splits_items(splits: Splits, part_root: Path | None, names: Sequence[str]) -
     return items
 
 
-def check_data(datasets: Sequence[tuple[Splits, Sequence[str], Path | None]], num_labels: int, verify: bool) -> None:
+def check_data(datasets: Sequence[tuple[Splits, Sequence[str], Path | None]], num_part_labels: int,
+               verify: bool) -> None:
     """Pre-flight over (splits, split names, part-map folder or None) per dataset: every named split must hold
     images; with `verify`, every image (and part map) must be usable, all bad files in one error."""
     for splits, names, _ in datasets:
         require_samples(splits, names)
     if verify:
         items = [item for splits, names, part_root in datasets for item in splits_items(splits, part_root, names)]
-        raise_problems(check_items(items, num_labels), ", ".join(f"dataset {s.root}" for s, _, _ in datasets))
+        raise_problems(check_items(items, num_part_labels), ", ".join(f"dataset {s.root}" for s, _, _ in datasets))
 
 
 def check_datamodule(datamodule, train: bool, test: bool) -> None:
@@ -138,7 +145,7 @@ def check_datamodule(datamodule, train: bool, test: bool) -> None:
     roles += [(datamodule.targets, ("query", "gallery"), datamodule.load_part_maps)] if test else []
     datasets = [(datamodule.splits(spec.key), names, spec.part_root if with_maps else None)
                 for specs, names, with_maps in roles for spec in specs]
-    check_data(datasets, datamodule.cfg.num_source_labels, datamodule.cfg.verify)
+    check_data(datasets, datamodule.cfg.num_part_labels, datamodule.cfg.verify)
 
 
 # ---------------------------------------------------------------- command line: reid-data check <root>
@@ -163,7 +170,8 @@ def main(argv: list[str] | None = None) -> int:
     check.add_argument("--part-maps", type=Path, default=None,
                        help="part-map folder (default: <root>/part_maps; checked when it exists)")
     check.add_argument("--no-part-maps", action="store_true", help="check the images only")
-    check.add_argument("--num-labels", type=int, default=7, help="labels allowed in a map: 0..N-1 (default 7)")
+    check.add_argument("--num-part-labels", type=int, default=NUM_PART_LABELS,
+                       help=f"labels allowed in a map: 0..N-1 (default {NUM_PART_LABELS}, Pascal-Person-Part)")
     check.add_argument("--workers", type=int, default=None, help="threads (default: 2 x cores)")
     check.add_argument("--no-progress", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
@@ -175,7 +183,7 @@ def main(argv: list[str] | None = None) -> int:
     if not items:
         print(f"no images ({', '.join(IMAGE_SUFFIXES)}) below {root}", file=sys.stderr)
         return 1
-    problems = check_items(items, args.num_labels, args.workers, progress=not args.no_progress)
+    problems = check_items(items, args.num_part_labels, args.workers, progress=not args.no_progress)
     maps = sum(item.part_map is not None for item in items)
     print(f"checked {len(items)} images and {maps} part maps below {root}: {len(problems)} bad file(s)")
     for problem in problems:

@@ -88,7 +88,7 @@ def find_images(folder: Path) -> list[Path]:
     return images
 
 
-def load_maps(part_root: Path, folder: Path, images: list[Path], num_labels: int) -> list[np.ndarray]:
+def load_maps(part_root: Path, folder: Path, images: list[Path], num_part_labels: int) -> list[np.ndarray]:
     """The label map of each image: <part_root>/<image folder relative to `folder`>/<image stem>.png."""
     from PIL import Image
 
@@ -99,7 +99,7 @@ def load_maps(part_root: Path, folder: Path, images: list[Path], num_labels: int
         with Image.open(image) as im:
             width, height = im.size
         path = part_map_path(part_root, image.parent.relative_to(folder), image)
-        maps.append(load_part_map(path, (height, width), num_labels, image_path=image))
+        maps.append(load_part_map(path, (height, width), num_part_labels, image_path=image))
     return maps
 
 

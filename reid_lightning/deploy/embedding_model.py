@@ -27,7 +27,7 @@ class EmbeddingModel(nn.Module):
         self.flip, self.normalize = flip, normalize
         partition = model.head.partition
         self.requires_part_maps = bool(getattr(partition, "requires_part_maps", False))
-        self.num_part_labels = int(getattr(partition, "num_labels", 0))
+        self.num_part_labels = int(getattr(partition, "num_part_labels", 0))
         self.embedding_dim = model.feature_dim * partition.num_parts
 
     def forward(self, images: torch.Tensor, part_maps: torch.Tensor | None = None) -> torch.Tensor:

@@ -20,14 +20,13 @@ import numpy as np
 import torch
 from torch import nn
 
-from reid_lightning.data.part_maps import PART_NAMES_7
+from reid_lightning.data.part_maps import NUM_PART_LABELS
 from reid_lightning.data.transforms import apply_joint
 from reid_lightning.deploy.embedding_model import EmbeddingModel
 from reid_lightning.deploy.inputs import as_items, iter_images
 from reid_lightning.deploy.preprocessing import Preprocessing
 
 GENERATE = "generate"
-GENERATOR_LABELS = len(PART_NAMES_7)  # the pose generator draws the 7-part Pascal-Person-Part scheme
 
 
 class FeatureExtractor:
@@ -116,9 +115,9 @@ class FeatureExtractor:
         if isinstance(part_maps, str):
             if part_maps != GENERATE:
                 raise ValueError(f"part_maps={part_maps!r}; pass a list of (H, W) uint8 arrays or '{GENERATE}'")
-            if self.num_part_labels != GENERATOR_LABELS:
+            if self.num_part_labels != NUM_PART_LABELS:
                 raise ValueError(f"this model was trained with {self.num_part_labels} part labels; the pose "
-                                 f"generator draws {GENERATOR_LABELS}. Pass part maps in the model's own scheme")
+                                 f"generator draws {NUM_PART_LABELS}. Pass part maps in the model's own scheme")
             return GENERATE
         return list(part_maps)
 

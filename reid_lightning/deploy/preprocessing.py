@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass
 
 from torchvision.transforms import v2
 
+from reid_lightning.data.market_layout import MARKET_IMAGE_SIZE
 from reid_lightning.data.transforms import (
     IMAGENET_MEAN,
     IMAGENET_STD,
@@ -45,7 +46,7 @@ class Preprocessing:
         if stored:
             return cls(**{k: tuple(v) if k in ("mean", "std") else v for k, v in stored.items()
                           if k in PREPROCESSING_FIELDS})
-        height, width = hparams.get("image_size", (128, 64))
+        height, width = hparams.get("image_size", MARKET_IMAGE_SIZE)
         return cls(int(height), int(width))
 
     @property

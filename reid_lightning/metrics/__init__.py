@@ -1,6 +1,6 @@
 """Retrieval metrics of person re-ID under the Market-1501 protocol: exact, fast, memory-bounded.
 
-    evaluate(qf, gf, q_pids, g_pids, q_camids, g_camids, metric="euclidean", max_rank=50, ...)
+    evaluate(qf, gf, q_pids, g_pids, q_camids, g_camids, distance="euclidean", max_rank=50, ...)
         -> {"cmc": [max_rank floats], "mAP", "mINP", "mAP_market", "num_valid_queries"}
     RetrievalMetric(...)   the torchmetrics Metric used in training (DDP-exact)
     pairwise_distance(q, g, metric)

@@ -25,6 +25,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+DEFAULT_MEMORY_BUDGET = 1 << 30  # 1 GiB: the evaluator's peak memory unless evaluation.memory_budget_bytes says
+
 METRICS = ("euclidean", "cosine")
 NORM_EPS = 1e-12
 PAIRS_PER_BATCH = 1 << 11  # direct distances are computed this many pairs at a time (bounded memory)

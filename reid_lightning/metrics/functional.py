@@ -22,30 +22,29 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from reid_lightning.metrics.distance import FeatureDistances, check_metric
+from reid_lightning.metrics.distance import DEFAULT_MEMORY_BUDGET, FeatureDistances, check_metric
 from reid_lightning.metrics.ranking import SamePidIndex, match_ranks, plan_chunk_rows
-from reid_lightning.metrics.reranking import KReciprocalDistances
+from reid_lightning.metrics.reranking import RERANK_DEFAULTS, KReciprocalDistances
 from reid_lightning.metrics.scores import query_scores, summarize
 from reid_lightning.metrics.visibility import VisibleDistances, visible_distance_source
 
-DEFAULT_MEMORY_BUDGET = 1 << 30  # 1 GiB
 
-
-def evaluate(qf, gf, q_pids, g_pids, q_camids, g_camids, metric: str = "euclidean", max_rank: int = 50, *,
-             normalize: bool = False, rerank: bool = False, k1: int = 20, k2: int = 6,
-             lambda_value: float = 0.3, memory_budget_bytes: int = DEFAULT_MEMORY_BUDGET,
+def evaluate(qf, gf, q_pids, g_pids, q_camids, g_camids, distance: str = "euclidean", max_rank: int = 50, *,
+             normalize: bool = False, rerank: bool = False, k1: int = RERANK_DEFAULTS["k1"],
+             k2: int = RERANK_DEFAULTS["k2"], lambda_value: float = RERANK_DEFAULTS["lambda_value"],
+             memory_budget_bytes: int = DEFAULT_MEMORY_BUDGET,
              q_visibility=None, g_visibility=None, visibility_threshold: float = 0.5) -> dict:
     """Rank the gallery for every query and score it (Market-1501 protocol, see the module docstring).
 
     qf (Q, D), gf (G, D) features; q_pids, q_camids (Q,), g_pids, g_camids (G,) integers; tensors (any
-    device, computed there) or numpy arrays. metric: "euclidean" (squared L2 of the features as given)
+    device, computed there) or numpy arrays. distance: "euclidean" (squared L2 of the features as given)
     or "cosine" (1 - cosine similarity). normalize: L2-normalise features first. rerank: k-reciprocal
     re-ranking (Zhong et al. 2017) with k1, k2, lambda_value. q_visibility (Q, P), g_visibility (G, P):
     rank by the visibility-aware part distance (visibility.py; scores visible at >= visibility_threshold;
     normalize then acts on each part).
     Returns {"cmc": [max_rank floats], "mAP", "mINP", "mAP_market": float, "num_valid_queries": int}.
     """
-    check_metric(metric)
+    metric = check_metric(distance)
     qf, gf = _as_tensor(qf, "qf"), _as_tensor(gf, "gf")
     device = qf.device
     q_pids, g_pids, q_camids, g_camids = (_as_tensor(x, name).to(device).long() for x, name in
@@ -85,7 +84,8 @@ def evaluate(qf, gf, q_pids, g_pids, q_camids, g_camids, metric: str = "euclidea
 
 
 def distance_source(qf: torch.Tensor, gf: torch.Tensor, metric: str, *, normalize: bool = False,
-                    rerank: bool = False, k1: int = 20, k2: int = 6, lambda_value: float = 0.3,
+                    rerank: bool = False, k1: int = RERANK_DEFAULTS["k1"], k2: int = RERANK_DEFAULTS["k2"],
+                    lambda_value: float = RERANK_DEFAULTS["lambda_value"],
                     memory_budget_bytes: int = DEFAULT_MEMORY_BUDGET,
                     visibility: tuple[torch.Tensor, torch.Tensor] | None = None, visibility_threshold: float = 0.5,
                     ) -> FeatureDistances | KReciprocalDistances | VisibleDistances:

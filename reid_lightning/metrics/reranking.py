@@ -18,7 +18,9 @@ ours as given (squared euclidean or cosine; Torchreid squares its input once mor
 
 import torch
 
-from reid_lightning.metrics.distance import gallery_operands, query_operands
+from reid_lightning.metrics.distance import DEFAULT_MEMORY_BUDGET, gallery_operands, query_operands
+
+RERANK_DEFAULTS = {"k1": 20, "k2": 6, "lambda_value": 0.3}  # Zhong et al. 2017's settings for Market-1501
 
 PAIRS_PER_STEP = 1 << 22  # sparse products are expanded this many (row, column) pairs at a time
 
@@ -44,8 +46,9 @@ class KReciprocalDistances:
 
     bytes_per_element = 64  # original, overlap and Jaccard (B, G) float64 on top of the ranking's 32
 
-    def __init__(self, qf: torch.Tensor, gf: torch.Tensor, metric: str, k1: int = 20, k2: int = 6,
-                 lambda_value: float = 0.3, budget_bytes: int = 1 << 30):
+    def __init__(self, qf: torch.Tensor, gf: torch.Tensor, metric: str, k1: int = RERANK_DEFAULTS["k1"],
+                 k2: int = RERANK_DEFAULTS["k2"], lambda_value: float = RERANK_DEFAULTS["lambda_value"],
+                 budget_bytes: int = DEFAULT_MEMORY_BUDGET):
         features = torch.cat([qf, gf])
         n, self.num_query, self.k2, self.lambda_value = len(features), len(qf), k2, lambda_value
         if n < k1 + 2:

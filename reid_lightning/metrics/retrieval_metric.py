@@ -20,8 +20,9 @@ import torch
 from torchmetrics import Metric
 from torchmetrics.utilities import dim_zero_cat
 
-from reid_lightning.metrics.distance import check_metric
-from reid_lightning.metrics.functional import DEFAULT_MEMORY_BUDGET, distance_source, evaluate
+from reid_lightning.metrics.distance import DEFAULT_MEMORY_BUDGET, check_metric
+from reid_lightning.metrics.functional import distance_source, evaluate
+from reid_lightning.metrics.reranking import RERANK_DEFAULTS
 
 
 class RetrievalMetric(Metric):
@@ -31,13 +32,14 @@ class RetrievalMetric(Metric):
     higher_is_better = True
     full_state_update = False
 
-    def __init__(self, metric: str = "euclidean", max_rank: int = 50, normalize: bool = False,
+    def __init__(self, distance: str = "euclidean", max_rank: int = 50, normalize: bool = False,
                  rerank: bool = False, memory_budget_bytes: int = DEFAULT_MEMORY_BUDGET,
-                 ranks: Sequence[int] = (1, 5, 10), rerank_k1: int = 20, rerank_k2: int = 6,
-                 rerank_lambda: float = 0.3, visibility: bool = False, visibility_threshold: float = 0.5,
+                 ranks: Sequence[int] = (1, 5, 10), rerank_k1: int = RERANK_DEFAULTS["k1"],
+                 rerank_k2: int = RERANK_DEFAULTS["k2"], rerank_lambda: float = RERANK_DEFAULTS["lambda_value"],
+                 visibility: bool = False, visibility_threshold: float = 0.5,
                  **kwargs):
         super().__init__(**kwargs)
-        self.distance = check_metric(metric)
+        self.distance = check_metric(distance)
         self.ranks = tuple(int(k) for k in ranks)
         if not self.ranks or min(self.ranks) < 1 or max(self.ranks) > max_rank:
             raise ValueError(f"ranks {ranks} must lie in 1..max_rank={max_rank}; raise max_rank or drop them")
@@ -140,7 +142,7 @@ class RetrievalMetric(Metric):
                       "mAP_market": float("nan"), "num_valid_queries": 0}
         else:
             result = evaluate(embeddings[query], embeddings[~query], pids[query], pids[~query], camids[query],
-                              camids[~query], metric=self.distance, max_rank=self.max_rank,
+                              camids[~query], distance=self.distance, max_rank=self.max_rank,
                               normalize=self.normalize, rerank=self.rerank,
                               memory_budget_bytes=self.memory_budget_bytes, **self.rerank_args,
                               q_visibility=q_visibility, g_visibility=g_visibility,

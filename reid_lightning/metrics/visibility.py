@@ -26,6 +26,7 @@ import torch
 import torch.nn.functional as F
 
 from reid_lightning.metrics.distance import (
+    DEFAULT_MEMORY_BUDGET,
     NORM_EPS,
     PAIRS_PER_BATCH,
     check_metric,
@@ -157,7 +158,8 @@ class VisibleDistances:
 
 def visible_distance_source(qf: torch.Tensor, gf: torch.Tensor, q_visibility: torch.Tensor,
                             g_visibility: torch.Tensor, metric: str, *, normalize: bool = False,
-                            threshold: float = 0.5, memory_budget_bytes: int = 1 << 30) -> VisibleDistances:
+                            threshold: float = 0.5,
+                            memory_budget_bytes: int = DEFAULT_MEMORY_BUDGET) -> VisibleDistances:
     """Embeddings (N, P*D) or parts (N, P, D) with visibility (N, P) -> `VisibleDistances`.
     normalize: L2-normalise each part feature (the distance is per part)."""
     q_visible, g_visible = visible_parts(q_visibility, threshold), visible_parts(g_visibility, threshold)

@@ -36,7 +36,17 @@ def read_checkpoint(ckpt_path: str | Path) -> dict:
     kind = foreign_kind(checkpoint)
     if kind is not None:
         raise ValueError(f"checkpoint {path} is {kind}, not a checkpoint of reid-lightning's train.py. {FOREIGN_FIX}")
+    upgrade_hparams(checkpoint.get("hyper_parameters"))
     return checkpoint
+
+
+def upgrade_hparams(hparams: dict | None) -> None:
+    """Rename, in place, the settings an older version stored under an old key (evaluation.metric -> distance)."""
+    evaluation = (hparams or {}).get("evaluation")
+    if isinstance(evaluation, dict) and "metric" in evaluation:
+        metric = evaluation.pop("metric")
+        if metric is not None:
+            evaluation.setdefault("distance", metric)
 
 
 def foreign_kind(checkpoint) -> str | None:

@@ -9,25 +9,22 @@ several datasets (the data module's `test_targets`, one test loader each) keeps 
 and logs `test/<target>/<metric>`; a single unnamed test set logs `test/<metric>`.
 """
 
+from dataclasses import asdict
+
 import pytorch_lightning as pl
 import torch
 from torch import nn
 
+from reid_lightning.data.part_maps import NUM_PART_LABELS
 from reid_lightning.metrics import RetrievalMetric
 from reid_lightning.models.backbones import create_backbone
 from reid_lightning.models.classifier import create_classifier
 from reid_lightning.models.neck import PartNeck
 from reid_lightning.models.optimization import build_optimizer, build_scheduler
 from reid_lightning.models.partitions import PartitionOutput, create_partition
+from reid_lightning.models.settings import EvaluationSettings, LossSettings, from_options
 from reid_lightning.models.triplet import batch_hard_triplet_loss
 from reid_lightning.models.tta import flip_average
-
-# Defaults of the loss and evaluation options: those of conf/loss/cross_entropy.yaml and
-# conf/evaluation/default.yaml, so a module built in Python behaves like the default run.
-LOSS_DEFAULTS = {"label_smoothing": 0.1, "triplet_weight": 0.0, "triplet_margin": 0.3}
-EVALUATION_DEFAULTS = {"metric": "euclidean", "normalize": False, "flip": False, "rerank": False,
-                       "memory_budget_bytes": 1 << 30, "visibility": False, "visibility_threshold": 0.5}
-METRIC_OPTIONS = ("metric", "normalize", "rerank", "memory_budget_bytes", "visibility", "visibility_threshold")
 
 
 class PartHead(nn.Module):
@@ -70,22 +67,24 @@ class ReIDModule(pl.LightningModule):
     users of a checkpoint feed images as evaluation did (reid_lightning.deploy); None in old checkpoints."""
 
     def __init__(self, backbone: dict, partition: dict, classifier: dict, optimizer: dict, scheduler: dict,
-                 num_classes: int, image_size: tuple[int, int] = (128, 64), num_part_labels: int = 7,
-                 neck_dim: int | None = None, loss: dict | None = None, evaluation: dict | None = None,
+                 num_classes: int, image_size: tuple[int, int], num_part_labels: int = NUM_PART_LABELS,
+                 neck_dim: int | None = 0, loss: dict | None = None, evaluation: dict | None = None,
                  preprocessing: dict | None = None):
         super().__init__()
         self.save_hyperparameters(logger=False)
         self.backbone = create_backbone(**backbone)
         channels = self.backbone.num_features
-        part = create_partition(**partition, num_labels=num_part_labels, in_channels=channels)
+        part = create_partition(**partition, num_part_labels=num_part_labels, in_channels=channels)
         neck = PartNeck(channels, neck_dim) if neck_dim else None
         self.head = PartHead(part, neck)
         self.feature_dim = neck_dim or channels
         self.classifier = create_classifier(**classifier, in_features=self.feature_dim,
                                             num_parts=part.num_parts, num_classes=num_classes)
-        self.loss_cfg = {**LOSS_DEFAULTS, **(loss or {})}
-        self.eval_cfg = {**EVALUATION_DEFAULTS, **(evaluation or {})}
-        self.metric_kwargs = {k: self.eval_cfg[k] for k in METRIC_OPTIONS}
+        # the loss= and evaluation= groups; what a dict leaves out takes conf/loss, conf/evaluation's defaults
+        self.loss_cfg = asdict(from_options(LossSettings, loss, "loss"))
+        evaluation_settings = from_options(EvaluationSettings, evaluation, "evaluation")
+        self.eval_cfg = asdict(evaluation_settings)
+        self.metric_kwargs = evaluation_settings.metric_options()
         self.val_metric = RetrievalMetric(**self.metric_kwargs)
         self.test_metrics = nn.ModuleList([RetrievalMetric(**self.metric_kwargs)])  # one per test target
         self.test_names: list[str | None] = [None]  # their names in the logs (None: plain test/<metric>)

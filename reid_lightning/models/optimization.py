@@ -1,7 +1,8 @@
 """Optimisers and learning-rate schedules by name, for the `optimizer=` and `scheduler=` config groups.
 
 Each is a function registered where it is defined; its keyword arguments are the options its YAML file
-may set (an unknown option is an error naming the allowed ones). Schedules step once per epoch.
+may set (an unknown option is an error naming the allowed ones), with the YAML's defaults
+(tests/test_config_defaults.py). Schedules step once per epoch.
 `plateau` is the thesis's ReduceLROnPlateau (chapter 4), `step` its StepLR (chapter 3),
 `warmup_cosine` the modern recipe (linear warm-up, then cosine decay).
 """
@@ -18,8 +19,8 @@ SCHEDULERS = Registry("scheduler", config_key="scheduler.name")
 
 
 @OPTIMIZERS.register("sgd")
-def sgd(params: Iterable, lr: float = 0.1, weight_decay: float = 5e-4, momentum: float = 0.9,
-        nesterov: bool = False) -> torch.optim.Optimizer:
+def sgd(params: Iterable, lr: float = 0.05, weight_decay: float = 5e-4, momentum: float = 0.9,
+        nesterov: bool = True) -> torch.optim.Optimizer:
     return torch.optim.SGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay, nesterov=nesterov)
 
 
@@ -35,7 +36,7 @@ def adamw(params: Iterable, lr: float = 1e-3, weight_decay: float = 5e-4, betas:
     return torch.optim.AdamW(params, lr=lr, betas=tuple(betas), weight_decay=weight_decay, amsgrad=amsgrad)
 
 
-def build_optimizer(params: Iterable, name: str = "sgd", **options) -> torch.optim.Optimizer:
+def build_optimizer(params: Iterable, name: str, **options) -> torch.optim.Optimizer:
     return OPTIMIZERS.build(name, params=params, **options)
 
 
@@ -57,7 +58,7 @@ def plateau(optimizer, factor: float = 0.1, patience: int = 4, monitor: str = "t
 
 
 @SCHEDULERS.register("warmup_cosine")
-def warmup_cosine(optimizer, warmup_epochs: int = 0, max_epochs: int = 30, min_lr: float = 0.0) -> dict:
+def warmup_cosine(optimizer, max_epochs: int, warmup_epochs: int = 2, min_lr: float = 0.0) -> dict:
     cosine = lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(1, max_epochs - warmup_epochs), eta_min=min_lr)
     if warmup_epochs > 0:
         warmup = lr_scheduler.LinearLR(optimizer, start_factor=0.01, total_iters=warmup_epochs)
@@ -65,6 +66,6 @@ def warmup_cosine(optimizer, warmup_epochs: int = 0, max_epochs: int = 30, min_l
     return {"scheduler": cosine, "interval": "epoch"}
 
 
-def build_scheduler(optimizer, name: str = "none", **options) -> dict | None:
+def build_scheduler(optimizer, name: str, **options) -> dict | None:
     """Lightning lr_scheduler dict for `name`, or None for a constant learning rate."""
     return SCHEDULERS.build(name, optimizer=optimizer, **options)

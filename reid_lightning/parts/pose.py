@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from reid_lightning.data.market_layout import MARKET_IMAGE_SIZE
 from reid_lightning.parts.skeleton import MEDIAPIPE_33, to_skeleton
 
 INSTALL_HINT = "install the part-map extra: pip install 'reid-lightning[parts]' (mediapipe==0.10.14)"
@@ -74,7 +75,7 @@ class PoseModel:
             self.pose = mediapipe.solutions.pose.Pose(
                 static_image_mode=True, model_complexity=1, enable_segmentation=True,
                 min_detection_confidence=config.min_detection_confidence)
-            self(np.zeros((128, 64, 3), np.uint8))  # warm-up: the graph starts (and logs) on first use
+            self(np.zeros((*MARKET_IMAGE_SIZE, 3), np.uint8))  # warm-up: the graph starts (and logs) on first use
 
     def __call__(self, image: np.ndarray) -> PoseResult:
         if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:

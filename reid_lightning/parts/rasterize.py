@@ -29,7 +29,6 @@ from scipy import ndimage
 from reid_lightning.parts.skeleton import joint, mean_of
 
 BACKGROUND, HEAD, TORSO, UPPER_ARMS, FOREARMS, UPPER_LEGS, LOWER_LEGS = range(7)
-NUM_PARTS = 7
 
 # Fallback: a standing person's body height is cut at these fractions (head about 1/7.5 of it,
 # crotch at about half, knees at about three quarters).

@@ -15,6 +15,7 @@ from reid_lightning.models.module import ReIDModule
 from reid_lightning.reporting.console import print_results
 from reid_lightning.reporting.run_records import FINISHED, read_record, write_record
 from reid_lightning.run.build import build_datamodule, build_trainer, plain, run_choices
+from reid_lightning.run.config_tree import print_config_tree
 from reid_lightning.run.faults import require_finite_results
 from reid_lightning.run.train import metrics_of
 
@@ -24,6 +25,7 @@ MODEL_GROUPS = ("backbone", "partition", "classifier")  # config groups a checkp
 
 def evaluate(cfg: DictConfig) -> dict:
     """Hydra task of eval.py; returns the test metrics."""
+    print_config_tree(cfg, Path(cfg.paths.output_dir))
     model_cfg = model_config_from_checkpoint(cfg.ckpt_path)
     choices = evaluated_choices(run_choices(), model_cfg, cfg.ckpt_path)
     model = ReIDModule.load_from_checkpoint(cfg.ckpt_path, map_location="cpu", weights_only=False,

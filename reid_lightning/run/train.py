@@ -31,6 +31,7 @@ from reid_lightning.run.build import (
     needs_train_part_maps,
     run_choices,
 )
+from reid_lightning.run.config_tree import print_config_tree
 from reid_lightning.run.ddp_launch import lightning_will_launch_children, single_job_argv
 from reid_lightning.run.faults import record_interruption, require_finite_results, sigterm_interrupts
 from reid_lightning.run.resume import newest_readable_checkpoint
@@ -98,7 +99,8 @@ def fit_and_test(cfg: DictConfig) -> dict:
 
 def log_hparams_row(trainer: pl.Trainer, cfg: DictConfig, complexity: dict, results: dict,
                     targets: list[str] | None = None) -> None:
-    """One row per run in TensorBoard's hparams view: the run's choices next to its cost and results."""
+    """One row per run in TensorBoard's hparams view: the run's choices next to its cost and results; the other
+    loggers (CSV, wandb, MLflow) get the same choices as hyper-parameters and the same figures as metrics."""
     params = {**run_choices(), "image_size": f"{cfg.data.height}x{cfg.data.width}",
               "batch_size": cfg.data.batch_size, "lr": cfg.optimizer.lr, "max_epochs": cfg.trainer.max_epochs,
               "seed": cfg.seed}
@@ -107,7 +109,10 @@ def log_hparams_row(trainer: pl.Trainer, cfg: DictConfig, complexity: dict, resu
     for logger in trainer.loggers:
         if isinstance(logger, pl.loggers.TensorBoardLogger):
             logger.log_hyperparams(params, metrics)
-            logger.finalize("success")
+        else:
+            logger.log_hyperparams(params)
+            logger.log_metrics(metrics, step=trainer.global_step)
+        logger.finalize("success")
 
 
 def train(cfg: DictConfig) -> dict:
@@ -117,6 +122,7 @@ def train(cfg: DictConfig) -> dict:
     if is_multirun() and cfg.skip_finished and is_finished(run_dir):
         log.info("Skipping %s: it already holds a finished result", run_dir)
         return {}
+    print_config_tree(cfg, run_dir)
     try:
         with sigterm_interrupts():
             outcome = require_finite_results(fit_and_test(cfg))

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from reid_lightning.data.market_layout import MARKET_IMAGE_SIZE
+
 
 @dataclass(frozen=True)
 class Palette:
@@ -93,7 +95,7 @@ OCCLUDERS = ("box", "pedestrian", "both")  # occlusion.py draws them
 # What a domain sets for every style knob left at None in SyntheticConfig.
 DOMAINS = {
     "a": {"palette": "market", "illumination": "daylight", "background": "street", "num_cameras": 6,
-          "image_size": (128, 64)},
+          "image_size": MARKET_IMAGE_SIZE},
     "b": {"palette": "summer", "illumination": "warm_indoor", "background": "mall", "num_cameras": 8,
           "image_size": (144, 64)},
 }

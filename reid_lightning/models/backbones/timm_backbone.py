@@ -13,6 +13,7 @@ from timm import create_model
 from timm.models import EfficientNet, ResNet
 from torch import nn
 
+from reid_lightning.data.market_layout import MARKET_IMAGE_SIZE
 from reid_lightning.models.backbones.backbone_registry import BACKBONES
 
 NO_NETWORK = ("no network access to the weights hub ({error}); download the weights elsewhere and pass "
@@ -44,7 +45,7 @@ def check_feature_map(model: nn.Module, name: str) -> None:
     model.eval()
     try:
         with torch.no_grad():
-            out = model(torch.zeros(1, 3, 128, 64))
+            out = model(torch.zeros(1, 3, *MARKET_IMAGE_SIZE))
     except Exception as err:
         raise ValueError(f"timm model {name!r} cannot run on a 128x64 image ({type(err).__name__}: {err}); "
                          "use a convolutional timm model") from err

@@ -13,6 +13,7 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
+from reid_lightning.data.part_maps import NUM_PART_LABELS
 from reid_lightning.registry import Registry
 
 PARTITIONS = Registry("partition")
@@ -58,14 +59,15 @@ def check_choice(partition: str, key: str, value: str, allowed: tuple[str, ...])
         raise ValueError(f"partition={partition} got {key}={value!r}; choose one of {', '.join(allowed)}")
 
 
-def create_partition(name: str, num_labels: int = 7, in_channels: int | None = None, **kwargs) -> Partition:
+def create_partition(name: str, num_part_labels: int = NUM_PART_LABELS, in_channels: int | None = None,
+                     **kwargs) -> Partition:
     """Build a partition by config name. What the config does not hold is passed to the partitions that take
-    it: `num_labels` (labels in the part maps) and `in_channels` (the backbone's feature channels).
+    it: `num_part_labels` (labels in the part maps) and `in_channels` (the backbone's feature channels).
 
     Returns a `Partition`: `num_parts`, `requires_part_maps`, `requires_part_maps_for_training`,
     `forward(feature_map (B,C,h,w), part_maps (B,H,W) int64 | None) -> (B,P,C)` and `outputs(...)`.
     """
-    provided = {"num_labels": num_labels, "in_channels": in_channels}
+    provided = {"num_part_labels": num_part_labels, "in_channels": in_channels}
     PARTITIONS.check_options(name, kwargs, ignored=tuple(provided))
     options = PARTITIONS.options(name)
     if "in_channels" in options and in_channels is None:

@@ -31,6 +31,7 @@ import math
 import torch
 import torch.nn.functional as F
 
+from reid_lightning.data.part_maps import NUM_PART_LABELS
 from reid_lightning.models.partitions.base import (
     PARTITIONS,
     Partition,
@@ -49,23 +50,25 @@ class BinaryMasks(Partition):
     requires_part_maps_for_training = True
     sigma, radius = 0.0, 0  # no smoothing
 
-    def __init__(self, num_labels: int = 7, include_background: bool = True, interpolation: str = "area",
+    def __init__(self, num_part_labels: int = NUM_PART_LABELS, include_background: bool = True,
+                 interpolation: str = "area",
                  pooling: str = "mean", normalize: str = "none", visible_cells: float = 1.0, eps: float = 1e-6):
         super().__init__()
         check_choice(self.registry_name, "interpolation", interpolation, ("area", "bilinear"))
         check_choice(self.registry_name, "pooling", pooling, ("mean", "weighted"))
         check_choice(self.registry_name, "normalize", normalize, ("none", "max"))
         first = 0 if include_background else 1
-        if num_labels - first < 1:
-            raise ValueError(f"partition={self.registry_name} got num_labels={num_labels} with include_background="
-                             f"{include_background}: no part is left; use num_labels >= 2")
-        self.num_labels, self.include_background = num_labels, include_background
+        if num_part_labels - first < 1:
+            raise ValueError(f"partition={self.registry_name} got num_part_labels={num_part_labels} with "
+                             "include_background="
+                             f"{include_background}: no part is left; use num_part_labels >= 2")
+        self.num_part_labels, self.include_background = num_part_labels, include_background
         if visible_cells <= 0:
             raise ValueError(f"partition={self.registry_name} got visible_cells={visible_cells}; use a positive "
                              "number of feature cells")
         self.interpolation, self.pooling, self.normalize, self.eps = interpolation, pooling, normalize, eps
         self.visible_cells = float(visible_cells)
-        self.labels = tuple(range(first, num_labels))  # the label of each part, in part order
+        self.labels = tuple(range(first, num_part_labels))  # the label of each part, in part order
         self.num_parts = len(self.labels)
 
     def one_hot(self, part_maps: torch.Tensor | None) -> torch.Tensor:
@@ -78,10 +81,11 @@ class BinaryMasks(Partition):
             raise ValueError(f"partition={self.registry_name} expects part maps as integer labels (B, H, W), got "
                              f"{tuple(part_maps.shape)} {part_maps.dtype}")
         low, high = (0, 0) if is_tracing() else (int(v) for v in torch.aminmax(part_maps))
-        if low < 0 or high >= self.num_labels:
-            raise ValueError(f"partition={self.registry_name} takes labels 0..{self.num_labels - 1} (num_labels="
-                             f"{self.num_labels}) but the part maps hold {low}..{high}; check "
-                             "data.num_source_labels / data.part_groups")
+        if low < 0 or high >= self.num_part_labels:
+            raise ValueError(f"partition={self.registry_name} takes labels 0..{self.num_part_labels - 1} "
+                             "(num_part_labels="
+                             f"{self.num_part_labels}) but the part maps hold {low}..{high}; check "
+                             "data.num_part_labels / data.part_groups")
         labels = torch.tensor(self.labels, device=part_maps.device).view(1, -1, 1, 1)
         return (part_maps.unsqueeze(1) == labels).float()  # (B, P, H, W)
 

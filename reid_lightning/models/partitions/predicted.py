@@ -31,6 +31,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from reid_lightning.data.part_maps import NUM_PART_LABELS
 from reid_lightning.models.partitions.base import PARTITIONS, Partition, PartitionOutput, mask_visibility
 from reid_lightning.models.partitions.masks import GaussianMasks, blur_matrix, pool_masked
 
@@ -48,14 +49,15 @@ class PredictedMasks(Partition):
     requires_part_maps = False  # evaluation, inference and export: the image alone
     requires_part_maps_for_training = True  # the training step supervises the masks with the part maps
 
-    def __init__(self, in_channels: int, num_labels: int = 7, include_background: bool = True,
+    def __init__(self, in_channels: int, num_part_labels: int = NUM_PART_LABELS, include_background: bool = True,
                  hidden_channels: int = 0, pooling: str = "mean", sigma: float = 0.0,
                  targets: str = "soft", target_sigma: float = 0.0, loss_weight: float = 1.0,
                  visible_cells: float = 1.0, eps: float = 1e-6):
         super().__init__()
         _check(pooling in ("mean", "weighted"), "pooling", pooling, "choose mean or weighted")
         _check(targets in ("soft", "nearest"), "targets", targets, "choose soft or nearest")
-        _check(num_labels >= 2, "num_labels", num_labels, "use 2 or more (background + at least one part)")
+        _check(num_part_labels >= 2, "num_part_labels", num_part_labels,
+               "use 2 or more (background + at least one part)")
         _check(in_channels >= 1, "in_channels", in_channels, "pass the backbone's num_features")
         _check(hidden_channels >= 0, "hidden_channels", hidden_channels, "use 0 (a 1x1 layer only) or more")
         _check(sigma >= 0, "sigma", sigma, "use sigma >= 0 feature cells (0 = no smoothing)")
@@ -64,21 +66,21 @@ class PredictedMasks(Partition):
                "smoothed targets are soft: set targets=soft, or target_sigma=0")
         _check(loss_weight >= 0, "loss_weight", loss_weight, "use a weight >= 0 (0 = unsupervised masks)")
         _check(visible_cells > 0, "visible_cells", visible_cells, "use a positive number of feature cells")
-        self.num_labels, self.include_background = num_labels, include_background
+        self.num_part_labels, self.include_background = num_part_labels, include_background
         self.pooling, self.targets, self.loss_weight = pooling, targets, float(loss_weight)
         self.sigma, self.radius = float(sigma), math.ceil(3 * sigma)  # blur half-width: 3 sigma
         self.visible_cells, self.eps = float(visible_cells), eps
         self.first_label = 0 if include_background else 1  # the label of part 0
-        self.num_parts = num_labels - self.first_label
+        self.num_parts = num_part_labels - self.first_label
         layers: list[nn.Module] = []
         if hidden_channels:
             layers += [nn.Conv2d(in_channels, hidden_channels, 3, padding=1, bias=False),
                        nn.BatchNorm2d(hidden_channels), nn.ReLU(inplace=True)]
-        layers.append(nn.Conv2d(hidden_channels or in_channels, num_labels, 1))
+        layers.append(nn.Conv2d(hidden_channels or in_channels, num_part_labels, 1))
         self.classifier = nn.Sequential(*layers)
         nn.init.normal_(layers[-1].weight, std=1e-3)  # start from near-uniform probabilities
         nn.init.zeros_(layers[-1].bias)
-        self.target_masks = _MaskTargets(sigma=target_sigma, num_labels=num_labels, include_background=True,
+        self.target_masks = _MaskTargets(sigma=target_sigma, num_part_labels=num_part_labels, include_background=True,
                                          interpolation="area")
 
     def outputs(self, feature_map: torch.Tensor, part_maps: torch.Tensor | None = None) -> PartitionOutput:
