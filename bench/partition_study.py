@@ -1,5 +1,5 @@
 """The thesis's first study on data where the truth is known, over seeds: part heads with and without part
-maps at test time, and the visibility-aware distance (issue 15).
+maps at test time, and the visibility-aware distance.
 
 Trains global pooling, stripes + individual classifiers, Gaussian masks + shared classifier (part maps at
 test time), predicted masks + shared classifier (part maps for training only), and the same predicted

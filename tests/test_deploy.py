@@ -94,7 +94,8 @@ def test_mask_head_takes_one_part_map_per_image():
     part_map = np.random.default_rng(1).integers(0, 7, (100, 50), dtype=np.uint8)
     extractor = FeatureExtractor(model, device="cpu", normalize=False)
     features = extractor([person(), person()], part_maps=[part_map, part_map])  # a batch of 2: other rounding
-    np.testing.assert_allclose(features[1], eval_transform_embedding(model, person(), part_map), rtol=1e-5, atol=1e-5)
+    # float32 rounding of a batch of 2 against 1 reaches 1.1e-5 on features of up to 20 (CPU-dependent kernels)
+    np.testing.assert_allclose(features[1], eval_transform_embedding(model, person(), part_map), rtol=1e-5, atol=5e-5)
     with pytest.raises(ValueError, match="needs one part map per image"):
         extractor(person())
     with pytest.raises(ValueError, match=r"part map 0 has shape \(64, 32\), its image \(100, 50\)"):

@@ -1,4 +1,4 @@
-"""Faults, fast: each defect of issue 17 on the smallest thing that shows it (end-to-end runs: test_faults_e2e.py).
+"""Faults, fast: each fault a probe of the suite found, on the smallest thing that shows it (end-to-end runs: test_faults_e2e.py).
 
 last.ckpt is the newest epoch; a diverging loss or an empty training loader fails the run; empty splits and bad
 files are named before training; a second job cannot regenerate a synthetic set in use; records and checkpoints

@@ -1,4 +1,4 @@
-"""Visibility-aware distances: compare two images on the body parts visible in both (issue 15).
+"""Visibility-aware distances: compare two images on the body parts visible in both.
 
 Each image has P part features (P, D) and a visibility per part (boolean, or a score in [0, 1] that
 `visible_parts` thresholds: visible when score >= threshold). The distance of query q and gallery item g

@@ -1,5 +1,5 @@
 """Seeds as an axis of the result tables: fold a sweep over `seed=` into mean ± std and n per configuration,
-and compare two configurations by their paired difference with a 95% interval (issue 15).
+and compare two configurations by their paired difference with a 95% interval.
 
 - A configuration is a run's override values without the seed. Its metric is reported as the mean over
   its finished runs, ± the sample standard deviation (ddof=1; undefined, "-", for one run), with n.
