@@ -39,3 +39,30 @@ def run_entry_point(script: str, *overrides: str, cwd: Path = ROOT, timeout: int
         raise AssertionError(f"{script} {' '.join(overrides)} exited {proc.returncode}:\n"
                              f"{proc.stdout[-4000:]}\n{proc.stderr[-6000:]}")
     return proc
+
+
+@pytest.fixture
+def tmpfs(tmp_path):
+    """A factory of small file systems (tmpfs of `size`, e.g. "1m"), like a disk about to be full; needs root.
+    Unmounted at the end of the test."""
+    mounts = []
+
+    def mount(size: str = "1m", name: str = "disk") -> Path:
+        if os.geteuid() != 0:
+            pytest.skip("mounting a small tmpfs needs root")
+        folder = tmp_path / name
+        folder.mkdir()
+        if subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder)]).returncode != 0:
+            pytest.skip("cannot mount a tmpfs here")
+        mounts.append(folder)
+        return folder
+
+    yield mount
+    for folder in mounts:
+        subprocess.run(["umount", "-l", str(folder)])
+
+
+@pytest.fixture
+def small_disk(tmpfs):
+    """A 1 MiB file system (tmpfs)."""
+    return tmpfs("1m")

@@ -186,19 +186,6 @@ def test_resume_skips_a_truncated_checkpoint_for_the_newest_readable_one(tmp_pat
     assert f"Skipping unreadable checkpoint {folder / 'last.ckpt'}" in caplog.text
 
 
-@pytest.fixture
-def small_disk(tmp_path):
-    """A 1 MiB file system (tmpfs), like a disk about to be full; needs root."""
-    if os.geteuid() != 0:
-        pytest.skip("mounting a small tmpfs needs root")
-    mount = tmp_path / "disk"
-    mount.mkdir()
-    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount)]).returncode != 0:
-        pytest.skip("cannot mount a tmpfs here")
-    yield mount
-    subprocess.run(["umount", str(mount)])
-
-
 def test_a_checkpoint_that_does_not_fit_keeps_the_previous_one(tmp_path, small_disk):
     from reid_lightning.run.build import build_trainer
 

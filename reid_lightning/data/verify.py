@@ -19,9 +19,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from PIL import Image, UnidentifiedImageError
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+from reid_lightning.data.images import UnreadableImage, read_rgb
 from reid_lightning.data.part_maps import default_part_root, load_part_map, part_map_path, part_map_paths
 from reid_lightning.data.records import Splits
 
@@ -66,11 +66,10 @@ def check_item(item: Item, num_labels: int) -> list[Problem]:
     """Decode the image fully (a truncated file fails here), then check its part map against it (size, mode,
     labels); the map of an unreadable image is not checked (its size is unknown)."""
     try:
-        with Image.open(item.image) as image:
-            image.load()
-            size = (image.height, image.width)
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
-        reason = "empty file (0 bytes)" if _is_empty(item.image) else f"unreadable image ({err})"
+        size = read_rgb(item.image).shape[:2]  # decoded as training decodes it (EXIF orientation, 16-bit scaled)
+    except UnreadableImage as err:
+        cause = err.__cause__
+        reason = "empty file (0 bytes)" if _is_empty(item.image) else f"unreadable image ({cause or err})"
         return [Problem(item.image, reason + "; replace it from the original dataset or delete it")]
     if item.part_map is None:
         return []
