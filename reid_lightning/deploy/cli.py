@@ -51,7 +51,7 @@ def export_main(argv: list[str] | None = None) -> None:
         written = export_model(args.checkpoint, out, formats=tuple(args.format), dtypes=tuple(args.dtype),
                                opset=args.opset, normalize=args.normalize, flip=args.flip, device=args.device,
                                check=not args.no_check)
-    except (ValueError, FileNotFoundError, ExportError) as err:
+    except (ValueError, OSError, ExportError) as err:
         _fail("reid-export", err)
     metadata = read_contract(written[0].path)
     print(f"Input contract (stored in each file's metadata): {Preprocessing.from_metadata(metadata).describe()}")

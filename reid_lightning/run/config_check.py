@@ -180,7 +180,7 @@ def scalar_leaves(node, prefix: str = "") -> Iterator[tuple[str, object]]:
         return
     for key in node:
         path = f"{prefix}{key}"
-        if OmegaConf.is_interpolation(node, key):
+        if OmegaConf.is_interpolation(node, key) or OmegaConf.is_missing(node, key):
             continue
         value = node[key]
         if isinstance(value, DictConfig):
