@@ -54,3 +54,28 @@ def data_config(**changes):
     for key in ("sources", "targets"):  # run-level choices (run/build.py), not DataConfig's
         data.pop(key)
     return DataConfig(**{**data, **changes})
+@pytest.fixture
+def tmpfs(tmp_path):
+    """A factory of small file systems (tmpfs of `size`, e.g. "1m"), like a disk about to be full; needs root.
+    Unmounted at the end of the test."""
+    mounts = []
+
+    def mount(size: str = "1m", name: str = "disk") -> Path:
+        if os.geteuid() != 0:
+            pytest.skip("mounting a small tmpfs needs root")
+        folder = tmp_path / name
+        folder.mkdir()
+        if subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder)]).returncode != 0:
+            pytest.skip("cannot mount a tmpfs here")
+        mounts.append(folder)
+        return folder
+
+    yield mount
+    for folder in mounts:
+        subprocess.run(["umount", "-l", str(folder)])
+
+
+@pytest.fixture
+def small_disk(tmpfs):
+    """A 1 MiB file system (tmpfs)."""
+    return tmpfs("1m")

@@ -1,4 +1,5 @@
-"""Faults, fast: each fault a probe of the suite found, on the smallest thing that shows it (end-to-end runs: test_faults_e2e.py).
+"""Faults, fast: each fault a probe of the suite found, on the smallest thing that shows it (end to end:
+test_faults_e2e.py).
 
 last.ckpt is the newest epoch; a diverging loss or an empty training loader fails the run; empty splits and bad
 files are named before training; a second job cannot regenerate a synthetic set in use; records and checkpoints
@@ -184,19 +185,6 @@ def test_resume_skips_a_truncated_checkpoint_for_the_newest_readable_one(tmp_pat
     cfg = OmegaConf.create({"ckpt_path": None, "resume": "auto"})
     assert resume_checkpoint(cfg, tmp_path) == str(folder / "epoch_001.ckpt")
     assert f"Skipping unreadable checkpoint {folder / 'last.ckpt'}" in caplog.text
-
-
-@pytest.fixture
-def small_disk(tmp_path):
-    """A 1 MiB file system (tmpfs), like a disk about to be full; needs root."""
-    if os.geteuid() != 0:
-        pytest.skip("mounting a small tmpfs needs root")
-    mount = tmp_path / "disk"
-    mount.mkdir()
-    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount)]).returncode != 0:
-        pytest.skip("cannot mount a tmpfs here")
-    yield mount
-    subprocess.run(["umount", str(mount)])
 
 
 def test_a_checkpoint_that_does_not_fit_keeps_the_previous_one(tmp_path, small_disk):

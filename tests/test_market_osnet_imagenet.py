@@ -43,9 +43,11 @@ def test_preset_carries_torchreids_recipe():
                                 "amsgrad": True}
     assert cfg["scheduler"] == {"name": "warmup_cosine", "warmup_epochs": 0, "max_epochs": 250, "min_lr": 0.0}
     assert cfg["trainer"]["max_epochs"] == 250 and cfg["trainer"]["accelerator"] == "gpu"
-    assert cfg["evaluation"] | {"memory_budget_bytes": 0} == {"metric": "euclidean", "normalize": False,
-                                                              "flip": False, "rerank": False, "memory_budget_bytes": 0,
-                                                              "visibility": False, "visibility_threshold": 0.5}
+    assert cfg["evaluation"] | {"memory_budget_bytes": 0} == {
+        "metric": None, "distance": "euclidean", "normalize": False, "flip": False, "rerank": False, "rerank_k1": 20,
+        "rerank_k2": 6, "rerank_lambda": 0.3, "memory_budget_bytes": 0, "visibility": False,
+        "visibility_threshold": 0.5,
+    }
     freeze = instantiate(composed.callbacks.freeze_backbone)
     assert freeze.epochs == 10  # fixbase_epoch
 

@@ -58,7 +58,7 @@ def test_checkpoint_of_another_model_is_refused_with_the_differences(tmp_path):
     path = tmp_path / "x.ckpt"
     hparams = {"backbone": {"name": "nasnet", "pretrained": False}, "partition": {"name": "global"},
                "classifier": {"name": "shared"}, "neck_dim": None, "num_classes": 10, "num_part_labels": 7}
-    torch.save({"hyper_parameters": hparams, "state_dict": {}}, path)
+    torch.save({"hyper_parameters": hparams, "state_dict": {}, "loops": {}, "optimizer_states": []}, path)
     same_but_pretrained = {**hparams, "backbone": {"name": "nasnet", "pretrained": True}}
     check_checkpoint_matches(path, same_but_pretrained)  # the weights source does not change the model
     other = {**hparams, "backbone": {"name": "osnet", "pretrained": False}, "num_classes": 11}

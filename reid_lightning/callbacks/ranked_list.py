@@ -13,6 +13,7 @@ import numpy as np
 import pytorch_lightning as pl
 from PIL import Image
 
+from reid_lightning.data.images import read_rgb
 from reid_lightning.data.market_layout import MARKET_IMAGE_SIZE
 
 GREEN, RED, WHITE = (0, 170, 0), (220, 0, 0), (255, 255, 255)
@@ -21,8 +22,7 @@ GREEN, RED, WHITE = (0, 170, 0), (220, 0, 0), (255, 255, 255)
 def framed(path: Path, size: tuple[int, int], colour: tuple[int, int, int], border: int = 3) -> np.ndarray:
     """Image at `size` (H, W) inside a `border`-pixel frame of `colour`: uint8 (H+2b, W+2b, 3)."""
     h, w = size
-    with Image.open(path) as im:
-        pixels = np.asarray(im.convert("RGB").resize((w, h), Image.BILINEAR))
+    pixels = np.asarray(Image.fromarray(read_rgb(path)).resize((w, h), Image.BILINEAR))  # as training sees it
     canvas = np.empty((h + 2 * border, w + 2 * border, 3), dtype=np.uint8)
     canvas[:] = colour
     canvas[border:border + h, border:border + w] = pixels

@@ -17,23 +17,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image, UnidentifiedImageError
 from torch.utils.data import Dataset
 
 from reid_lightning.data.decode_cache import DecodedSet
+from reid_lightning.data.images import read_image
 from reid_lightning.data.samples import Sample
 from reid_lightning.data.transforms import apply_joint
-
-
-def read_image(path: Path) -> torch.Tensor:
-    """Image file -> uint8 (3,H,W); a corrupt or unreadable file raises naming the file and the fix."""
-    try:
-        with Image.open(path) as im:
-            array = np.asarray(im.convert("RGB"))
-    except (UnidentifiedImageError, OSError, SyntaxError) as err:
-        raise RuntimeError(f"cannot read image {path}: {err}. The file is corrupt or not an image; "
-                           "replace it from the original dataset or delete it.") from err
-    return torch.from_numpy(array.copy()).permute(2, 0, 1)  # (3, H, W)
 
 
 class ReIDDataset(Dataset):

@@ -59,8 +59,10 @@ PART_MAP_FOLDER = "part_maps"  # default home of a dataset's part maps: <dataset
 
 
 def default_part_root(dataset_root: str | Path) -> Path:
-    """Where part maps live when no folder is given: `<dataset root>/part_maps`."""
-    return Path(dataset_root) / PART_MAP_FOLDER
+    """Where part maps live when no folder is given: `<dataset root>/part_maps`; for a dataset given as a file
+    (a CSV manifest as data.root), `<the file's folder>/part_maps`."""
+    root = Path(dataset_root)
+    return (root.parent if root.is_file() else root) / PART_MAP_FOLDER
 
 
 def part_map_path(part_root: str | Path, split: str | Path, image: Sample | Path) -> Path:

@@ -19,9 +19,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from PIL import Image, UnidentifiedImageError
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+from reid_lightning.data.images import UnreadableImage, read_rgb
 from reid_lightning.data.part_maps import (
     NUM_PART_LABELS,
     default_part_root,
@@ -68,15 +68,26 @@ def require_samples(splits: Splits, names: Sequence[str]) -> None:
                      "images there in the dataset's naming, or point data.root at the complete dataset.")
 
 
+def require_disjoint_query_gallery(splits: Splits) -> None:
+    """ValueError naming the files listed both as query and as gallery images (a query would be ranked
+    against itself: the protocol drops that match as same camera, so the user's test is not what they meant)."""
+    gallery = {s.path for s in splits.gallery}
+    both = list(dict.fromkeys(s.path for s in splits.query if s.path in gallery))
+    if both:
+        examples = ", ".join(str(p) for p in both[:3])
+        raise ValueError(f"dataset {splits.name or '?'} at {splits.root}: {len(both)} image(s) are both query and "
+                         f"gallery images (e.g. {examples}); list each image in one split only (a CSV manifest: one "
+                         "row per image)")
+
+
 def check_item(item: Item, num_part_labels: int) -> list[Problem]:
     """Decode the image fully (a truncated file fails here), then check its part map against it (size, mode,
     labels); the map of an unreadable image is not checked (its size is unknown)."""
     try:
-        with Image.open(item.image) as image:
-            image.load()
-            size = (image.height, image.width)
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
-        reason = "empty file (0 bytes)" if _is_empty(item.image) else f"unreadable image ({err})"
+        size = read_rgb(item.image).shape[:2]  # decoded as training decodes it (EXIF orientation, 16-bit scaled)
+    except UnreadableImage as err:
+        cause = err.__cause__
+        reason = "empty file (0 bytes)" if _is_empty(item.image) else f"unreadable image ({cause or err})"
         return [Problem(item.image, reason + "; replace it from the original dataset or delete it")]
     if item.part_map is None:
         return []
@@ -133,6 +144,8 @@ def check_data(datasets: Sequence[tuple[Splits, Sequence[str], Path | None]], nu
     images; with `verify`, every image (and part map) must be usable, all bad files in one error."""
     for splits, names, _ in datasets:
         require_samples(splits, names)
+        if "query" in names and "gallery" in names:
+            require_disjoint_query_gallery(splits)
     if verify:
         items = [item for splits, names, part_root in datasets for item in splits_items(splits, part_root, names)]
         raise_problems(check_items(items, num_part_labels), ", ".join(f"dataset {s.root}" for s, _, _ in datasets))
@@ -149,11 +162,13 @@ def check_datamodule(datamodule, train: bool, test: bool) -> None:
 
 
 # ---------------------------------------------------------------- command line: reid-data check <root>
-def folder_items(root: Path, part_root: Path | None) -> list[Item]:
-    """Every image below `root` (outside the part-map folder), with its part map where the part-map folder has
-    the image's split folder (Market's gt_bbox/, say, has no maps and is checked for images only)."""
+def folder_items(root: Path, part_root: Path | None, exclude: Path | None = None) -> list[Item]:
+    """Every image below `root` (outside the part-map folder and `exclude`, the default one), with its part map
+    where the part-map folder has the image's split folder (Market's gt_bbox/, say, has no maps and is checked
+    for images only)."""
+    skipped = [folder for folder in (part_root, exclude) if folder is not None]
     images = sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()
-                    and not (part_root is not None and p.is_relative_to(part_root)))
+                    and not any(p.is_relative_to(folder) for folder in skipped))
 
     def map_of(image: Path) -> Path | None:
         split = image.parent.relative_to(root)
@@ -178,8 +193,11 @@ def main(argv: list[str] | None = None) -> int:
     root = args.root.expanduser()
     if not root.is_dir():
         parser.error(f"{root} is not a folder")
+    if args.part_maps is not None and not args.no_part_maps and not args.part_maps.expanduser().is_dir():
+        parser.error(f"--part-maps {args.part_maps} is not a folder; pass the folder holding <split>/<image stem>.png "
+                     f"(default {default_part_root(root)}), or --no-part-maps to check the images only")
     part_root = None if args.no_part_maps else (args.part_maps or default_part_root(root)).expanduser()
-    items = folder_items(root, part_root)
+    items = folder_items(root, part_root, exclude=default_part_root(root))
     if not items:
         print(f"no images ({', '.join(IMAGE_SUFFIXES)}) below {root}", file=sys.stderr)
         return 1

@@ -51,7 +51,7 @@ def export_main(argv: list[str] | None = None) -> None:
         written = export_model(args.checkpoint, out, formats=tuple(args.format), dtypes=tuple(args.dtype),
                                opset=args.opset, normalize=args.normalize, flip=args.flip, device=args.device,
                                check=not args.no_check)
-    except (ValueError, FileNotFoundError, ExportError) as err:
+    except (ValueError, OSError, ExportError) as err:
         _fail("reid-export", err)
     metadata = read_contract(written[0].path)
     print(f"Input contract (stored in each file's metadata): {Preprocessing.from_metadata(metadata).describe()}")
@@ -90,14 +90,12 @@ def find_images(folder: Path) -> list[Path]:
 
 def load_maps(part_root: Path, folder: Path, images: list[Path], num_part_labels: int) -> list[np.ndarray]:
     """The label map of each image: <part_root>/<image folder relative to `folder`>/<image stem>.png."""
-    from PIL import Image
-
+    from reid_lightning.data.images import upright_size
     from reid_lightning.data.part_maps import load_part_map, part_map_path
 
     maps = []
     for image in images:
-        with Image.open(image) as im:
-            width, height = im.size
+        height, width = upright_size(image)  # the size read_image gives it (EXIF orientation applied)
         path = part_map_path(part_root, image.parent.relative_to(folder), image)
         maps.append(load_part_map(path, (height, width), num_part_labels, image_path=image))
     return maps

@@ -13,6 +13,7 @@ another size and compared with the PyTorch module (`check`), so a broken export 
 import copy
 import json
 import re
+import tempfile
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -140,6 +141,8 @@ def export_model(checkpoint, out: str | Path, formats: tuple[str, ...] = ("onnx"
     if opset < MIN_OPSET:
         raise ValueError(f"opset {opset} is too old; use {MIN_OPSET} or newer (default {DEFAULT_OPSET})")
     device = torch.device(device)
+    out = Path(out).with_suffix("") if Path(out).suffix in FORMATS.values() else Path(out)
+    require_writable(out.parent)  # before the model is loaded and traced (tens of seconds)
     if isinstance(checkpoint, nn.Module):
         model, preprocessing = checkpoint, preprocessing or Preprocessing.from_hparams(dict(checkpoint.hparams))
     else:
@@ -149,8 +152,6 @@ def export_model(checkpoint, out: str | Path, formats: tuple[str, ...] = ("onnx"
         preprocessing = preprocessing or stored
     model_config = dict(model.hparams)
     reference = EmbeddingModel(model.eval(), flip=flip, normalize=normalize).to(device).eval()
-    out = Path(out).with_suffix("") if Path(out).suffix in FORMATS.values() else Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
     written = []
     for dtype in dtypes:
         net = reference if dtype == "fp32" else copy.deepcopy(reference).to(DTYPES[dtype])
@@ -171,6 +172,17 @@ def export_model(checkpoint, out: str | Path, formats: tuple[str, ...] = ("onnx"
             diff, cosine = parity(path, reference, net, preprocessing, dtype, device) if check else (None, None)
             written.append(Exported(path, fmt, dtype, diff, cosine))
     return written
+
+
+def require_writable(folder: Path) -> None:
+    """Create `folder` if needed and write a probe file there; OSError naming the folder and the fix if it fails."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".reid-export-probe-"):
+            pass
+    except OSError as err:
+        raise OSError(err.errno, f"cannot write to {folder}: {err.strerror or err}; choose an output path in a "
+                                 "writable folder (-o/--out)") from err
 
 
 def root_cause(err: BaseException) -> str:

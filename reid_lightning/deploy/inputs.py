@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from reid_lightning.data.dataset import read_image
+from reid_lightning.data.images import read_image
 
 ACCEPTED = ("an image file path, a PIL image, an HxWx3 uint8 numpy array, or a (frame, boxes) pair with "
             "boxes an (N, 4) array of x1, y1, x2, y2")

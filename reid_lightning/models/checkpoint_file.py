@@ -68,14 +68,6 @@ def foreign_kind(checkpoint) -> str | None:
     return f"a dict without the model config (keys: {keys})"
 
 
-def load_hparams(ckpt_path: str | Path) -> dict:
-    return dict(read_checkpoint(ckpt_path)["hyper_parameters"])
-
-
-def model_config_from_checkpoint(ckpt_path: str | Path) -> dict:
-    return {k: v for k, v in load_hparams(ckpt_path).items() if k in MODEL_KEYS}
-
-
 def _comparable(value):
     if isinstance(value, dict):
         return {k: _comparable(v) for k, v in value.items() if k != "pretrained"}  # weights source is not shape
@@ -84,13 +76,35 @@ def _comparable(value):
     return value
 
 
+class CheckpointMismatch(ValueError):
+    """The checkpoint to resume cannot continue this run (another model, input size, or no training state)."""
+
+
 def check_checkpoint_matches(ckpt_path: str | Path, hparams: dict) -> None:
-    """Raise ValueError naming each model setting where the checkpoint and the current config differ."""
-    stored = load_hparams(ckpt_path)
+    """Raise CheckpointMismatch when the checkpoint cannot continue a run of `hparams`: it holds no training-loop
+    state, was trained at another input size, or differs in a model setting (each named). Keys absent from
+    `hparams` are not compared (train.py checks the config's model first, the data's numbers once known)."""
+    checkpoint = read_checkpoint(ckpt_path)
+    if "loops" not in checkpoint or "optimizer_states" not in checkpoint:
+        raise CheckpointMismatch(
+            f"checkpoint {ckpt_path} holds weights but no training state (epoch and step counters, optimizer: it was "
+            "saved with save_weights_only or edited): resuming from it would restart the epoch count and train more "
+            "epochs than asked. Resume from a full checkpoint (<run folder>/checkpoints/last.ckpt), or start a new "
+            "run in another folder without ckpt_path")
+    stored = dict(checkpoint["hyper_parameters"])
+    size, asked = stored.get("image_size"), hparams.get("image_size")
+    if size is not None and asked is not None and tuple(size) != tuple(asked):
+        raise CheckpointMismatch(
+            f"checkpoint {ckpt_path} was trained at input size {size[0]}x{size[1]}, this run asks for "
+            f"{asked[0]}x{asked[1]} (data.height x data.width): resuming would train the remaining epochs at another "
+            f"size and record a mix of both. Rerun with data.height={size[0]} data.width={size[1]}, or start a fresh "
+            "run in another folder (hydra.run.dir=...)")
+    compared = [key for key in MODEL_KEYS if key in hparams]
     differences = [f"  {key}: checkpoint has {_comparable(stored.get(key))!r}, "
                    f"config has {_comparable(hparams.get(key))!r}"
-                   for key in MODEL_KEYS if _comparable(stored.get(key)) != _comparable(hparams.get(key))]
+                   for key in compared if _comparable(stored.get(key)) != _comparable(hparams[key])]
     if differences:
-        raise ValueError(f"checkpoint {ckpt_path} was trained with another model config:\n" + "\n".join(differences)
-                         + "\nUse the overrides of the run that wrote it (see its .hydra/overrides.yaml), "
-                           "or start a fresh run without ckpt_path.")
+        raise CheckpointMismatch(f"checkpoint {ckpt_path} was trained with another model config:\n"
+                                 + "\n".join(differences)
+                                 + "\nUse the overrides of the run that wrote it (see its .hydra/overrides.yaml), "
+                                   "or start a fresh run in another folder (hydra.run.dir=...) without ckpt_path.")

@@ -5,18 +5,23 @@ holds). The record names the datasets the checkpoint was trained on when its tra
 it (`<run>/checkpoints/*.ckpt`), so cross-domain tables can lay source by target."""
 
 import logging
+from contextlib import nullcontext
 from pathlib import Path
 
 from omegaconf import DictConfig, open_dict
+from pytorch_lightning.utilities.exceptions import SIGTERMException
+from pytorch_lightning.utilities.rank_zero import rank_zero_only
 
 from reid_lightning.data.verify import check_datamodule
-from reid_lightning.models.checkpoint_file import model_config_from_checkpoint
-from reid_lightning.models.module import ReIDModule
+from reid_lightning.deploy.trained_model import model_from_checkpoint
+from reid_lightning.models.checkpoint_file import MODEL_KEYS, read_checkpoint
 from reid_lightning.reporting.console import print_results
 from reid_lightning.reporting.run_records import FINISHED, read_record, write_record
 from reid_lightning.run.build import build_datamodule, build_trainer, plain, run_choices
+from reid_lightning.run.config_check import check_config, hydra_choices
 from reid_lightning.run.config_tree import print_config_tree
-from reid_lightning.run.faults import require_finite_results
+from reid_lightning.run.faults import record_interruption, require_finite_results, sigterm_interrupts
+from reid_lightning.run.run_folder import hold_run_folder, save_hydra_files
 from reid_lightning.run.train import metrics_of
 
 log = logging.getLogger(__name__)
@@ -24,13 +29,25 @@ MODEL_GROUPS = ("backbone", "partition", "classifier")  # config groups a checkp
 
 
 def evaluate(cfg: DictConfig) -> dict:
-    """Hydra task of eval.py; returns the test metrics."""
+    """Hydra task of eval.py; returns the test metrics. SIGTERM or Ctrl-C: recorded as interrupted, exit 143 / 1."""
+    check_config(cfg, hydra_choices(), primary="eval")  # before the checkpoint or any data is read
+    run_dir, rank_zero = Path(cfg.paths.output_dir), rank_zero_only.rank == 0
+    try:
+        with hold_run_folder(run_dir) if rank_zero else nullcontext(), sigterm_interrupts():
+            if rank_zero:
+                save_hydra_files(cfg)
+            return evaluate_checkpoint(cfg)
+    except (SystemExit, KeyboardInterrupt) as stop:  # Lightning's SIGTERMException is a SystemExit (code None: 0)
+        raise record_interruption(run_dir, run_choices(), stop, False, write=rank_zero_only.rank == 0) from stop
+
+
+def evaluate_checkpoint(cfg: DictConfig) -> dict:
     print_config_tree(cfg, Path(cfg.paths.output_dir))
-    model_cfg = model_config_from_checkpoint(cfg.ckpt_path)
+    checkpoint = read_checkpoint(cfg.ckpt_path)
+    model_cfg = {k: v for k, v in checkpoint["hyper_parameters"].items() if k in MODEL_KEYS}
     choices = evaluated_choices(run_choices(), model_cfg, cfg.ckpt_path)
-    model = ReIDModule.load_from_checkpoint(cfg.ckpt_path, map_location="cpu", weights_only=False,
-                                            backbone={**model_cfg["backbone"], "pretrained": False},
-                                            evaluation=plain(cfg.evaluation))
+    model = model_from_checkpoint(checkpoint, cfg.ckpt_path, evaluation=plain(cfg.evaluation))
+    del checkpoint
     height, width = model.hparams.image_size
     if (cfg.data.height, cfg.data.width) != (height, width):
         log.warning("Evaluating at the checkpoint's input size %dx%d, not data's %dx%d",
@@ -44,6 +61,8 @@ def evaluate(cfg: DictConfig) -> dict:
     check_datamodule(datamodule, train=False, test=True)
     trainer = build_trainer(cfg, datamodule=None)
     results = metrics_of(trainer.test(model, datamodule=datamodule, verbose=not datamodule.test_targets))
+    if trainer.received_sigterm:  # on the last batch Lightning finishes the test instead of raising
+        raise SIGTERMException()
     require_finite_results({"metrics": results})
     if trainer.is_global_zero:
         print_results(results, title=f"Test results of {cfg.ckpt_path}", targets=datamodule.test_targets)

@@ -18,23 +18,33 @@ from pytorch_lightning.utilities.rank_zero import rank_zero_only
 
 from reid_lightning.data.verify import check_datamodule
 from reid_lightning.metrics.names import result_keys
-from reid_lightning.models.checkpoint_file import check_checkpoint_matches
+from reid_lightning.models.checkpoint_file import CheckpointMismatch, check_checkpoint_matches
 from reid_lightning.reporting.console import print_results
-from reid_lightning.reporting.run_records import FAILED, FINISHED, is_finished, read_complexity, write_record
+from reid_lightning.reporting.run_records import (
+    FAILED,
+    FINISHED,
+    RECORD_NAME,
+    is_finished,
+    read_complexity,
+    write_record,
+)
 from reid_lightning.run.build import (
     build_callbacks,
     build_datamodule,
     build_model,
     build_trainer,
     is_multirun,
+    model_config,
     needs_part_maps,
     needs_train_part_maps,
     run_choices,
 )
+from reid_lightning.run.config_check import ConfigError, check_config, hydra_choices
 from reid_lightning.run.config_tree import print_config_tree
 from reid_lightning.run.ddp_launch import lightning_will_launch_children, single_job_argv
 from reid_lightning.run.faults import record_interruption, require_finite_results, sigterm_interrupts
 from reid_lightning.run.resume import newest_readable_checkpoint
+from reid_lightning.run.run_folder import Refused, RunFolderBusy, hold_run_folder, save_hydra_files
 
 log = logging.getLogger(__name__)
 
@@ -68,13 +78,17 @@ def datasets_of(datamodule) -> dict:
 def fit_and_test(cfg: DictConfig) -> dict:
     run_dir = Path(cfg.paths.output_dir)
     pl.seed_everything(cfg.seed, workers=True)
+    ckpt_path = resume_checkpoint(cfg, run_dir)
+    if ckpt_path:  # the model and input size, before any data is read
+        check_checkpoint_matches(ckpt_path, model_config(cfg))
     datamodule = build_datamodule(cfg, load_part_maps=needs_part_maps(cfg),
                                   load_train_part_maps=needs_train_part_maps(cfg))
     check_datamodule(datamodule, train=True, test=bool(cfg.test))  # before any training
     model = build_model(cfg, datamodule)
-    ckpt_path = resume_checkpoint(cfg, run_dir)
-    if ckpt_path:
+    if ckpt_path:  # and the numbers of identities and part labels, now that the data knows them
         check_checkpoint_matches(ckpt_path, model.hparams)
+    if rank_zero_only.rank == 0:
+        save_hydra_files(cfg)  # the run is accepted: its .hydra/ now describes it
     trainer = build_trainer(cfg, datamodule, build_callbacks(cfg, validates=datamodule.val is not None))
     launches = lightning_will_launch_children(cfg.trainer.get("strategy"), cfg.trainer.devices, cfg.trainer.num_nodes)
     with single_job_argv() if launches else nullcontext():
@@ -122,14 +136,43 @@ def train(cfg: DictConfig) -> dict:
     if is_multirun() and cfg.skip_finished and is_finished(run_dir):
         log.info("Skipping %s: it already holds a finished result", run_dir)
         return {}
+    rank_zero = rank_zero_only.rank == 0  # the global rank, from the environment before DDP starts (srun ranks)
+    had_record = (run_dir / RECORD_NAME).exists()
+    try:
+        check_config(cfg, hydra_choices(), primary="train")  # before anything is read, built or written
+        with hold_run_folder(run_dir) if rank_zero else nullcontext():
+            return train_in_folder(cfg, run_dir, choices, had_record)
+    except (ConfigError, Refused) as err:  # a busy folder or a bad value: the folder is left as it was
+        return refuse(cfg, run_dir, choices, err, write=rank_zero and not had_record and
+                      not isinstance(err, RunFolderBusy))
+
+
+def refuse(cfg: DictConfig, run_dir: Path, choices: dict, err: Exception, write: bool) -> dict:
+    """A run refused before it started: recorded as failed in a fresh folder (`write`), else nothing is written."""
+    if write:
+        save_hydra_files(cfg)
+        write_record(run_dir, FAILED, choices, error=f"{type(err).__name__}: {err}")
+    else:
+        log.error("Refused: %s (%s/result.json and .hydra/ are left as they were)", err, run_dir)
+    if not is_multirun():
+        raise err
+    log.error("Run %s refused (%s: %s); the sweep goes on", run_dir, type(err).__name__, err)
+    return {}
+
+
+def train_in_folder(cfg: DictConfig, run_dir: Path, choices: dict, had_record: bool) -> dict:
+    """Fit and test, holding the run folder: records the outcome (finished, failed, interrupted)."""
     print_config_tree(cfg, run_dir)
     try:
         with sigterm_interrupts():
             outcome = require_finite_results(fit_and_test(cfg))
     except (SystemExit, KeyboardInterrupt) as stop:  # SIGTERM (Lightning's SIGTERMException), Ctrl-C, requeue
         raise record_interruption(run_dir, choices, stop, is_multirun(), write=rank_zero_only.rank == 0) from stop
+    except CheckpointMismatch as err:  # the checkpoint to resume does not fit: refused, the folder as it was
+        return refuse(cfg, run_dir, choices, err, write=rank_zero_only.rank == 0 and not had_record)
     except Exception as err:
-        if rank_zero_only.rank == 0:  # the global rank, from the environment before DDP starts (srun ranks)
+        if rank_zero_only.rank == 0:
+            save_hydra_files(cfg)
             write_record(run_dir, FAILED, choices, error=f"{type(err).__name__}: {err}",
                          traceback=traceback.format_exc())
         if not is_multirun():

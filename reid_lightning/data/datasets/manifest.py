@@ -84,6 +84,9 @@ def load_csv(root: str | Path, manifest: str = DEFAULT_MANIFEST, delimiter: str 
     """Your own data listed in a manifest under `root` (see the module docstring for every option)."""
     path = find_manifest(root, manifest)
     rows, header = read_rows(path, delimiter)
+    if not rows:
+        raise ValueError(f"manifest {path} has a header ({', '.join(header)}) but no rows; add one row per image "
+                         "(path,pid,camid,split)")
     has_camids = "camid" in header and any((row["camid"] or "").strip() for row in rows)
     default_camids = None if has_camids else camids_for_unlabelled(missing_camids, f"manifest {path}")
     by_split: dict[str, list[Sample]] = {split: [] for split in SPLITS}
