@@ -237,3 +237,21 @@ def test_a_checkpoint_missing_a_weight_is_named_not_dumped(small_checkpoint):
     del state[removed]
     with pytest.raises(ValueError, match=rf"1 weight\(s\) missing, e.g. \['{removed}'\]"):
         model_from_checkpoint({**small_checkpoint, "state_dict": state}, "run/last.ckpt")
+
+
+def test_a_csv_run_finds_its_part_maps_beside_the_manifest(tmp_path):
+    from reid_lightning.data.datamodule import DataConfig, ReIDDataModule
+
+    rows = ["path,pid,camid,split"]
+    (tmp_path / "cams").mkdir()
+    (tmp_path / "part_maps" / "cams").mkdir(parents=True)
+    for i, (split, pid, cam) in enumerate([("train", 1, 0), ("train", 1, 1), ("query", 2, 0), ("gallery", 2, 1)]):
+        Image.fromarray(np.zeros((16, 8, 3), np.uint8)).save(tmp_path / "cams" / f"{i}.jpg")
+        Image.fromarray(np.zeros((16, 8), np.uint8)).save(tmp_path / "part_maps" / "cams" / f"{i}.png")
+        rows.append(f"cams/{i}.jpg,{pid},{cam},{split}")
+    (tmp_path / "m.csv").write_text("\n".join(rows) + "\n")
+    data = ReIDDataModule(DataConfig(name="csv", root=str(tmp_path / "m.csv"), height=16, width=8, num_workers=0,
+                                     val_split=None, cache=False), load_part_maps=True)
+    data.setup("fit")  # checks every part map up front: found under <manifest folder>/part_maps
+    batch = next(iter(data.test_dataloader()))
+    assert batch["part_map"].shape == (2, 16, 8)
