@@ -23,7 +23,7 @@ from omegaconf import open_dict
 from PIL import Image
 
 from reid_lightning.run.config_check import ConfigError, check_config
-from tests.conftest import ROOT
+from tests.conftest import ROOT, data_config
 
 
 def composed(*overrides: str, config: str = "train"):
@@ -149,7 +149,7 @@ def test_a_second_process_cannot_write_a_run_folder_in_use(tmp_path):
 
 # ---------------------------------------------------------------- own data
 def test_csv_part_maps_are_beside_the_manifest_when_data_root_is_the_file(tmp_path):
-    from reid_lightning.data.datasets.base import DatasetSpec
+    from reid_lightning.data.datasets import DatasetSpec
 
     (tmp_path / "m.csv").write_text("path,pid,camid,split\na.jpg,1,0,train\n")
     assert DatasetSpec("csv", "csv", str(tmp_path / "m.csv")).part_root == tmp_path / "part_maps"
@@ -198,11 +198,9 @@ def test_reid_export_to_a_folder_it_cannot_write_fails_at_once_naming_it(tmp_pat
     if subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", str(tmp_path)]).returncode != 0:
         pytest.skip("cannot mount a read-only tmpfs here (needs root)")
     try:
-        start = time.monotonic()
-        with pytest.raises(SystemExit) as exit_:
+        with pytest.raises(SystemExit) as exit_:  # the checkpoint does not exist: the folder is checked first
             export_main([str(tmp_path / "missing.ckpt"), "-o", str(tmp_path / "model")])
         assert f"cannot write to {tmp_path}: Read-only file system" in str(exit_.value.code)
-        assert time.monotonic() - start < 10  # before loading or tracing anything
     finally:
         subprocess.run(["umount", "-l", str(tmp_path)])
 
@@ -240,7 +238,7 @@ def test_a_checkpoint_missing_a_weight_is_named_not_dumped(small_checkpoint):
 
 
 def test_a_csv_run_finds_its_part_maps_beside_the_manifest(tmp_path):
-    from reid_lightning.data.datamodule import DataConfig, ReIDDataModule
+    from reid_lightning.data.datamodule import ReIDDataModule
 
     rows = ["path,pid,camid,split"]
     (tmp_path / "cams").mkdir()
@@ -250,8 +248,8 @@ def test_a_csv_run_finds_its_part_maps_beside_the_manifest(tmp_path):
         Image.fromarray(np.zeros((16, 8), np.uint8)).save(tmp_path / "part_maps" / "cams" / f"{i}.png")
         rows.append(f"cams/{i}.jpg,{pid},{cam},{split}")
     (tmp_path / "m.csv").write_text("\n".join(rows) + "\n")
-    data = ReIDDataModule(DataConfig(name="csv", root=str(tmp_path / "m.csv"), height=16, width=8, num_workers=0,
-                                     val_split=None, cache=False), load_part_maps=True)
+    data = ReIDDataModule(data_config(name="csv", root=str(tmp_path / "m.csv"), height=16, width=8, num_workers=0,
+                                      val_split=None, cache=False), load_part_maps=True)
     data.setup("fit")  # checks every part map up front: found under <manifest folder>/part_maps
     batch = next(iter(data.test_dataloader()))
     assert batch["part_map"].shape == (2, 16, 8)
