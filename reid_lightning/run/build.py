@@ -20,6 +20,7 @@ from reid_lightning.models.backbones import BACKBONES
 from reid_lightning.models.module import ReIDModule
 from reid_lightning.models.partition import PARTITIONS
 from reid_lightning.run.checkpoint_io import AtomicCheckpointIO
+from reid_lightning.run.checkpoints import load_hparams
 from reid_lightning.run.data_presets import checked, dataset_specs
 
 log = logging.getLogger(__name__)
@@ -82,16 +83,49 @@ def needs_part_maps(cfg: DictConfig) -> bool:
 
 
 def needs_train_part_maps(cfg: DictConfig) -> bool:
-    """The partition's training step needs part maps (a predicted-mask partition learns from them)."""
+    """The partition's training step needs part maps (a predicted-mask partition learns from them), or a
+    distillation teacher's forward pass does (a mask-head teacher)."""
+    teacher = distill_teacher(cfg)
+    if teacher is not None:
+        teacher_partition = load_hparams(teacher)["partition"]["name"]
+        if PARTITIONS.get(teacher_partition).requires_part_maps:
+            return True
     return bool(PARTITIONS.get(cfg.partition.name).requires_part_maps_for_training)
 
 
+def distill_teacher(cfg: DictConfig) -> str | None:
+    """The teacher checkpoint of `distill.teacher` (conf/distill); None: no distillation."""
+    distill = cfg.get("distill")
+    return str(distill.teacher) if distill is not None and distill.get("teacher") else None
+
+
+def attach_distiller(cfg: DictConfig, model: ReIDModule) -> None:
+    """Give the student its frozen teacher's losses (models/distillation.py); the teacher is read like every
+    checkpoint (deploy.load_model: our train.py's files only, rebuilt from their stored config, eval mode)."""
+    from reid_lightning.deploy.checkpoint import load_model
+    from reid_lightning.models.distillation import build_distiller
+
+    path = distill_teacher(cfg)
+    teacher, _ = load_model(path)
+    terms = {k: v for k, v in plain(cfg.distill).items() if k != "teacher"}
+    try:
+        model.distiller = build_distiller(model, teacher, **terms)
+    except ValueError as err:
+        raise ValueError(f"distill.teacher={path}: {err}") from err
+    log.info("Distilling from %s (backbone=%s, partition=%s)", path, teacher.hparams.backbone.get("name"),
+             teacher.hparams.partition.get("name"))
+
+
 def build_model(cfg: DictConfig, datamodule: ReIDDataModule) -> ReIDModule:
-    """The model; besides its config it keeps the data's eval preprocessing, for users of its checkpoints."""
-    return ReIDModule(**model_config(cfg), num_classes=datamodule.num_classes,
-                      num_part_labels=datamodule.num_part_labels, optimizer=plain(cfg.optimizer),
-                      scheduler=plain(cfg.scheduler), loss=plain(cfg.loss), evaluation=plain(cfg.evaluation),
-                      preprocessing=eval_preprocessing(datamodule.transform_cfg))
+    """The model; besides its config it keeps the data's eval preprocessing, for users of its checkpoints.
+    With `distill.teacher`, it trains against that frozen teacher (attach_distiller)."""
+    model = ReIDModule(**model_config(cfg), num_classes=datamodule.num_classes,
+                       num_part_labels=datamodule.num_part_labels, optimizer=plain(cfg.optimizer),
+                       scheduler=plain(cfg.scheduler), loss=plain(cfg.loss), evaluation=plain(cfg.evaluation),
+                       preprocessing=eval_preprocessing(datamodule.transform_cfg))
+    if distill_teacher(cfg) is not None:
+        attach_distiller(cfg, model)
+    return model
 
 
 def trainer_kwargs(cfg: DictConfig, datamodule: ReIDDataModule | None) -> dict:
