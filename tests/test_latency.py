@@ -87,3 +87,21 @@ def test_pareto_front_and_label_spreading():
     assert pareto_front([1.0, 1.0], [0.5, 0.5]) == [0, 1]  # ties dominate neither
     placed = spread_labels([0.30, 0.31, 0.50], 0.05)
     assert placed[1] - placed[0] == pytest.approx(0.05) and placed[2] >= placed[1] + 0.05
+
+
+def test_table_4_3_prints_measured_columns_and_the_machine(capsys, monkeypatch):
+    import reid_lightning.analysis.complexity as complexity
+
+    asked = {}
+
+    def table(height, width, latency_repeats=0, latency_warmup=2):
+        asked["repeats"] = latency_repeats
+        return [{"model": "OSNet", "params": 1, "params_thesis": 1, "macs_thesis_convention": 2, "macs_thesis": 2,
+                 "params_distinct": 1, "macs": 1, "flops": 2, "note": "n", "ms_per_image_b1_1t": 14.25,
+                 "images_per_s_b32_all": 61.9, "machine": {"cpu": "AMD EPYC", "cores": 2}}]
+
+    monkeypatch.setattr(complexity, "table_4_3", table)
+    complexity.main(["--latency", "--repeats", "3"])
+    out = capsys.readouterr().out
+    assert asked["repeats"] == 3 and "ms/img b1 1thr" in out and "14.25" in out and "62" in out
+    assert "median of 3 calls" in out and "AMD EPYC" in out

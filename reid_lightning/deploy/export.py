@@ -182,15 +182,18 @@ def export_model(checkpoint, out: str | Path, formats: tuple[str, ...] = ("onnx"
             diff, cosine = parity(path, reference, net, preprocessing, dtype, device) if check else (None, None)
             written.append(Exported(path, fmt, dtype, diff, cosine))
     if "int8" in dtypes:
+        fp32 = next((w.path for w in written if w.format == "onnx" and w.dtype == "fp32"), None)
         written.append(export_int8(reference, out, preprocessing, model_config, opset, calibration,
-                                   calibration_source, check, device))
+                                   calibration_source, check, device, fp32))
     return written
 
 
 def export_int8(reference: EmbeddingModel, out: Path, preprocessing: Preprocessing, model_config: dict, opset: int,
-                calibration: list, source: str, check: bool, device: torch.device) -> Exported:
-    """`<out>_int8.onnx`: the fp32 ONNX model quantised (quantize.py) on `calibration` less CHECK_BATCH crops
-    held out, then checked against PyTorch fp32 on those (random inputs when there are too few crops)."""
+                calibration: list, source: str, check: bool, device: torch.device,
+                fp32_path: Path | None = None) -> Exported:
+    """`<out>_int8.onnx`: the fp32 ONNX model (`fp32_path` when just written, else exported anew) quantised
+    (quantize.py) on `calibration` less CHECK_BATCH crops held out, then checked against PyTorch fp32 on those
+    (random inputs when there are too few crops)."""
     import tempfile
 
     from reid_lightning.deploy.quantize import quantization_contract, quantize_onnx
@@ -201,9 +204,11 @@ def export_int8(reference: EmbeddingModel, out: Path, preprocessing: Preprocessi
     metadata = {**contract(reference, preprocessing, "fp32", model_config), **quantization_contract(len(used), source)}
     try:
         with tempfile.TemporaryDirectory() as tmp:
-            fp32 = Path(tmp) / "fp32.onnx"
-            export_onnx(reference, fp32, example_inputs(reference, preprocessing, EXAMPLE_BATCH, "fp32", device), {},
-                        opset)
+            fp32 = fp32_path
+            if fp32 is None:
+                fp32 = Path(tmp) / "fp32.onnx"
+                export_onnx(reference, fp32, example_inputs(reference, preprocessing, EXAMPLE_BATCH, "fp32", device),
+                            {}, opset)
             quantize_onnx(fp32, path, used, metadata)
     except Exception as err:
         raise ExportError(f"cannot quantise backbone={model_config['backbone'].get('name')} with partition="

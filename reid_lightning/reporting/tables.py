@@ -236,11 +236,6 @@ def plot_map_vs_cost(results: SweepResults, path: Path, cost: str = "macs", pare
     """mAP against one cost column (log x axis): `macs` (thesis MACs when recorded) or a latency key such as
     `ms_per_image_b1_1t`; labels spread so they do not overlap; `pareto` marks the Pareto-optimal runs
     (no other run is both cheaper and more accurate). None when no finished run has both values."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     finished = results.finished
     if cost == "macs" and finished["macs_thesis"].notna().any():
         cost = "macs_thesis"
@@ -250,12 +245,24 @@ def plot_map_vs_cost(results: SweepResults, path: Path, cost: str = "macs", pare
     if not points:
         return None
     scale = 1e6 if cost in COUNTS else 1.0
-    xs, ys, names = [p[0] / scale for p in points], [p[1] for p in points], [p[2] for p in points]
+    return plot_points([p[0] / scale for p in points], [p[1] for p in points], [p[2] for p in points], path,
+                       xlabel=HEADERS[cost] + (" (millions, log)" if scale > 1 else " (log)"),
+                       title=f"mAP against {HEADERS[cost]}", pareto=pareto)
+
+
+def plot_points(xs: list[float], ys: list[float], names: list[str], path: Path, xlabel: str, title: str,
+                pareto: bool = False) -> Path:
+    """Scatter of mAP (y) against a cost (x, log scale), each point labelled without overlaps (labels
+    stacked apart, joined to their points); `pareto` joins and rings the Pareto-optimal points."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
     fig, ax = plt.subplots(figsize=(7, 4.5))
     ax.scatter(xs, ys, color="tab:blue", zorder=2)
     if pareto:
-        best = pareto_front(xs, ys)
-        front = sorted((xs[i], ys[i]) for i in best)
+        front = sorted((xs[i], ys[i]) for i in pareto_front(xs, ys))
         ax.plot(*zip(*front, strict=True), color="tab:red", marker="o", markerfacecolor="none", markersize=12,
                 linestyle="--", label="Pareto-optimal", zorder=3)
         ax.legend(loc="lower right", fontsize=8)
@@ -266,10 +273,9 @@ def plot_map_vs_cost(results: SweepResults, path: Path, cost: str = "macs", pare
     for x, y, label_y, name in zip(xs, ys, spread_labels(ys, 0.06 * (high - low)), names, strict=True):
         ax.annotate(name, (x, y), xytext=(x * 1.08, label_y), fontsize=8, va="center",  # right of the point
                     arrowprops={"arrowstyle": "-", "color": "0.6", "lw": 0.5})
-    unit = " (millions, log)" if scale > 1 else " (log)"
-    ax.set_xlabel(HEADERS[cost] + unit)
+    ax.set_xlabel(xlabel)
     ax.set_ylabel("mAP")
-    ax.set_title(f"mAP against {HEADERS[cost]}")
+    ax.set_title(title)
     ax.grid(alpha=0.3, which="both")
     fig.tight_layout()
     fig.savefig(path, dpi=120)

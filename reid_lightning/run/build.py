@@ -6,6 +6,7 @@ fact the model takes from the data, its number of identities, is asked of the da
 """
 
 import logging
+from pathlib import Path
 
 import pytorch_lightning as pl
 from hydra.core.hydra_config import HydraConfig
@@ -93,10 +94,23 @@ def needs_train_part_maps(cfg: DictConfig) -> bool:
     return bool(PARTITIONS.get(cfg.partition.name).requires_part_maps_for_training)
 
 
+SWEEP_TEACHER = "sweep:"  # distill.teacher=sweep:<backbone>: that backbone's plain run in this sweep's folder
+
+
 def distill_teacher(cfg: DictConfig) -> str | None:
-    """The teacher checkpoint of `distill.teacher` (conf/distill); None: no distillation."""
+    """The teacher checkpoint of `distill.teacher` (conf/distill): a path, or `sweep:<backbone>` (the sweep's
+    finished run of that backbone without distillation, run/frontier.py); None: no distillation."""
     distill = cfg.get("distill")
-    return str(distill.teacher) if distill is not None and distill.get("teacher") else None
+    teacher = str(distill.teacher) if distill is not None and distill.get("teacher") else None
+    if teacher is None or not teacher.startswith(SWEEP_TEACHER):
+        return teacher
+    from reid_lightning.run.frontier import sweep_teacher
+
+    if not is_multirun():
+        raise ValueError(f"distill.teacher={teacher} names a run of this sweep's folder, but this is no sweep; pass "
+                         "distill.teacher=<checkpoint>")
+    sweep_dir = Path(cfg.paths.output_dir).parent  # a job's folder is <sweep dir>/<num>_<choices>
+    return sweep_teacher(sweep_dir, teacher.removeprefix(SWEEP_TEACHER))
 
 
 def attach_distiller(cfg: DictConfig, model: ReIDModule) -> None:
