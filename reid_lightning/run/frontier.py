@@ -118,7 +118,8 @@ def write_frontier(sweep_dir: Path, data: dict, repeats: int, warmup: int, calib
     if not rows:
         raise ValueError(f"{sweep_dir} holds no finished runs to put on the frontier")
     table = mark_pareto(pd.DataFrame(rows))
-    paths = {"markdown": sweep_dir / "frontier.md", "csv": sweep_dir / "frontier.csv", "plot": sweep_dir / "frontier.png"}
+    paths = {kind: sweep_dir / f"frontier.{suffix}" for kind, suffix in (("markdown", "md"), ("csv", "csv"),
+                                                                        ("plot", "png"))}
     paths["markdown"].write_text(frontier_markdown(table, machine_info) + "\n")
     table.to_csv(paths["csv"], index=False)
     plot_frontier(table, paths["plot"])
@@ -134,8 +135,13 @@ class FrontierReport(Callback):
         self.repeats, self.warmup, self.calibration_count = repeats, warmup, calibration_count
 
     def on_multirun_end(self, config: DictConfig, **kwargs) -> None:
+        sweep_dir = Path(config.hydra.sweep.dir)
         data = OmegaConf.to_container(config.data, resolve=True)
-        write_frontier(Path(config.hydra.sweep.dir), data, self.repeats, self.warmup, self.calibration_count)
+        try:
+            write_frontier(sweep_dir, data, self.repeats, self.warmup, self.calibration_count)
+        except Exception as err:  # noqa: BLE001 - the jobs' results stay; the report can be redone
+            log.error("Frontier report of %s failed (%s: %s); the runs are kept: fix and redo it with "
+                      "python -m reid_lightning.run.frontier %s", sweep_dir, type(err).__name__, err, sweep_dir)
 
 
 def main(argv: list[str] | None = None) -> None:
