@@ -258,6 +258,7 @@ def plot_points(xs: list[float], ys: list[float], names: list[str], path: Path, 
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
 
     fig, ax = plt.subplots(figsize=(7, 4.5))
     ax.scatter(xs, ys, color="tab:blue", zorder=2)
@@ -265,8 +266,11 @@ def plot_points(xs: list[float], ys: list[float], names: list[str], path: Path, 
         front = sorted((xs[i], ys[i]) for i in pareto_front(xs, ys))
         ax.plot(*zip(*front, strict=True), color="tab:red", marker="o", markerfacecolor="none", markersize=12,
                 linestyle="--", label="Pareto-optimal", zorder=3)
-        ax.legend(loc="lower right", fontsize=8)
+        ax.legend(loc="best", fontsize=8)
     ax.set_xscale("log")
+    ax.set_xlim(min(xs) / 1.3, max(xs) * 2.5)  # room on the right for the last point's label
+    ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}"))  # 2, not 2x10^0
+    ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
     span = (max(ys) - min(ys)) or max(abs(max(ys)), 0.1)
     ax.set_ylim(min(ys) - 0.15 * span, max(ys) + 0.15 * span + 0.06 * span * len(ys))
     low, high = ax.get_ylim()
