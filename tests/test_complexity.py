@@ -103,7 +103,7 @@ def test_table_4_3_values(table):
 def test_main_prints_table(capsys, monkeypatch):
     import reid_lightning.analysis.complexity as complexity
 
-    monkeypatch.setattr(complexity, "table_4_3", lambda h, w: [{
+    monkeypatch.setattr(complexity, "table_4_3", lambda h, w, **kwargs: [{
         "model": "OSNet", "params": 2_193_616, "params_thesis": 2_193_616,
         "macs_thesis_convention": 255_199_776, "macs_thesis": 255_199_776, "params_distinct": 2_169_508,
         "macs": 1, "flops": 2, "note": "n"}])

@@ -15,7 +15,9 @@
   parameters of every executed layer call, so a layer called k times counts k times (OSNet's shared
   aggregation gate: 4 calls per block). The thesis calls the multiply-adds "flops".
 
-`python -m reid_lightning.analysis.complexity` prints Table 4.3 next to our networks at 128x64. What each
+`python -m reid_lightning.analysis.complexity` prints Table 4.3 next to our networks at 128x64, and with
+`--latency` their measured cost beside the counted one (analysis/latency.py: ONNX Runtime ms/image at
+batch 1 and images/s at batch 32, one thread and all threads, the machine printed). What each
 thesis number covers, found by reproducing it (`THESIS_TABLE_4_3`):
   ResNet-50    backbone + pooling module + 751-way classifier (a torchvision-style fc)   exact
   DCTI         the thesis's layout (models/backbones/dcti.py) + pooling + 751-way classifier   exact
@@ -189,8 +191,10 @@ def thesis_network(row: ThesisRow, num_classes: int = 751) -> ThesisNetwork:
     return ThesisNetwork(backbone, row.pool_module, neck, num_classes if row.classifier else None)
 
 
-def table_4_3(height: int = MARKET_IMAGE_SIZE[0], width: int = MARKET_IMAGE_SIZE[1]) -> list[dict]:
-    """Our counts of the Table 4.3 networks at height x width next to the thesis's."""
+def table_4_3(height: int = MARKET_IMAGE_SIZE[0], width: int = MARKET_IMAGE_SIZE[1], latency_repeats: int = 0,
+              latency_warmup: int = 2) -> list[dict]:
+    """Our counts of the Table 4.3 networks at height x width next to the thesis's; with latency_repeats > 0
+    also their measured latency (analysis/latency.py's keys, `machine` included)."""
     rows = []
     inputs = (torch.zeros(1, 3, height, width),)
     for row in THESIS_TABLE_4_3:
@@ -199,7 +203,22 @@ def table_4_3(height: int = MARKET_IMAGE_SIZE[0], width: int = MARKET_IMAGE_SIZE
         rows.append({"model": row.label, "params": thesis.params, "params_thesis": row.params,
                      "macs_thesis_convention": thesis.macs, "macs_thesis": row.macs,
                      "params_distinct": count_parameters(net), **count_macs(net, inputs), "note": row.note})
+        if latency_repeats:
+            from reid_lightning.analysis.latency import measure_network
+
+            rows[-1].update(measure_network(net, (torch.zeros(2, 3, height, width),), latency_repeats,
+                                            latency_warmup))
     return rows
+
+
+LATENCY_COLUMNS = {"ms/img b1 1thr": "ms_per_image_b1_1t", "ms/img b1 all": "ms_per_image_b1_all",
+                   "img/s b32 1thr": "images_per_s_b32_1t", "img/s b32 all": "images_per_s_b32_all"}
+
+
+def latency_cell(row: dict, key: str) -> str:
+    if key not in row:
+        return "-"
+    return f"{row[key]:.2f}" if key.startswith("ms_") else f"{row[key]:,.0f}"
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -209,20 +228,28 @@ def main(argv: list[str] | None = None) -> None:
 
     parser = argparse.ArgumentParser(description=main.__doc__)
     parser.add_argument("--size", default="128x64", help="input HxW (the thesis: 128x64)")
+    parser.add_argument("--latency", action="store_true", help="also measure ONNX Runtime latency on this CPU "
+                        "(and GPU images/s with CUDA); takes ~30 s per network")
+    parser.add_argument("--repeats", type=int, default=10, help="timed calls per latency figure (median kept)")
     args = parser.parse_args(argv)
     height, width = (int(v) for v in args.size.lower().split("x"))
     torch.set_num_threads(1)
     table = Table(title=f"Table 4.3 at {height}x{width}: ours (Torchreid's counting) vs the thesis")
     for column in ("model", "params", "thesis", "diff", "MACs (every layer)", "thesis", "diff",
-                   "params distinct", "MACs conv/linear", "FLOPs conv/linear", "variant counted"):
+                   "params distinct", "MACs conv/linear", "FLOPs conv/linear",
+                   *(LATENCY_COLUMNS if args.latency else ()), "variant counted"):
         table.add_column(column, justify="left" if column in ("model", "variant counted") else "right")
-    for r in table_4_3(height, width):
+    rows = table_4_3(height, width, latency_repeats=args.repeats if args.latency else 0)
+    for r in rows:
+        measured = [latency_cell(r, key) for key in LATENCY_COLUMNS.values()] if args.latency else []
         table.add_row(r["model"], f"{r['params']:,}", f"{r['params_thesis']:,}",
                       f"{r['params'] - r['params_thesis']:+,}",
                       f"{r['macs_thesis_convention']:,}", f"{r['macs_thesis']:,}",
                       f"{r['macs_thesis_convention'] - r['macs_thesis']:+,}", f"{r['params_distinct']:,}",
-                      f"{r['macs']:,}", f"{r['flops']:,}", r["note"])
-    Console(width=200).print(table)
+                      f"{r['macs']:,}", f"{r['flops']:,}", *measured, r["note"])
+    Console(width=240).print(table)
+    if args.latency:
+        print(f"latency: ONNX Runtime (CPU), median of {args.repeats} calls after warm-up, on {rows[0]['machine']}")
     print("params / MACs (every layer): Torchreid's compute_model_complexity(only_conv_linear=False) rules, "
           "the thesis's convention. MACs/FLOPs conv/linear: torch.utils.flop_counter (FLOPs = 2 x MACs).")
 

@@ -1,7 +1,7 @@
 """Models out of the suite: embeddings for trackers and retrieval, ONNX and TorchScript files, the CLIs.
 
     FeatureExtractor   checkpoint -> embeddings of paths, PIL images, arrays, (frame, boxes) crops
-    export_model       checkpoint -> ONNX / TorchScript (fp32, fp16) with the input contract as metadata
+    export_model       checkpoint -> ONNX / TorchScript (fp32, fp16; int8 ONNX) with the input contract as metadata
     read_contract      the contract stored in an exported file
     reid-export, reid-embed   the command lines (cli.py)
 

@@ -1,7 +1,9 @@
 """`reid-export` and `reid-embed`: a trained model out of the suite, from the command line (no Hydra).
 
     reid-export logs/train/runs/<time>/checkpoints/last.ckpt -o osnet_x1_0_market.onnx --dtype fp32 fp16
+    reid-export <ckpt> --format onnx --dtype int8 --calibration data/market1501/bounding_box_train
     reid-embed logs/train/runs/<time>/checkpoints/last.ckpt crops/ -o crops.npz
+    reid-embed osnet_x1_0_market_int8.onnx crops/ -o crops.npz          # an exported file, ONNX Runtime
 
 reid-export writes ONNX and TorchScript files (dynamic batch), checks each against PyTorch on a fresh
 batch and prints the input contract it stored in them. reid-embed turns every image below a folder into
@@ -11,6 +13,7 @@ paths, one a line in row order, beside it (<out>.txt).
 
 import argparse
 import json
+import random
 import sys
 from pathlib import Path
 
@@ -32,7 +35,13 @@ def export_parser() -> argparse.ArgumentParser:
                         help="output path without suffix (default: beside the checkpoint, same name); BoxMOT "
                              "wants the architecture in the name, e.g. osnet_x1_0_market")
     parser.add_argument("--format", nargs="+", default=["onnx", "torchscript"], choices=("onnx", "torchscript"))
-    parser.add_argument("--dtype", nargs="+", default=["fp32"], choices=("fp32", "fp16"))
+    parser.add_argument("--dtype", nargs="+", default=["fp32"], choices=("fp32", "fp16", "int8"),
+                        help="int8: ONNX Runtime static quantisation (ONNX only), calibrated on --calibration crops")
+    parser.add_argument("--calibration", default=None, help="int8: folder of training crops (searched recursively)")
+    parser.add_argument("--calibration-count", type=int, default=128,
+                        help="int8: crops drawn (seeded) from --calibration; 3 more are held out for the check")
+    parser.add_argument("--calibration-part-maps", default=None, help="int8 of a mask head: folder of <image>.png "
+                        "label maps laid out like --calibration")
     parser.add_argument("--opset", type=int, default=18, help="ONNX opset (17 or newer; default %(default)s)")
     parser.add_argument("--normalize", action="store_true", help="L2-normalise the embedding inside the model")
     parser.add_argument("--flip", action="store_true", help="average image and mirror image inside the model")
@@ -48,9 +57,11 @@ def export_main(argv: list[str] | None = None) -> None:
 
     out = args.out or str(Path(args.checkpoint).with_suffix(""))
     try:
+        calibration = calibration_crops(args) if "int8" in args.dtype else None
         written = export_model(args.checkpoint, out, formats=tuple(args.format), dtypes=tuple(args.dtype),
                                opset=args.opset, normalize=args.normalize, flip=args.flip, device=args.device,
-                               check=not args.no_check)
+                               check=not args.no_check, calibration=calibration,
+                               calibration_source=str(args.calibration))
     except (ValueError, OSError, ExportError) as err:
         _fail("reid-export", err)
     metadata = read_contract(written[0].path)
@@ -63,10 +74,34 @@ def export_main(argv: list[str] | None = None) -> None:
         print(f"wrote {item.path} ({item.format}, {item.dtype}; {check})")
 
 
+def calibration_crops(args) -> list:
+    """reid-export's int8 calibration inputs: --calibration-count (+3 held out) crops of --calibration."""
+    from reid_lightning.deploy.quantize import calibration_inputs
+    from reid_lightning.deploy.trained_model import load_model
+
+    if args.calibration is None:
+        raise ValueError("--dtype int8 needs --calibration <folder of training crops> (e.g. the dataset's "
+                         "bounding_box_train): static quantisation calibrates activation ranges on real images")
+    if "onnx" not in args.format:
+        raise ValueError("--dtype int8 is an ONNX Runtime quantisation: add --format onnx")
+    model, preprocessing = load_model(args.checkpoint)
+    folder = Path(args.calibration)
+    images = find_images(folder)
+    images = sorted(random.Random(0).sample(images, min(args.calibration_count + 3, len(images))))  # seeded draw
+    maps = None
+    if model.requires_part_maps:
+        if args.calibration_part_maps is None:
+            raise ValueError(f"{args.checkpoint} has a body-part mask head: int8 calibration needs "
+                             "--calibration-part-maps <folder of label maps laid out like --calibration>")
+        maps = load_maps(Path(args.calibration_part_maps), folder, images, model.hparams.num_part_labels)
+    return calibration_inputs(images, preprocessing, len(images), maps)
+
+
 def embed_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="reid-embed", description="A folder of person crops -> a features file "
                                      "and the list of image paths.")
-    parser.add_argument("checkpoint", help="a checkpoint written by train.py (<run>/checkpoints/last.ckpt)")
+    parser.add_argument("checkpoint", help="a checkpoint written by train.py (<run>/checkpoints/last.ckpt), or a "
+                        ".onnx file written by reid-export (fp32, fp16 or int8; run by ONNX Runtime on the CPU)")
     parser.add_argument("folder", help="folder of images (searched recursively: " + ", ".join(IMAGE_SUFFIXES) + ")")
     parser.add_argument("-o", "--out", default="features.npz", help=".npz (features + paths) or .npy (features); "
                         "the paths also go to <out>.txt (default %(default)s)")

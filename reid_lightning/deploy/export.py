@@ -8,6 +8,9 @@ contract (colour order, size, mean/std, resize filter, input and output names an
 ONNX `metadata_props` and TorchScript's extra file `reid_lightning_contract.json`, and read back by
 `read_contract`. After writing, each file is run (ONNX Runtime, torch.jit.load) on a fresh batch of
 another size and compared with the PyTorch module (`check`), so a broken export is caught at once.
+`int8` (ONNX only) is the fp32 ONNX model statically quantised by ONNX Runtime and calibrated on training
+crops (quantize.py); it is checked on crops held out of the calibration, and its contract records the
+quantisation.
 """
 
 import copy
@@ -28,6 +31,7 @@ from reid_lightning.version import __version__
 
 FORMATS = {"onnx": ".onnx", "torchscript": ".torchscript"}  # BoxMOT picks its backend by these suffixes
 DTYPES = {"fp32": torch.float32, "fp16": torch.float16}
+QUANTIZED = ("int8",)  # ONNX Runtime static quantisation of the fp32 ONNX model (quantize.py)
 MIN_OPSET, DEFAULT_OPSET = 17, 18
 TORCHSCRIPT_CONTRACT = "reid_lightning_contract.json"
 EXAMPLE_BATCH, CHECK_BATCH = 2, 3  # traced with 2 images, checked with 3: the batch must really be dynamic
@@ -131,13 +135,20 @@ def run_exported(path: Path, inputs: tuple) -> np.ndarray:
 def export_model(checkpoint, out: str | Path, formats: tuple[str, ...] = ("onnx", "torchscript"),
                  dtypes: tuple[str, ...] = ("fp32",), opset: int = DEFAULT_OPSET, normalize: bool = False,
                  flip: bool = False, device: str | torch.device = "cpu", check: bool = True,
-                 preprocessing: Preprocessing | None = None) -> list[Exported]:
-    """Write `<out>[_fp16].onnx|.torchscript` for every asked format and dtype; `checkpoint` is a train.py
-    checkpoint path or a ReIDModule (then pass `preprocessing`, or its hparams give it)."""
-    unknown = [f for f in formats if f not in FORMATS] + [d for d in dtypes if d not in DTYPES]
+                 preprocessing: Preprocessing | None = None, calibration: list | None = None,
+                 calibration_source: str = "training crops") -> list[Exported]:
+    """Write `<out>[_fp16|_int8].onnx|.torchscript` for every asked format and dtype; `checkpoint` is a train.py
+    checkpoint path or a ReIDModule (then pass `preprocessing`, or its hparams give it). int8 (ONNX only)
+    needs `calibration`: preprocessed training crops (quantize.calibration_inputs), a few held out to check."""
+    unknown = [f for f in formats if f not in FORMATS] + [d for d in dtypes if d not in DTYPES and d not in QUANTIZED]
     if unknown:
         raise ValueError(f"unknown export format or dtype {unknown[0]!r}; formats: {', '.join(FORMATS)}, "
-                         f"dtypes: {', '.join(DTYPES)}")
+                         f"dtypes: {', '.join((*DTYPES, *QUANTIZED))}")
+    if "int8" in dtypes and "onnx" not in formats:
+        raise ValueError("int8 is an ONNX Runtime quantisation: add onnx to the formats (--format onnx)")
+    if "int8" in dtypes and not calibration:
+        raise ValueError("int8 needs calibration crops: pass a folder of training images (reid-export "
+                         "--calibration <folder>), or calibration=quantize.calibration_inputs(...)")
     if opset < MIN_OPSET:
         raise ValueError(f"opset {opset} is too old; use {MIN_OPSET} or newer (default {DEFAULT_OPSET})")
     device = torch.device(device)
@@ -153,7 +164,7 @@ def export_model(checkpoint, out: str | Path, formats: tuple[str, ...] = ("onnx"
     model_config = dict(model.hparams)
     reference = EmbeddingModel(model.eval(), flip=flip, normalize=normalize).to(device).eval()
     written = []
-    for dtype in dtypes:
+    for dtype in (d for d in dtypes if d in DTYPES):
         net = reference if dtype == "fp32" else copy.deepcopy(reference).to(DTYPES[dtype])
         metadata = contract(net, preprocessing, dtype, model_config)
         inputs = example_inputs(net, preprocessing, EXAMPLE_BATCH, dtype, device)
@@ -171,6 +182,10 @@ def export_model(checkpoint, out: str | Path, formats: tuple[str, ...] = ("onnx"
                     "other format (--format), fp32, or the FeatureExtractor in PyTorch") from err
             diff, cosine = parity(path, reference, net, preprocessing, dtype, device) if check else (None, None)
             written.append(Exported(path, fmt, dtype, diff, cosine))
+    if "int8" in dtypes:
+        fp32 = next((w.path for w in written if w.format == "onnx" and w.dtype == "fp32"), None)
+        written.append(export_int8(reference, out, preprocessing, model_config, opset, calibration,
+                                   calibration_source, check, device, fp32))
     return written
 
 
@@ -183,6 +198,37 @@ def require_writable(folder: Path) -> None:
     except OSError as err:
         raise OSError(err.errno, f"cannot write to {folder}: {err.strerror or err}; choose an output path in a "
                                  "writable folder (-o/--out)") from err
+def export_int8(reference: EmbeddingModel, out: Path, preprocessing: Preprocessing, model_config: dict, opset: int,
+                calibration: list, source: str, check: bool, device: torch.device,
+                fp32_path: Path | None = None) -> Exported:
+    """`<out>_int8.onnx`: the fp32 ONNX model (`fp32_path` when just written, else exported anew) quantised
+    (quantize.py) on `calibration` less CHECK_BATCH crops held out, then checked against PyTorch fp32 on those
+    (random inputs when there are too few crops)."""
+    import tempfile
+
+    from reid_lightning.deploy.quantize import quantization_contract, quantize_onnx
+
+    held_out = calibration[-CHECK_BATCH:] if len(calibration) > CHECK_BATCH else None
+    used = calibration[:-CHECK_BATCH] if held_out else calibration
+    path = out.parent / f"{out.name}_int8.onnx"
+    metadata = {**contract(reference, preprocessing, "fp32", model_config), **quantization_contract(len(used), source)}
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            fp32 = fp32_path
+            if fp32 is None:
+                fp32 = Path(tmp) / "fp32.onnx"
+                export_onnx(reference, fp32, example_inputs(reference, preprocessing, EXAMPLE_BATCH, "fp32", device),
+                            {}, opset)
+            quantize_onnx(fp32, path, used, metadata)
+    except Exception as err:
+        raise ExportError(f"cannot quantise backbone={model_config['backbone'].get('name')} with partition="
+                          f"{model_config['partition'].get('name')} to int8: {root_cause(err)}. Export fp32 or "
+                          "fp16 instead") from err
+    if not check:
+        return Exported(path, "onnx", "int8", None, None)
+    inputs = None if held_out is None else tuple(torch.cat(x).to(device) for x in zip(*held_out, strict=True))
+    diff, cosine = parity(path, reference, reference, preprocessing, "fp32", device, inputs)
+    return Exported(path, "onnx", "int8", diff, cosine)
 
 
 def root_cause(err: BaseException) -> str:
@@ -194,9 +240,11 @@ def root_cause(err: BaseException) -> str:
 
 
 def parity(path: Path, reference: EmbeddingModel, net: EmbeddingModel, preprocessing: Preprocessing,
-           dtype: str, device: torch.device) -> tuple[float, float]:
-    """(max |exported - PyTorch fp32|, min cosine similarity of the two) on a fresh batch of CHECK_BATCH."""
-    inputs = example_inputs(net, preprocessing, CHECK_BATCH, dtype, device, seed=1)
+           dtype: str, device: torch.device, inputs: tuple | None = None) -> tuple[float, float]:
+    """(max |exported - PyTorch fp32|, min cosine similarity of the two) on `inputs`, by default a fresh
+    random batch of CHECK_BATCH."""
+    if inputs is None:
+        inputs = example_inputs(net, preprocessing, CHECK_BATCH, dtype, device, seed=1)
     with torch.no_grad():
         expected = reference(inputs[0].float(), *inputs[1:]).cpu().numpy()  # (B, D)
     got = run_exported(path, inputs).astype(np.float32)

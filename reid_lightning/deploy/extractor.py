@@ -9,7 +9,9 @@ Images go through the suite's eval transform with the checkpoint's settings (pre
 CPU like the suite's data loaders, so features equal what evaluation ranked; the network
 (EmbeddingModel) runs on `device` in batches of `batch_size`. Heads with body-part masks need one part
 map per image: (H, W) uint8 label arrays the size of each image, or part_maps="generate" to make them
-with the suite's pose-based generator (`reid-parts`, the `parts` extra).
+with the suite's pose-based generator (`reid-parts`, the `parts` extra). An exported .onnx file (fp32, fp16
+or int8, reid-export) stands in for the checkpoint: ONNX Runtime runs it on the CPU with the contract stored
+in it (onnx_model.py).
 """
 
 import warnings
@@ -44,16 +46,23 @@ class FeatureExtractor:
             raise ValueError(f"output={output!r}; choose 'numpy' or 'torch'")
         if batch_size < 1:
             raise ValueError(f"batch_size={batch_size}; use 1 or more")
-        if isinstance(checkpoint, nn.Module):
-            model = checkpoint
-            preprocessing = preprocessing or Preprocessing.from_hparams(dict(model.hparams))
-        else:
-            from reid_lightning.deploy.trained_model import load_model
+        if isinstance(checkpoint, str | Path) and Path(checkpoint).suffix == ".onnx":
+            from reid_lightning.deploy.onnx_model import OnnxEmbeddingModel
 
-            model, stored = load_model(checkpoint)
-            preprocessing = preprocessing or stored
-        self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-        self.net = EmbeddingModel(model, flip=flip, normalize=normalize).to(self.device).eval()
+            self.net = OnnxEmbeddingModel(checkpoint, flip=flip, normalize=normalize)
+            self.device = torch.device("cpu")  # ONNX Runtime's CPU provider
+            preprocessing = preprocessing or Preprocessing.from_metadata(self.net.contract)
+        else:
+            if isinstance(checkpoint, nn.Module):
+                model = checkpoint
+                preprocessing = preprocessing or Preprocessing.from_hparams(dict(model.hparams))
+            else:
+                from reid_lightning.deploy.trained_model import load_model
+
+                model, stored = load_model(checkpoint)
+                preprocessing = preprocessing or stored
+            self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+            self.net = EmbeddingModel(model, flip=flip, normalize=normalize).to(self.device).eval()
         self.preprocessing, self.transform = preprocessing, preprocessing.transform()
         self.batch_size, self.output = batch_size, output
         self.num_part_labels = self.net.num_part_labels  # labels the mask head takes (0: no part maps)

@@ -3,7 +3,8 @@
 The checkpoint is read (and a file of another suite refused with the fix) by models/checkpoint_file.py; the
 network is rebuilt from the model config stored in it, without the pretrained-weights source (the
 checkpoint holds the weights, and that file need not exist where the model is deployed), and its input
-contract comes from the stored preprocessing (preprocessing.py).
+contract comes from the stored preprocessing (preprocessing.py). A distilled run's training-only projections
+(`distiller.*`) are left out.
 """
 
 import inspect
@@ -26,6 +27,7 @@ def model_from_checkpoint(checkpoint: dict, path: str | Path, **replaced):
     """The ReIDModule a loaded checkpoint describes, with its weights (`replaced`: hyper-parameters given anew,
     such as eval.py's evaluation options). Every stored hyper-parameter must be one this version knows, and
     every weight must be there: a silently dropped setting or a missing tensor gives plausible, wrong features."""
+    from reid_lightning.models.distillation import without_distiller
     from reid_lightning.models.module import ReIDModule  # Lightning: imported only when a model is loaded
 
     hparams = {**dict(checkpoint["hyper_parameters"]), **replaced}
@@ -41,7 +43,7 @@ def model_from_checkpoint(checkpoint: dict, path: str | Path, **replaced):
     except (TypeError, ValueError) as err:
         raise ValueError(f"checkpoint {path} holds a model config this version cannot build ({err}); "
                          "use the reid-lightning version that trained it") from err
-    result = model.load_state_dict(checkpoint["state_dict"], strict=False)
+    result = model.load_state_dict(without_distiller(checkpoint["state_dict"]), strict=False)
     if result.missing_keys or result.unexpected_keys:
         missing, unexpected = result.missing_keys, result.unexpected_keys
         raise ValueError(f"checkpoint {path} does not fit the model its config describes ({len(missing)} weight(s) "

@@ -19,6 +19,7 @@ from reid_lightning.data.part_maps import NUM_PART_LABELS
 from reid_lightning.metrics import RetrievalMetric
 from reid_lightning.models.backbones import create_backbone
 from reid_lightning.models.classifier import create_classifier
+from reid_lightning.models.distillation import without_distiller
 from reid_lightning.models.neck import PartNeck
 from reid_lightning.models.optimization import build_optimizer, build_scheduler
 from reid_lightning.models.partitions import PartitionOutput, create_partition
@@ -89,6 +90,7 @@ class ReIDModule(pl.LightningModule):
         self.test_metrics = nn.ModuleList([RetrievalMetric(**self.metric_kwargs)])  # one per test target
         self.test_names: list[str | None] = [None]  # their names in the logs (None: plain test/<metric>)
         self.example_input_array = self.example_input(1)  # lets Lightning's model summary count FLOPs and sizes
+        self.distiller: nn.Module | None = None  # teacher losses (models/distillation.py), set by run/build.py
 
     @property
     def partition(self) -> nn.Module:
@@ -136,6 +138,12 @@ class ReIDModule(pl.LightningModule):
         if partition_loss is not None:
             loss = loss + partition_loss
             self.log("train/partition_loss", partition_loss, on_step=False, on_epoch=True, batch_size=len(targets))
+        if self.distiller is not None:  # knowledge distillation from a frozen teacher, on this batch's views
+            embedding = self.classifier.normalized(out["parts"]).flatten(1)  # (B, P*D) as evaluation ranks it
+            terms = self.distiller(out["logits"], out["parts"], embedding, batch["image"], part_maps)
+            loss = loss + terms["total"]
+            self.log_dict({f"train/distill_{k}": v for k, v in terms.items()}, on_step=False, on_epoch=True,
+                          batch_size=len(targets))
         if not torch.isfinite(loss):
             raise FloatingPointError(f"training loss is {loss.item()} at epoch {self.current_epoch}, step "
                                      f"{self.global_step}; lower optimizer.lr or check the data")
@@ -185,6 +193,12 @@ class ReIDModule(pl.LightningModule):
     def on_test_epoch_end(self) -> None:
         for name, metric in zip(self.test_names, self.test_metrics, strict=False):
             self._log_metric(metric, "test" if name is None else f"test/{name}")
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        """A distilled run's checkpoint also holds its projections (`distiller.*`): kept when resuming it,
+        dropped when loading it as a plain model (eval.py, deploy)."""
+        if self.distiller is None:
+            checkpoint["state_dict"] = without_distiller(checkpoint["state_dict"])
 
     def configure_optimizers(self):
         optimizer = build_optimizer(self.parameters(), **self.hparams.optimizer)

@@ -1,4 +1,4 @@
-"""Multirun folder -> thesis-style tables (Markdown), a CSV and a plot of mAP against MACs.
+"""Multirun folder -> thesis-style tables (Markdown), a CSV and plots of mAP against MACs and measured latency.
 
 `python -m reid_lightning.reporting logs/train/multiruns/<time>` reads every job folder's
 `result.json` (written by train.py) and `.hydra/overrides.yaml`, lays the finished runs out like
@@ -7,6 +7,8 @@ result.json (named) or are missing (started but never finished, or swept but nev
 that tested on several datasets (data.targets) gives one row per target, and a source x target table
 lays the datasets trained on (data.sources) against those tested on, side by side. The notebook in
 notebooks/ uses the same functions.
+Runs that measured latency (callbacks.complexity.latency=true) add its columns (ms/image at batch 1 and
+images/s at batch 32 under ONNX Runtime, GPU images/s) to the tables and a `map_vs_latency.png` plot.
 A sweep over `seed=` is folded: one row per configuration (and target), mean ± std and n (seeds.py), and
 `--compare A B` prints the paired difference of two rows with its 95% interval.
 """
@@ -32,9 +34,16 @@ from reid_lightning.reporting.seeds import (
 )
 
 METRICS = RESULT_METRICS
-HEADERS = {**SHORT_LABELS, "params_total": "Parameters", "macs_thesis": "Flops (thesis MACs)", "macs": "MACs"}
+LATENCY = ("ms_per_image_b1_1t", "ms_per_image_b1_all", "images_per_s_b32_1t", "images_per_s_b32_all",
+           "gpu_images_per_s_b32_fp16", "gpu_images_per_s_b32_bf16")  # analysis/latency.py's figures
+COUNTS = ("params_total", "macs", "macs_thesis")
+COST = (*COUNTS, *LATENCY)
+HEADERS = {**SHORT_LABELS, "params_total": "Parameters", "macs_thesis": "Flops (thesis MACs)", "macs": "MACs",
+           "ms_per_image_b1_1t": "ms/img (b1, 1 thr)", "ms_per_image_b1_all": "ms/img (b1, all thr)",
+           "images_per_s_b32_1t": "img/s (b32, 1 thr)", "images_per_s_b32_all": "img/s (b32, all thr)",
+           "gpu_images_per_s_b32_fp16": "GPU img/s fp16", "gpu_images_per_s_b32_bf16": "GPU img/s bf16"}
 LAYOUTS = {"3.2": ("rank1", "rank5", "rank10", "mAP"), "4.4": ("rank1", "rank5", "rank10", "mAP"),
-           "4.3": ("params_total", "macs_thesis"), "full": ("params_total", "macs", *METRICS)}
+           "4.3": ("params_total", "macs_thesis", *LATENCY), "full": ("params_total", "macs", *LATENCY, *METRICS)}
 
 
 @dataclass
@@ -106,7 +115,7 @@ def collect(sweep_dir: str | Path) -> SweepResults:
         for target in named_targets(record):
             rows.append({"run": job_dir.name, "status": record["status"], **job_overrides(job_dir),
                          "source": source, "target": target,
-                         **{k: complexity.get(k) for k in ("params_total", "macs", "macs_thesis")},
+                         **{k: complexity.get(k) for k in COST},
                          **{k: metrics.get(result_key(k, target)) for k in METRICS},
                          "error": record.get("error")})
     if not rows:
@@ -114,7 +123,7 @@ def collect(sweep_dir: str | Path) -> SweepResults:
                                 "is it a multirun folder?")
     runs = pd.DataFrame(rows)
     override_keys = [c for c in runs.columns if c not in ("run", "status", "error", "source", "target",
-                                                          "params_total", "macs", "macs_thesis", *METRICS)]
+                                                          *COST, *METRICS)]
     varying = [k for k in override_keys if runs[k].astype(str).nunique() > 1] or override_keys[:1]
     seen = [{k: str(r[k]) for k in override_keys if pd.notna(r[k])} for _, r in runs.iterrows()]
     missing = [",".join(f"{k}={v}" for k, v in job.items()) for job in swept_override_sets(sweep_dir)
@@ -133,8 +142,12 @@ def named_targets(record: dict) -> list[str | None]:
 def format_value(key: str, value) -> str:
     if value is None or pd.isna(value):
         return "-"
-    if key in ("params_total", "macs", "macs_thesis"):
+    if key in COUNTS:
         return f"{int(value):,}"
+    if key.startswith("ms_"):
+        return f"{float(value):.2f}"
+    if key in LATENCY:
+        return f"{float(value):,.0f}"
     return f"{float(value):.3f}"
 
 
@@ -145,7 +158,7 @@ def row_label(results: SweepResults, row) -> str:
 def markdown_table(results: SweepResults, layout: str = "full") -> str:
     """One row per finished run, or per (run, target) when runs tested on several datasets; with seeds swept,
     one row per configuration (and target): mean ± std, n."""
-    columns = LAYOUTS[layout]
+    columns = layout_columns(results, layout)
     if SEED_KEY in results.varying:
         keys = configuration_keys(results.varying) + (["target"] if results.has_targets else [])
         folded = fold_seeds(results.finished, keys, columns)
@@ -160,6 +173,12 @@ def markdown_table(results: SweepResults, layout: str = "full") -> str:
         lines.append(f"| {row_label(results, row)} | " + " | ".join(
             target + [format_value(c, row[c]) for c in columns]) + " |")
     return "\n".join(lines)
+
+
+def layout_columns(results: SweepResults, layout: str) -> tuple[str, ...]:
+    """The layout's columns; latency columns only when some run measured them (older sweeps have none)."""
+    measured = results.runs
+    return tuple(c for c in LAYOUTS[layout] if c not in LATENCY or (c in measured and measured[c].notna().any()))
 
 
 def cross_domain_table(results: SweepResults, metrics: tuple[str, ...] = ("rank1", "mAP")) -> str:
@@ -201,30 +220,83 @@ def problems_report(results: SweepResults) -> str:
     return "\n".join(lines)
 
 
-def plot_map_vs_macs(results: SweepResults, path: Path) -> Path:
+def spread_labels(values: list[float], min_gap: float) -> list[float]:
+    """Label positions near `values` (axis units), at least `min_gap` apart, order kept: labels never overlap."""
+    order = sorted(range(len(values)), key=lambda i: values[i])
+    placed = [0.0] * len(values)
+    previous = None
+    for i in order:
+        placed[i] = values[i] if previous is None else max(values[i], previous + min_gap)
+        previous = placed[i]
+    shift = (max(placed) - max(values)) / 2 if values else 0.0  # centre the stack on the points
+    return [p - shift for p in placed]
+
+
+def plot_map_vs_cost(results: SweepResults, path: Path, cost: str = "macs", pareto: bool = False) -> Path | None:
+    """mAP against one cost column (log x axis): `macs` (thesis MACs when recorded) or a latency key such as
+    `ms_per_image_b1_1t`; labels spread so they do not overlap; `pareto` marks the Pareto-optimal runs
+    (no other run is both cheaper and more accurate). None when no finished run has both values."""
+    finished = results.finished
+    if cost == "macs" and finished["macs_thesis"].notna().any():
+        cost = "macs_thesis"
+    points = [(float(row[cost]), float(row["mAP"]),
+               row_label(results, row) + (f" @ {row['target']}" if pd.notna(row["target"]) else ""))
+              for _, row in finished.iterrows() if pd.notna(row.get(cost)) and pd.notna(row.get("mAP"))]
+    if not points:
+        return None
+    scale = 1e6 if cost in COUNTS else 1.0
+    return plot_points([p[0] / scale for p in points], [p[1] for p in points], [p[2] for p in points], path,
+                       xlabel=HEADERS[cost] + (" (millions, log)" if scale > 1 else " (log)"),
+                       title=f"mAP against {HEADERS[cost]}", pareto=pareto)
+
+
+def plot_points(xs: list[float], ys: list[float], names: list[str], path: Path, xlabel: str, title: str,
+                pareto: bool = False) -> Path:
+    """Scatter of mAP (y) against a cost (x, log scale), each point labelled without overlaps (labels
+    stacked apart, joined to their points); `pareto` joins and rings the Pareto-optimal points."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
 
-    finished = results.finished
-    macs_key = "macs_thesis" if finished["macs_thesis"].notna().any() else "macs"
-    fig, ax = plt.subplots(figsize=(6, 4))
-    for _, row in finished.iterrows():
-        x, y = row[macs_key], row["mAP"]
-        if x is None or pd.isna(x) or y is None or pd.isna(y):
-            continue
-        ax.scatter(float(x) / 1e6, float(y))
-        name = row_label(results, row) + (f" @ {row['target']}" if pd.notna(row["target"]) else "")
-        ax.annotate(name, (float(x) / 1e6, float(y)), fontsize=8)
-    ax.set_xlabel(f"{HEADERS[macs_key]} (millions)")
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    ax.scatter(xs, ys, color="tab:blue", zorder=2)
+    if pareto:
+        front = sorted((xs[i], ys[i]) for i in pareto_front(xs, ys))
+        ax.plot(*zip(*front, strict=True), color="tab:red", marker="o", markerfacecolor="none", markersize=12,
+                linestyle="--", label="Pareto-optimal", zorder=3)
+        ax.legend(loc="best", fontsize=8)
+    ax.set_xscale("log")
+    ax.set_xlim(min(xs) / 1.3, max(xs) * 2.5)  # room on the right for the last point's label
+    ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}"))  # 2, not 2x10^0
+    ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+    span = (max(ys) - min(ys)) or max(abs(max(ys)), 0.1)
+    ax.set_ylim(min(ys) - 0.15 * span, max(ys) + 0.15 * span + 0.06 * span * len(ys))
+    low, high = ax.get_ylim()
+    for x, y, label_y, name in zip(xs, ys, spread_labels(ys, 0.06 * (high - low)), names, strict=True):
+        ax.annotate(name, (x, y), xytext=(x * 1.08, label_y), fontsize=8, va="center",  # right of the point
+                    arrowprops={"arrowstyle": "-", "color": "0.6", "lw": 0.5})
+    ax.set_xlabel(xlabel)
     ax.set_ylabel("mAP")
-    ax.set_title("mAP against multiply-adds")
-    ax.grid(alpha=0.3)
+    ax.set_title(title)
+    ax.grid(alpha=0.3, which="both")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
     return path
+
+
+def pareto_front(costs: list[float], scores: list[float]) -> list[int]:
+    """Indices of the Pareto-optimal points: no other point has cost <= and score >= with one strictly better."""
+    return [i for i, (c, s) in enumerate(zip(costs, scores, strict=True))
+            if not any(c2 <= c and s2 >= s and (c2 < c or s2 > s)
+                       for j, (c2, s2) in enumerate(zip(costs, scores, strict=True)) if j != i)]
+
+
+def plot_map_vs_macs(results: SweepResults, path: Path) -> Path | None:
+    """mAP against multiply-adds (the thesis's convention when recorded)."""
+    return plot_map_vs_cost(results, path, "macs")
 
 
 def write_all(results: SweepResults, out_dir: Path, layout: str = "full") -> dict[str, Path]:
@@ -235,6 +307,10 @@ def write_all(results: SweepResults, out_dir: Path, layout: str = "full") -> dic
                                  + ("\n\n" + report if report else "") + "\n")
     results.runs.to_csv(paths["csv"], index=False)
     plot_map_vs_macs(results, paths["plot"])
+    latency_plot = plot_map_vs_cost(results, out_dir / "map_vs_latency.png", "ms_per_image_b1_1t") \
+        if "ms_per_image_b1_1t" in layout_columns(results, "full") else None
+    if latency_plot is not None:
+        paths["latency plot"] = latency_plot
     return paths
 
 

@@ -6,6 +6,7 @@ fact the model takes from the data, its number of identities, is asked of the da
 """
 
 import logging
+from pathlib import Path
 
 import pytorch_lightning as pl
 from hydra.core.hydra_config import HydraConfig
@@ -17,6 +18,7 @@ from reid_lightning.data.datamodule import DataConfig, ReIDDataModule
 from reid_lightning.data.datasets import DatasetSpec
 from reid_lightning.data.transforms import eval_preprocessing
 from reid_lightning.models.backbones import BACKBONES
+from reid_lightning.models.checkpoint_file import load_hparams
 from reid_lightning.models.module import ReIDModule
 from reid_lightning.models.partitions import PARTITIONS
 from reid_lightning.run.atomic_checkpoint_io import AtomicCheckpointIO
@@ -82,16 +84,62 @@ def needs_part_maps(cfg: DictConfig) -> bool:
 
 
 def needs_train_part_maps(cfg: DictConfig) -> bool:
-    """The partition's training step needs part maps (a predicted-mask partition learns from them)."""
+    """The partition's training step needs part maps (a predicted-mask partition learns from them), or a
+    distillation teacher's forward pass does (a mask-head teacher)."""
+    teacher = distill_teacher(cfg)
+    if teacher is not None:
+        teacher_partition = load_hparams(teacher)["partition"]["name"]
+        if PARTITIONS.get(teacher_partition).requires_part_maps:
+            return True
     return bool(PARTITIONS.get(cfg.partition.name).requires_part_maps_for_training)
 
 
+SWEEP_TEACHER = "sweep:"  # distill.teacher=sweep:<backbone>: that backbone's plain run in this sweep's folder
+
+
+def distill_teacher(cfg: DictConfig) -> str | None:
+    """The teacher checkpoint of `distill.teacher` (conf/distill): a path, or `sweep:<backbone>` (the sweep's
+    finished run of that backbone without distillation, run/frontier.py); None: no distillation."""
+    distill = cfg.get("distill")
+    teacher = str(distill.teacher) if distill is not None and distill.get("teacher") else None
+    if teacher is None or not teacher.startswith(SWEEP_TEACHER):
+        return teacher
+    from reid_lightning.run.frontier import sweep_teacher
+
+    if not is_multirun():
+        raise ValueError(f"distill.teacher={teacher} names a run of this sweep's folder, but this is no sweep; pass "
+                         "distill.teacher=<checkpoint>")
+    sweep_dir = Path(cfg.paths.output_dir).parent  # a job's folder is <sweep dir>/<num>_<choices>
+    return sweep_teacher(sweep_dir, teacher.removeprefix(SWEEP_TEACHER))
+
+
+def attach_distiller(cfg: DictConfig, model: ReIDModule) -> None:
+    """Give the student its frozen teacher's losses (models/distillation.py); the teacher is read like every
+    checkpoint (deploy.load_model: our train.py's files only, rebuilt from their stored config, eval mode)."""
+    from reid_lightning.deploy.trained_model import load_model
+    from reid_lightning.models.distillation import build_distiller
+
+    path = distill_teacher(cfg)
+    teacher, _ = load_model(path)
+    terms = {k: v for k, v in plain(cfg.distill).items() if k != "teacher"}
+    try:
+        model.distiller = build_distiller(model, teacher, **terms)
+    except ValueError as err:
+        raise ValueError(f"distill.teacher={path}: {err}") from err
+    log.info("Distilling from %s (backbone=%s, partition=%s)", path, teacher.hparams.backbone.get("name"),
+             teacher.hparams.partition.get("name"))
+
+
 def build_model(cfg: DictConfig, datamodule: ReIDDataModule) -> ReIDModule:
-    """The model; besides its config it keeps the data's eval preprocessing, for users of its checkpoints."""
-    return ReIDModule(**model_config(cfg), num_classes=datamodule.num_classes,
-                      num_part_labels=datamodule.num_part_labels, optimizer=plain(cfg.optimizer),
-                      scheduler=plain(cfg.scheduler), loss=plain(cfg.loss), evaluation=plain(cfg.evaluation),
-                      preprocessing=eval_preprocessing(datamodule.transform_cfg))
+    """The model; besides its config it keeps the data's eval preprocessing, for users of its checkpoints.
+    With `distill.teacher`, it trains against that frozen teacher (attach_distiller)."""
+    model = ReIDModule(**model_config(cfg), num_classes=datamodule.num_classes,
+                       num_part_labels=datamodule.num_part_labels, optimizer=plain(cfg.optimizer),
+                       scheduler=plain(cfg.scheduler), loss=plain(cfg.loss), evaluation=plain(cfg.evaluation),
+                       preprocessing=eval_preprocessing(datamodule.transform_cfg))
+    if distill_teacher(cfg) is not None:
+        attach_distiller(cfg, model)
+    return model
 
 
 def trainer_kwargs(cfg: DictConfig, datamodule: ReIDDataModule | None) -> dict:

@@ -118,6 +118,9 @@ def log_hparams_row(trainer: pl.Trainer, cfg: DictConfig, complexity: dict, resu
     params = {**run_choices(), "image_size": f"{cfg.data.height}x{cfg.data.width}",
               "batch_size": cfg.data.batch_size, "lr": cfg.optimizer.lr, "max_epochs": cfg.trainer.max_epochs,
               "seed": cfg.seed}
+    machine = complexity.get("machine")  # where latency was measured (callbacks.complexity.latency=true)
+    if isinstance(machine, dict):
+        params["latency_machine"] = f"{machine.get('cpu')} ({machine.get('cores')} cores), gpu: {machine.get('gpu')}"
     metrics = {f"test/{key}": results[key] for _, _, key in result_keys(targets) if key in results}
     metrics.update({f"complexity/{k}": float(v) for k, v in complexity.items() if isinstance(v, (int, float))})
     for logger in trainer.loggers:
