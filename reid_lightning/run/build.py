@@ -18,7 +18,7 @@ from reid_lightning.data.datamodule import DataConfig, ReIDDataModule
 from reid_lightning.data.datasets import DatasetSpec
 from reid_lightning.data.transforms import eval_preprocessing
 from reid_lightning.models.backbones import BACKBONES
-from reid_lightning.models.checkpoint_file import load_hparams
+from reid_lightning.models.checkpoint_file import read_checkpoint
 from reid_lightning.models.module import ReIDModule
 from reid_lightning.models.partitions import PARTITIONS
 from reid_lightning.run.atomic_checkpoint_io import AtomicCheckpointIO
@@ -88,7 +88,7 @@ def needs_train_part_maps(cfg: DictConfig) -> bool:
     distillation teacher's forward pass does (a mask-head teacher)."""
     teacher = distill_teacher(cfg)
     if teacher is not None:
-        teacher_partition = load_hparams(teacher)["partition"]["name"]
+        teacher_partition = read_checkpoint(teacher)["hyper_parameters"]["partition"]["name"]
         if PARTITIONS.get(teacher_partition).requires_part_maps:
             return True
     return bool(PARTITIONS.get(cfg.partition.name).requires_part_maps_for_training)
