@@ -16,6 +16,7 @@ from torch import nn
 from reid_lightning.metrics import RetrievalMetric
 from reid_lightning.models.backbones import create_backbone
 from reid_lightning.models.classifier import create_classifier
+from reid_lightning.models.losses import create_loss
 from reid_lightning.models.neck import PartNeck
 from reid_lightning.models.optimization import build_optimizer, build_scheduler
 from reid_lightning.models.partition import PartitionOutput, create_partition
@@ -24,7 +25,9 @@ from reid_lightning.models.tta import flip_average
 
 # Defaults of the loss and evaluation options: those of conf/loss/cross_entropy.yaml and
 # conf/evaluation/default.yaml, so a module built in Python behaves like the default run.
-LOSS_DEFAULTS = {"label_smoothing": 0.1, "triplet_weight": 0.0, "triplet_margin": 0.3}
+LOSS_DEFAULTS = {"label_smoothing": 0.1, "triplet_weight": 0.0, "triplet_margin": 0.3, "metric_feature": "before",
+                 "terms": {}}
+METRIC_FEATURES = ("before", "after")  # the metric losses' embedding: before or after the classifier's BNNeck
 EVALUATION_DEFAULTS = {"metric": "euclidean", "normalize": False, "flip": False, "rerank": False,
                        "memory_budget_bytes": 1 << 30, "visibility": False, "visibility_threshold": 0.5}
 METRIC_OPTIONS = ("metric", "normalize", "rerank", "memory_budget_bytes", "visibility", "visibility_threshold")
@@ -84,6 +87,17 @@ class ReIDModule(pl.LightningModule):
         self.classifier = create_classifier(**classifier, in_features=self.feature_dim,
                                             num_parts=part.num_parts, num_classes=num_classes)
         self.loss_cfg = {**LOSS_DEFAULTS, **(loss or {})}
+        if self.loss_cfg["metric_feature"] not in METRIC_FEATURES:
+            raise ValueError(f"loss.metric_feature={self.loss_cfg['metric_feature']!r}; choose one of "
+                             f"{', '.join(METRIC_FEATURES)}")
+        terms = {name: dict(options or {}) for name, options in self.loss_cfg["terms"].items()}
+        missing = [name for name, options in terms.items() if "weight" not in options]
+        if missing:
+            raise ValueError(f"loss.terms.{missing[0]} has no weight; give each term one, e.g. "
+                             f"loss.terms.{missing[0]}.weight=1.0")
+        self.metric_weights = {name: float(options.pop("weight")) for name, options in terms.items()}
+        self.metric_losses = nn.ModuleDict({name: create_loss(name, part.num_parts * self.feature_dim, num_classes,
+                                                              **options) for name, options in terms.items()})
         self.eval_cfg = {**EVALUATION_DEFAULTS, **(evaluation or {})}
         self.metric_kwargs = {k: self.eval_cfg[k] for k in METRIC_OPTIONS}
         self.val_metric = RetrievalMetric(**self.metric_kwargs)
@@ -129,10 +143,17 @@ class ReIDModule(pl.LightningModule):
         targets = batch["pid"]
         ce = self.classifier.loss(out["logits"], targets, label_smoothing=self.loss_cfg["label_smoothing"])
         loss = ce
+        embedding = out["embedding"]  # (B, P*D) the metric losses' feature: before the BNNeck, or after it
+        if self.loss_cfg["metric_feature"] == "after":
+            embedding = self.classifier.normalized(out["parts"]).flatten(1)
         if self.loss_cfg["triplet_weight"] > 0:
-            triplet = batch_hard_triplet_loss(out["embedding"], targets, self.loss_cfg["triplet_margin"])
+            triplet = batch_hard_triplet_loss(embedding, targets, self.loss_cfg["triplet_margin"])
             loss = loss + self.loss_cfg["triplet_weight"] * triplet
             self.log("train/triplet", triplet, on_step=False, on_epoch=True)
+        for name, term in self.metric_losses.items():  # loss.terms: center, weighted_triplet, circle, ...
+            value = term(embedding, targets)
+            loss = loss + self.metric_weights[name] * value
+            self.log(f"train/{name}", value, on_step=False, on_epoch=True, batch_size=len(targets))
         partition_loss = self.partition.training_loss(out["partition"], part_maps)  # weighted; None: none
         if partition_loss is not None:
             loss = loss + partition_loss
@@ -187,8 +208,16 @@ class ReIDModule(pl.LightningModule):
         for name, metric in zip(self.test_names, self.test_metrics, strict=False):
             self._log_metric(metric, "test" if name is None else f"test/{name}")
 
+    def on_before_optimizer_step(self, optimizer) -> None:
+        """Losses that update their own parameters (center loss's SGD step on its centres) do it now."""
+        for name, term in self.metric_losses.items():
+            if getattr(term, "owns_step", False):
+                term.own_step(self.metric_weights[name])
+
     def configure_optimizers(self):
-        optimizer = build_optimizer(self.parameters(), **self.hparams.optimizer)
+        own = {id(p) for term in self.metric_losses.values() if getattr(term, "owns_step", False)
+               for p in term.parameters()}
+        optimizer = build_optimizer([p for p in self.parameters() if id(p) not in own], **self.hparams.optimizer)
         scheduler = build_scheduler(optimizer, **self.hparams.scheduler)
         if scheduler is None:
             return optimizer

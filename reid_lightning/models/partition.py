@@ -2,8 +2,8 @@
 
 Five strategies, picked by name with `create_partition` (the first four: thesis chapter 3, Table 3.2):
 
-- `global`        global average pooling, one part (the ResNet-50 baseline).
-- `stripes`       PCB-style horizontal stripes: N bands of rows, each average-pooled.
+- `global`        global pooling, one part (the ResNet-50 baseline); `pooling` avg | max | gem (pooling.py).
+- `stripes`       PCB-style horizontal stripes: N bands of rows, each pooled (avg | max | gem).
 - `binary_mask`   one mask per body-part label of the segmenter's map, multiplied into the feature map
                   just before pooling (the thesis's "semantic partition, no Gaussian filtering").
 - `gaussian_mask` the same masks smoothed by a Gaussian filter first, so parts the segmenter missed
@@ -46,6 +46,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from reid_lightning.models.pooling import create_pooling
 from reid_lightning.registry import Registry
 
 PARTITIONS = Registry("partition")
@@ -82,12 +83,16 @@ def mask_visibility(masks: torch.Tensor, visible_cells: float) -> torch.Tensor:
 
 @PARTITIONS.register("global")
 class GlobalPool(Partition):
-    """Global average pooling: one part covering the whole map."""
+    """Global pooling (average by default; max, or GeM as AGW/SBS): one part covering the whole map."""
 
     num_parts = 1
 
+    def __init__(self, pooling: str = "avg", gem_p: float = 3.0, gem_eps: float = 1e-6):
+        super().__init__()
+        self.pool = create_pooling(pooling, gem_p, gem_eps)
+
     def forward(self, feature_map: torch.Tensor, part_maps: torch.Tensor | None = None) -> torch.Tensor:
-        return feature_map.mean(dim=(2, 3)).unsqueeze(1)  # (B, 1, C)
+        return self.pool(feature_map, (1, 1)).flatten(1).unsqueeze(1)  # (B, 1, C)
 
 
 @PARTITIONS.register("stripes")
@@ -99,14 +104,15 @@ class HorizontalStripes(Partition):
     neighbouring bands share a row (and with h < N some rows are repeated).
     """
 
-    def __init__(self, num_stripes: int = 6):
+    def __init__(self, num_stripes: int = 6, pooling: str = "avg", gem_p: float = 3.0, gem_eps: float = 1e-6):
         super().__init__()
         if num_stripes < 1:
             raise ValueError(f"partition=stripes got num_stripes={num_stripes}; use 1 or more (PCB uses 6)")
         self.num_parts = num_stripes
+        self.pool = create_pooling(pooling, gem_p, gem_eps)  # each band's pooling; GeM's p shared by the bands
 
     def forward(self, feature_map: torch.Tensor, part_maps: torch.Tensor | None = None) -> torch.Tensor:
-        pooled = F.adaptive_avg_pool2d(feature_map, (self.num_parts, 1))  # (B, C, N, 1)
+        pooled = self.pool(feature_map, (self.num_parts, 1))  # (B, C, N, 1)
         return pooled.squeeze(-1).transpose(1, 2)  # (B, N, C)
 
 
