@@ -107,8 +107,8 @@ def test_presets_carry_the_published_settings():
     assert (bot.data.height, bot.data.width, bot.data.num_instances, bot.trainer.max_epochs) == (256, 128, 4, 120)
     assert not bot.backbone.non_local and bot.partition.pooling == "avg" and bot.loss.triplet_weight == 1.0
     assert OmegaConf.to_container(bot.loss.terms) == {"center": {"weight": 5e-4, "lr": 0.5}}
-    assert OmegaConf.to_container(bot.scheduler) == {"name": "warmup_multistep", "warmup_epochs": 10,
-                                                     "warmup_factor": 0.1, "milestones": [40, 70], "gamma": 0.1}
+    assert OmegaConf.to_container(bot.scheduler, resolve=True) == {
+        "name": "warmup_multistep", "warmup_epochs": 10, "warmup_factor": 0.1, "milestones": [40, 70], "gamma": 0.1}
     assert agw.backbone.non_local and agw.partition.pooling == "gem" and agw.trainer.max_epochs == 160
     assert set(agw.loss.terms) == {"weighted_triplet", "center"} and agw.loss.triplet_weight == 0
     assert (sbs.data.height, sbs.data.num_instances, sbs.trainer.max_epochs) == (384, 16, 60)
@@ -116,6 +116,13 @@ def test_presets_carry_the_published_settings():
     assert sbs.loss.metric_feature == "after" and sbs.loss.terms.triplet.margin == 0.0
     assert (sbs.scheduler.delay_epochs, sbs.scheduler.warmup_factor) == (30, 0.1)
     assert sbs.callbacks.freeze_backbone.epochs == 5
+
+
+def test_a_shorter_budget_scales_the_schedules_epochs():
+    bot, sbs = (preset(f"experiment={name}", "trainer.max_epochs=12") for name in ("bot_r50", "sbs_r50"))
+    assert (bot.scheduler.warmup_epochs, list(bot.scheduler.milestones)) == (1, [4, 7])  # 10, 40, 70 of 120
+    assert (sbs.scheduler.warmup_epochs, sbs.scheduler.delay_epochs, sbs.scheduler.max_epochs) == (2, 6, 12)
+    assert sbs.callbacks.freeze_backbone.epochs == 1  # 5 of 60
 
 
 @pytest.mark.parametrize(("overrides", "partition", "classifier"), [
@@ -129,8 +136,7 @@ def test_presets_compose_with_the_thesis_heads_and_train_a_step(overrides, parti
     cfg = preset(*overrides, *SMALL)
     assert (cfg.partition.name, cfg.classifier.name) == (partition, classifier)
     plain = {key: OmegaConf.to_container(cfg[key], resolve=True) for key in ("optimizer", "loss")}
-    scheduler = OmegaConf.to_container(cfg.scheduler)
-    scheduler = {**scheduler, "max_epochs": 60} if "max_epochs" in scheduler else scheduler
+    scheduler = OmegaConf.to_container(cfg.scheduler, resolve=True)
     torch.manual_seed(0)
     model = ReIDModule(**model_config(cfg), num_classes=4, optimizer=plain["optimizer"], scheduler=scheduler,
                        loss=plain["loss"])
