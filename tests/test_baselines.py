@@ -84,6 +84,12 @@ def test_resnet50_options_still_load_timms_imagenet_layout(tmp_path):
         create_backbone("resnet50", pretrained=str(tmp_path / "resnet50_timm.pth"), ibn=True)
 
 
+def test_a_timm_backbones_output_stride_passes_through():
+    model = create_backbone("timm:resnet18", output_stride=16).eval()  # timm's dilated stride, no code of ours
+    with torch.no_grad():
+        assert model(torch.zeros(1, 3, 64, 32)).shape == (1, 512, 4, 2)
+
+
 def test_ibn_a_loads_ibn_nets_key_layout(tmp_path):
     model = create_backbone("resnet50", ibn=True)
     assert isinstance(model.layer3[5].bn1, IBN) and not isinstance(model.layer4[0].bn1, IBN)
