@@ -158,6 +158,8 @@ def test_presets_compose_with_the_thesis_heads_and_train_a_step(overrides, parti
     optimizer.step()
     changed = [not torch.equal(a, b) for a, b in zip(before, model.parameters(), strict=True)]
     assert sum(changed) > len(changed) // 2  # the step moved the network
+    running = model.classifier.bnneck.num_batches_tracked.item()
+    assert running == 1  # the BNNeck ran once, though SBS's triplet also takes its output
     centers = getattr(model.metric_losses, "center", None)
     if centers is not None:  # BoT / AGW: the centres moved by their own SGD step, not by Adam
         assert all(p is not centers.centers for group in optimizer.param_groups for p in group["params"])

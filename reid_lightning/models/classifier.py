@@ -84,7 +84,11 @@ class SharedClassifier(PartClassifier):
         self.fc = nn.Linear(num_parts * in_features, num_classes, bias=self.has_bias)
 
     def forward(self, parts: torch.Tensor) -> torch.Tensor:
-        return self.linear(self.fc, self.normalized(parts).flatten(1))  # (B, K)
+        return self.logits_of(self.normalized(parts))  # (B, K)
+
+    def logits_of(self, normalized: torch.Tensor) -> torch.Tensor:
+        """Logits of part features already through `normalized` (B, P, C) -> (B, K)."""
+        return self.linear(self.fc, normalized.flatten(1))
 
     def predict(self, logits: torch.Tensor) -> torch.Tensor:
         return logits.argmax(dim=1)  # (B,)
@@ -100,8 +104,11 @@ class IndividualClassifier(PartClassifier):
                                  for _ in range(num_parts))
 
     def forward(self, parts: torch.Tensor) -> torch.Tensor:
-        parts = self.normalized(parts)  # (B, P, C)
-        return torch.stack([self.linear(fc, parts[:, i]) for i, fc in enumerate(self.fcs)], dim=1)  # (B, P, K)
+        return self.logits_of(self.normalized(parts))  # (B, P, K)
+
+    def logits_of(self, normalized: torch.Tensor) -> torch.Tensor:
+        """Logits of part features already through `normalized` (B, P, C) -> (B, P, K)."""
+        return torch.stack([self.linear(fc, normalized[:, i]) for i, fc in enumerate(self.fcs)], dim=1)
 
     def predict(self, logits: torch.Tensor) -> torch.Tensor:
         """Max voting over parts (B, P, K) -> (B,); ties: highest summed probability, then lowest id."""

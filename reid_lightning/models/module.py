@@ -124,8 +124,9 @@ class ReIDModule(pl.LightningModule):
         feature_map = self.backbone(images)  # (B, C, h, w)
         out = self.head.outputs(feature_map, part_maps)
         parts = out.features  # (B, P, D)
-        return {"parts": parts, "embedding": parts.flatten(1), "logits": self.classifier(parts),
-                "visibility": out.visibility, "partition": out}
+        normalized = self.classifier.normalized(parts)  # (B, P, D) after the BNNeck (once: its running stats)
+        return {"parts": parts, "embedding": parts.flatten(1), "logits": self.classifier.logits_of(normalized),
+                "normalized": normalized, "visibility": out.visibility, "partition": out}
 
     def embed(self, images: torch.Tensor, part_maps: torch.Tensor | None = None) -> torch.Tensor:
         """Retrieval embedding (B, P*D) (`retrieval_embedding`), with flip averaging if evaluation.flip."""
@@ -145,7 +146,7 @@ class ReIDModule(pl.LightningModule):
         loss = ce
         embedding = out["embedding"]  # (B, P*D) the metric losses' feature: before the BNNeck, or after it
         if self.loss_cfg["metric_feature"] == "after":
-            embedding = self.classifier.normalized(out["parts"]).flatten(1)
+            embedding = out["normalized"].flatten(1)
         if self.loss_cfg["triplet_weight"] > 0:
             triplet = batch_hard_triplet_loss(embedding, targets, self.loss_cfg["triplet_margin"])
             loss = loss + self.loss_cfg["triplet_weight"] * triplet
