@@ -1,4 +1,5 @@
-"""The LightningModule: backbone -> partition -> (neck) -> classifier, trained with cross-entropy.
+"""The LightningModule: backbone -> partition -> (neck) -> classifier, trained with cross-entropy, plus the
+optional metric losses of `loss.terms` (models/losses/) on the embedding before or after the BNNeck.
 
 The same forward pass gives the part features (B, P, D); flattened they are the retrieval embedding
 (B, P*D) that validation and test rank with the Market-1501 protocol, with each part's visibility (B, P)
