@@ -10,8 +10,8 @@
 As timm's `register_model` does, the name is written once, beside the definition; a family's module
 imports its members so that the registry is full once the family is imported. An unknown name fails
 with the known names and close matches, and an unknown option with the options the builder accepts,
-so a typo in a config is caught before anything is built. Families: backbones, partitions,
-classifiers, datasets, optimizers, schedulers.
+so a typo in a config is caught before anything is built. Families: backbones, partitions, poolings,
+classifiers, margin softmaxes, metric losses, datasets, optimizers, schedulers.
 """
 
 import difflib

@@ -34,14 +34,17 @@ def test_preset_carries_torchreids_recipe():
         "name": "osnet", "pretrained": "$OSNET_IMAGENET_WEIGHTS", "width": 1.0, "last_stride": None,
         "channels_last": True, "neck_dim": None}
     assert composed.neck_dim == 512
-    assert cfg["partition"]["name"] == "global" and cfg["classifier"] == {"name": "shared", "bnneck": False}
+    assert cfg["partition"]["name"] == "global"
+    assert cfg["classifier"] == {"name": "shared", "bnneck": False, "logits": "linear", "scale": 64.0, "margin": 0.35}
     data = cfg["data"]
     assert (data["height"], data["width"], data["batch_size"], data["sampler"]) == (256, 128, 64, "random")
     assert data["augment"] == {"flip": True, "pad": 0, "random_erasing": 0.0}  # random_flip only
-    assert cfg["loss"] == {"label_smoothing": 0.1, "triplet_weight": 0.0, "triplet_margin": 0.3}
+    assert cfg["loss"] == {"label_smoothing": 0.1, "triplet_weight": 0.0, "triplet_margin": 0.3,
+                           "metric_feature": "before", "terms": {}}
     assert cfg["optimizer"] == {"name": "adam", "lr": 0.0015, "weight_decay": 5e-4, "betas": [0.9, 0.999],
                                 "amsgrad": True}
-    assert cfg["scheduler"] == {"name": "warmup_cosine", "warmup_epochs": 0, "max_epochs": 250, "min_lr": 0.0}
+    assert cfg["scheduler"] == {"name": "warmup_cosine", "warmup_epochs": 0, "max_epochs": 250, "min_lr": 0.0,
+                                "warmup_factor": 0.01, "delay_epochs": 0}
     assert cfg["trainer"]["max_epochs"] == 250 and cfg["trainer"]["accelerator"] == "gpu"
     assert cfg["evaluation"] | {"memory_budget_bytes": 0} == {
         "metric": None, "distance": "euclidean", "normalize": False, "flip": False, "rerank": False, "rerank_k1": 20,

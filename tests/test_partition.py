@@ -159,7 +159,7 @@ def test_bad_labels_options_and_names_are_rejected():
         create_partition("binary_mask")(torch.randn(1, 2, 4, 2), torch.zeros(1, 8, 4))
     with pytest.raises(ValueError, match="2 part maps for a batch of 1"):
         create_partition("binary_mask")(torch.randn(1, 2, 4, 2), torch.zeros(2, 8, 4, dtype=torch.long))
-    with pytest.raises(ValueError, match="no option sigma; its options are num_stripes"):
+    with pytest.raises(ValueError, match="no option sigma; its options are gem_eps, gem_p, num_stripes, pooling"):
         create_partition("stripes", sigma=2.0)
     with pytest.raises(ValueError, match="odd"):
         create_partition("gaussian_mask", kernel_size=4)

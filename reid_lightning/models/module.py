@@ -1,4 +1,5 @@
-"""The LightningModule: backbone -> partition -> (neck) -> classifier, trained with cross-entropy.
+"""The LightningModule: backbone -> partition -> (neck) -> classifier, trained with cross-entropy, plus the
+optional metric losses of `loss.terms` (models/losses/) on the embedding before or after the BNNeck.
 
 The same forward pass gives the part features (B, P, D); flattened they are the retrieval embedding
 (B, P*D) that validation and test rank with the Market-1501 protocol, with each part's visibility (B, P)
@@ -20,6 +21,7 @@ from reid_lightning.metrics import RetrievalMetric
 from reid_lightning.models.backbones import create_backbone
 from reid_lightning.models.classifier import create_classifier
 from reid_lightning.models.distillation import without_distiller
+from reid_lightning.models.losses import create_loss
 from reid_lightning.models.neck import PartNeck
 from reid_lightning.models.optimization import build_optimizer, build_scheduler
 from reid_lightning.models.partitions import PartitionOutput, create_partition
@@ -82,7 +84,16 @@ class ReIDModule(pl.LightningModule):
         self.classifier = create_classifier(**classifier, in_features=self.feature_dim,
                                             num_parts=part.num_parts, num_classes=num_classes)
         # the loss= and evaluation= groups; what a dict leaves out takes conf/loss, conf/evaluation's defaults
-        self.loss_cfg = asdict(from_options(LossSettings, loss, "loss"))
+        loss_settings = from_options(LossSettings, loss, "loss")
+        self.loss_cfg = asdict(loss_settings)
+        terms = {name: dict(options or {}) for name, options in loss_settings.terms.items()}
+        missing = [name for name, options in terms.items() if "weight" not in options]
+        if missing:
+            raise ValueError(f"loss.terms.{missing[0]} has no weight; give each term one, e.g. "
+                             f"loss.terms.{missing[0]}.weight=1.0")
+        self.metric_weights = {name: float(options.pop("weight")) for name, options in terms.items()}
+        self.metric_losses = nn.ModuleDict({name: create_loss(name, part.num_parts * self.feature_dim, num_classes,
+                                                              **options) for name, options in terms.items()})
         evaluation_settings = from_options(EvaluationSettings, evaluation, "evaluation")
         self.eval_cfg = asdict(evaluation_settings)
         self.metric_kwargs = evaluation_settings.metric_options()
@@ -111,8 +122,9 @@ class ReIDModule(pl.LightningModule):
         feature_map = self.backbone(images)  # (B, C, h, w)
         out = self.head.outputs(feature_map, part_maps)
         parts = out.features  # (B, P, D)
-        return {"parts": parts, "embedding": parts.flatten(1), "logits": self.classifier(parts),
-                "visibility": out.visibility, "partition": out}
+        normalized = self.classifier.normalized(parts)  # (B, P, D) after the BNNeck (once: its running stats)
+        return {"parts": parts, "embedding": parts.flatten(1), "logits": self.classifier.logits_of(normalized),
+                "normalized": normalized, "visibility": out.visibility, "partition": out}
 
     def embed(self, images: torch.Tensor, part_maps: torch.Tensor | None = None) -> torch.Tensor:
         """Retrieval embedding (B, P*D) (`retrieval_embedding`), with flip averaging if evaluation.flip."""
@@ -130,10 +142,17 @@ class ReIDModule(pl.LightningModule):
         targets = batch["pid"]
         ce = self.classifier.loss(out["logits"], targets, label_smoothing=self.loss_cfg["label_smoothing"])
         loss = ce
+        embedding = out["embedding"]  # (B, P*D) the metric losses' feature: before the BNNeck, or after it
+        if self.loss_cfg["metric_feature"] == "after":
+            embedding = out["normalized"].flatten(1)
         if self.loss_cfg["triplet_weight"] > 0:
-            triplet = batch_hard_triplet_loss(out["embedding"], targets, self.loss_cfg["triplet_margin"])
+            triplet = batch_hard_triplet_loss(embedding, targets, self.loss_cfg["triplet_margin"])
             loss = loss + self.loss_cfg["triplet_weight"] * triplet
             self.log("train/triplet", triplet, on_step=False, on_epoch=True)
+        for name, term in self.metric_losses.items():  # loss.terms: center, weighted_triplet, circle, ...
+            value = term(embedding, targets)
+            loss = loss + self.metric_weights[name] * value
+            self.log(f"train/{name}", value, on_step=False, on_epoch=True, batch_size=len(targets))
         partition_loss = self.partition.training_loss(out["partition"], part_maps)  # weighted; None: none
         if partition_loss is not None:
             loss = loss + partition_loss
@@ -200,8 +219,16 @@ class ReIDModule(pl.LightningModule):
         if self.distiller is None:
             checkpoint["state_dict"] = without_distiller(checkpoint["state_dict"])
 
+    def on_before_optimizer_step(self, optimizer) -> None:
+        """Losses that update their own parameters (center loss's SGD step on its centres) do it now."""
+        for name, term in self.metric_losses.items():
+            if getattr(term, "owns_step", False):
+                term.own_step(self.metric_weights[name])
+
     def configure_optimizers(self):
-        optimizer = build_optimizer(self.parameters(), **self.hparams.optimizer)
+        own = {id(p) for term in self.metric_losses.values() if getattr(term, "owns_step", False)
+               for p in term.parameters()}
+        optimizer = build_optimizer([p for p in self.parameters() if id(p) not in own], **self.hparams.optimizer)
         scheduler = build_scheduler(optimizer, **self.hparams.scheduler)
         if scheduler is None:
             return optimizer

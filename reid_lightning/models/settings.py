@@ -6,7 +6,7 @@ unknown key fails naming the group and the known keys, and a renamed key names i
 """
 
 import difflib
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 
 from reid_lightning.metrics.distance import DEFAULT_MEMORY_BUDGET
 from reid_lightning.metrics.reranking import RERANK_DEFAULTS
@@ -31,11 +31,20 @@ def from_options(cls, options: dict | None, group: str):
     return cls(**options)
 
 
+METRIC_FEATURES = ("before", "after")  # the metric losses' embedding: before or after the classifier's BNNeck
+
+
 @dataclass(frozen=True)
 class LossSettings:
     label_smoothing: float = 0.1  # cross-entropy label smoothing
     triplet_weight: float = 0.0  # batch-hard triplet term on the embedding; 0 = off
     triplet_margin: float = 0.3  # its hinge margin
+    metric_feature: str = "before"  # the metric losses' embedding: before or after the BNNeck
+    terms: dict = field(default_factory=dict)  # metric-loss terms by name (models/losses/), each with a weight
+
+    def __post_init__(self):
+        if self.metric_feature not in METRIC_FEATURES:
+            raise ValueError(f"loss.metric_feature={self.metric_feature!r}; choose one of {', '.join(METRIC_FEATURES)}")
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,10 @@ resolves `hydra.sweep.dir` (and the Optuna storage path) from `paths.log_dir` in
 `${ensure_dir:path}` creates the folder and returns its path: the Optuna study's SQLite file must
 live in an existing folder before the first trial runs. `${div:a,b}` divides, so a size in pixels
 can follow the input size (the Gaussian masks' sigma is a sixteenth of the image height).
+`${scale_epochs:n,published,${trainer.max_epochs}}` is epoch n of a recipe published for `published` epochs,
+scaled to this run's budget (the baseline presets' warm-up, milestones, delay and freeze: their published
+values at their published budget, the same fractions of a shorter one, so a short comparison sweep runs the
+whole schedule rather than its warm-up).
 `${slurm_gpus:accelerator,devices}` is the GPUs a SLURM job asks for: the trainer's devices on GPU
 runs, none on CPU runs (so one SLURM config serves both).
 `${swept_dirname:${hydra.overrides.task}}` names a sweep job by what the sweep varies (e.g.
@@ -32,6 +36,14 @@ def ensure_dir(path: str) -> str:
 
 def div(numerator: float, denominator: float) -> float:
     return float(numerator) / float(denominator)
+
+
+def scale_epochs(epochs: int, published_max: int, max_epochs: int) -> int:
+    """`epochs` of a recipe published for `published_max` epochs, scaled to a run of `max_epochs` (rounded,
+    at least 1 when epochs > 0): the recipe's own value at its own budget, the same fractions at a shorter one."""
+    if int(epochs) <= 0:
+        return 0
+    return max(1, round(int(epochs) * int(max_epochs) / int(published_max)))
 
 
 def slurm_gpus(accelerator: str, devices) -> int:
@@ -68,7 +80,7 @@ def swept_dirname(task_overrides, _root_) -> str:
 
 def register() -> None:
     functions = (("launch_dir", launch_dir), ("ensure_dir", ensure_dir), ("div", div), ("slurm_gpus", slurm_gpus),
-                 ("swept_dirname", swept_dirname))
+                 ("swept_dirname", swept_dirname), ("scale_epochs", scale_epochs))
     for name, function in functions:
         if not OmegaConf.has_resolver(name):
             OmegaConf.register_new_resolver(name, function)

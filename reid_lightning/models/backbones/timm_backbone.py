@@ -15,6 +15,7 @@ from torch import nn
 
 from reid_lightning.data.market_layout import MARKET_IMAGE_SIZE
 from reid_lightning.models.backbones.backbone_registry import BACKBONES
+from reid_lightning.models.backbones.resnet_options import add_ibn_a, add_non_local
 
 NO_NETWORK = ("no network access to the weights hub ({error}); download the weights elsewhere and pass "
               "backbone.pretrained=/path/to/file (.pth or .safetensors)")
@@ -82,6 +83,19 @@ def mobilenetv2(pretrained: bool = False, last_stride: int | None = None, **timm
 
 
 @BACKBONES.register("resnet50")
-def resnet50(pretrained: bool = False, last_stride: int | None = None, **timm_options) -> nn.Module:
-    """ResNet-50: timm's resnet50."""
-    return create_timm_backbone("resnet50", pretrained, last_stride, check=False, **timm_options)
+def resnet50(pretrained: bool = False, last_stride: int | None = None, non_local: bool = False,
+             non_local_channels: int = 1, ibn: bool = False, **timm_options) -> nn.Module:
+    """ResNet-50: timm's resnet50; `non_local` adds AGW's non-local blocks to layer2/layer3, `ibn` makes it
+    IBN-a (resnet_options.py)."""
+    if ibn and pretrained:
+        raise ValueError("backbone=resnet50 with ibn=true has no hub weights (timm's plain ResNet-50 lacks the "
+                         "InstanceNorm halves): pass IBN-Net's ImageNet file, backbone.pretrained=/path/to/"
+                         "resnet50_ibn_a-d9d0bb7b.pth, or set ibn=false")
+    model = create_timm_backbone("resnet50", pretrained, last_stride, check=False, **timm_options)
+    if ibn:
+        add_ibn_a(model)
+    if non_local:
+        if non_local_channels < 1:
+            raise ValueError(f"backbone.non_local_channels={non_local_channels}; use >= 1 (AGW's code: 1)")
+        model.fresh_modules = tuple(add_non_local(model, non_local_channels))  # not in ImageNet files
+    return model

@@ -12,8 +12,10 @@ shape for shape, in one of these layouts:
 - a Lightning checkpoint of this suite: its "backbone." keys are taken;
 - Torchreid's for our OSNet and NASNet (torchreid_layout.py): the keys are renamed to ours.
 
-Keys of the original network's head (an ImageNet or Torchreid classifier, Torchreid OSNet's fc) are
-dropped and logged. A file of another architecture or width fails with what it looks like and the fix.
+Modules a backbone option adds to the architecture (`model.fresh_modules`: ResNet-50's non-local
+blocks) are not asked of the file: they keep their initialisation. Keys of the original network's head
+(an ImageNet or Torchreid classifier, Torchreid OSNet's fc) are dropped and logged. A file of another
+architecture or width fails with what it looks like and the fix.
 """
 
 import logging
@@ -96,7 +98,8 @@ def load_weights(model: nn.Module, path: str | Path, classifier_prefixes: tuple[
     state, dropped, what, fix = _foreign(model, path, state, own)
     dropped += [k for k in state if k not in own and k.startswith(classifier_prefixes)]
     unexpected = [k for k in state if k not in own and k not in dropped]
-    missing = [k for k in own if k not in state and not k.endswith(BN_COUNTERS)]
+    fresh = tuple(f"{name}." for name in getattr(model, "fresh_modules", ()))  # added modules, e.g. non-local blocks
+    missing = [k for k in own if k not in state and not k.endswith(BN_COUNTERS) and not k.startswith(fresh)]
     mismatched = [f"{k} (file {tuple(state[k].shape)}, model {tuple(own[k].shape)})"
                   for k in state if k in own and state[k].shape != own[k].shape]
     problems = []

@@ -2,7 +2,7 @@
 
 Five strategies, registered by name (`create_partition`; the first four: thesis chapter 3, Table 3.2):
 
-- `global`, `stripes`               regions.py: the whole map, PCB-style horizontal bands
+- `global`, `stripes`               regions.py: the whole map, PCB-style horizontal bands (avg | max | gem)
 - `binary_mask`, `gaussian_mask`    masks.py: body-part masks from the part maps, smoothed or not
 - `predicted_mask`                  predicted.py: masks predicted from the feature map, taught by part maps
 
