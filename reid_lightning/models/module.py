@@ -16,6 +16,7 @@ from torch import nn
 from reid_lightning.metrics import RetrievalMetric
 from reid_lightning.models.backbones import create_backbone
 from reid_lightning.models.classifier import create_classifier
+from reid_lightning.models.head_init import init_head
 from reid_lightning.models.neck import PartNeck
 from reid_lightning.models.optimization import build_optimizer, build_scheduler
 from reid_lightning.models.partition import PartitionOutput, create_partition
@@ -67,12 +68,13 @@ def retrieval_embedding(backbone: nn.Module, head: PartHead, classifier: nn.Modu
 
 class ReIDModule(pl.LightningModule):
     """`preprocessing`: the eval transform's settings (data.transforms.eval_preprocessing), stored so that
-    users of a checkpoint feed images as evaluation did (reid_lightning.deploy); None in old checkpoints."""
+    users of a checkpoint feed images as evaluation did (reid_lightning.deploy); None in old checkpoints.
+    `head_init`: how the neck's fc and the classifier start (models/head_init.py; top-level `head_init`)."""
 
     def __init__(self, backbone: dict, partition: dict, classifier: dict, optimizer: dict, scheduler: dict,
                  num_classes: int, image_size: tuple[int, int] = (128, 64), num_part_labels: int = 7,
                  neck_dim: int | None = None, loss: dict | None = None, evaluation: dict | None = None,
-                 preprocessing: dict | None = None):
+                 preprocessing: dict | None = None, head_init: str = "pytorch"):
         super().__init__()
         self.save_hyperparameters(logger=False)
         self.backbone = create_backbone(**backbone)
@@ -83,6 +85,7 @@ class ReIDModule(pl.LightningModule):
         self.feature_dim = neck_dim or channels
         self.classifier = create_classifier(**classifier, in_features=self.feature_dim,
                                             num_parts=part.num_parts, num_classes=num_classes)
+        init_head(head_init, self.head.neck, self.classifier)  # the fc layers: PyTorch's or Torchreid's start
         self.loss_cfg = {**LOSS_DEFAULTS, **(loss or {})}
         self.eval_cfg = {**EVALUATION_DEFAULTS, **(evaluation or {})}
         self.metric_kwargs = {k: self.eval_cfg[k] for k in METRIC_OPTIONS}

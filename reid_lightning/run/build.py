@@ -91,7 +91,7 @@ def build_model(cfg: DictConfig, datamodule: ReIDDataModule) -> ReIDModule:
     return ReIDModule(**model_config(cfg), num_classes=datamodule.num_classes,
                       num_part_labels=datamodule.num_part_labels, optimizer=plain(cfg.optimizer),
                       scheduler=plain(cfg.scheduler), loss=plain(cfg.loss), evaluation=plain(cfg.evaluation),
-                      preprocessing=eval_preprocessing(datamodule.transform_cfg))
+                      preprocessing=eval_preprocessing(datamodule.transform_cfg), head_init=cfg.head_init)
 
 
 def trainer_kwargs(cfg: DictConfig, datamodule: ReIDDataModule | None) -> dict:
