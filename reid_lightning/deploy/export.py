@@ -8,6 +8,12 @@ contract (colour order, size, mean/std, resize filter, input and output names an
 ONNX `metadata_props` and TorchScript's extra file `reid_lightning_contract.json`, and read back by
 `read_contract`. After writing, each file is run (ONNX Runtime, torch.jit.load) on a fresh batch of
 another size and compared with the PyTorch module (`check`), so a broken export is caught at once.
+
+For BoxMOT (`boxmot=True`, the default; deploy/boxmot.py says what BoxMOT 25 feeds): every file of a
+single-input head gets BoxMOT's sidecar `<file>.metadata.json` with the checkpoint's input size, and a
+checkpoint trained with other mean/std than ImageNet's has the difference folded into the graph (the
+file's contract then says ImageNet mean/std, which is what it expects). `boxmot=False` writes no sidecar
+and keeps the checkpoint's mean/std in the graph, with a warning when BoxMOT would feed it wrong inputs.
 """
 
 import copy
@@ -22,6 +28,13 @@ import torch
 from torch import nn
 
 from reid_lightning import __version__
+from reid_lightning.deploy.boxmot import (
+    BOXMOT_MEAN,
+    BOXMOT_STD,
+    NormalizationAdapter,
+    normalization_differs,
+    write_sidecar,
+)
 from reid_lightning.deploy.embedding_model import EmbeddingModel
 from reid_lightning.deploy.preprocessing import Preprocessing
 
@@ -43,6 +56,7 @@ class Exported:
     dtype: str
     max_abs_diff: float | None  # against the PyTorch fp32 module on a fresh batch; None when not checked
     min_cosine: float | None  # the same comparison as cosine similarity (what fp16 costs a tracker)
+    sidecar: Path | None = None  # BoxMOT's <file>.metadata.json, when written
 
 
 def contract(net: EmbeddingModel, preprocessing: Preprocessing, dtype: str, model_config: dict) -> dict[str, str]:
@@ -130,9 +144,10 @@ def run_exported(path: Path, inputs: tuple) -> np.ndarray:
 def export_model(checkpoint, out: str | Path, formats: tuple[str, ...] = ("onnx", "torchscript"),
                  dtypes: tuple[str, ...] = ("fp32",), opset: int = DEFAULT_OPSET, normalize: bool = False,
                  flip: bool = False, device: str | torch.device = "cpu", check: bool = True,
-                 preprocessing: Preprocessing | None = None) -> list[Exported]:
+                 preprocessing: Preprocessing | None = None, boxmot: bool = True) -> list[Exported]:
     """Write `<out>[_fp16].onnx|.torchscript` for every asked format and dtype; `checkpoint` is a train.py
-    checkpoint path or a ReIDModule (then pass `preprocessing`, or its hparams give it)."""
+    checkpoint path or a ReIDModule (then pass `preprocessing`, or its hparams give it). `boxmot`: fold the
+    checkpoint's mean/std into ImageNet's and write BoxMOT's sidecar beside each single-input file."""
     unknown = [f for f in formats if f not in FORMATS] + [d for d in dtypes if d not in DTYPES]
     if unknown:
         raise ValueError(f"unknown export format or dtype {unknown[0]!r}; formats: {', '.join(FORMATS)}, "
@@ -149,12 +164,16 @@ def export_model(checkpoint, out: str | Path, formats: tuple[str, ...] = ("onnx"
         preprocessing = preprocessing or stored
     model_config = dict(model.hparams)
     reference = EmbeddingModel(model.eval(), flip=flip, normalize=normalize).to(device).eval()
+    reference, preprocessing, folded = fold_for_boxmot(reference, preprocessing, boxmot)
+    reference = reference.to(device)
     out = Path(out).with_suffix("") if Path(out).suffix in FORMATS.values() else Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     written = []
     for dtype in dtypes:
         net = reference if dtype == "fp32" else copy.deepcopy(reference).to(DTYPES[dtype])
         metadata = contract(net, preprocessing, dtype, model_config)
+        if folded:
+            metadata["input_normalization_folded"] = folded
         inputs = example_inputs(net, preprocessing, EXAMPLE_BATCH, dtype, device)
         for fmt in formats:
             path = out.parent / f"{out.name}{'' if dtype == 'fp32' else '_' + dtype}{FORMATS[fmt]}"
@@ -169,8 +188,30 @@ def export_model(checkpoint, out: str | Path, formats: tuple[str, ...] = ("onnx"
                     f"{model_config['partition'].get('name')} to {fmt} ({dtype}): {root_cause(err)}. Try the "
                     "other format (--format), fp32, or the FeatureExtractor in PyTorch") from err
             diff, cosine = parity(path, reference, net, preprocessing, dtype, device) if check else (None, None)
-            written.append(Exported(path, fmt, dtype, diff, cosine))
+            sidecar = None
+            if boxmot and not net.requires_part_maps:
+                source = None if isinstance(checkpoint, nn.Module) else str(checkpoint)
+                sidecar = write_sidecar(path, preprocessing, fmt, dtype, model_config.get("num_classes", 0), source)
+            written.append(Exported(path, fmt, dtype, diff, cosine, sidecar))
     return written
+
+
+def fold_for_boxmot(net: EmbeddingModel, preprocessing: Preprocessing,
+                    boxmot: bool) -> tuple[nn.Module, Preprocessing, str]:
+    """(network, contract preprocessing, what was folded): with `boxmot` and a checkpoint whose mean/std are
+    not ImageNet's, the network takes ImageNet-normalised images (as BoxMOT feeds) and maps them inside."""
+    if not normalization_differs(preprocessing):
+        return net, preprocessing, ""
+    ours = f"mean {list(preprocessing.mean)}, std {list(preprocessing.std)}"
+    if not boxmot:
+        warnings.warn(f"the checkpoint normalises with {ours}; BoxMOT always feeds ImageNet mean/std "
+                      f"({list(BOXMOT_MEAN)}, {list(BOXMOT_STD)}), so these files give it wrong features. Export "
+                      "with BoxMOT folding (the default; drop --no-boxmot) to fold the difference into the graph",
+                      stacklevel=3)
+        return net, preprocessing, ""
+    folded = Preprocessing(preprocessing.height, preprocessing.width, tuple(BOXMOT_MEAN), tuple(BOXMOT_STD),
+                           preprocessing.interpolation)
+    return NormalizationAdapter(net, preprocessing).eval(), folded, f"the checkpoint's {ours}, inside the graph"
 
 
 def root_cause(err: BaseException) -> str:
