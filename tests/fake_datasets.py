@@ -6,6 +6,7 @@ Files are created with os.open (four times faster than Path.touch), on tmpfs whe
 36,000 empty files take 0.4 s in /dev/shm and 4-6 s on the disk of this (busy, shared) machine.
 """
 
+import lzma
 import os
 import random
 import shutil
@@ -121,3 +122,31 @@ def write_msmt17_lists(release: Path, image_folders: tuple[str, str], images: bo
             folder = image_folders[0] if name in ("list_train.txt", "list_val.txt") else image_folders[1]
             touch_all(release / folder, [line.split()[0] for line in lines[name]])
     return lines
+
+
+# MSMT17's published lists (tests/fixtures/msmt17_lists.txt.xz, from scripts/make_msmt17_fixture.py).
+PUBLISHED_MSMT17 = Path(__file__).parent / "fixtures" / "msmt17_lists.txt.xz"
+
+
+def published_msmt17_lists() -> dict[str, list[str]]:
+    """The four real list files' lines by file name ('0000/0000_046_12_0303morning_0006_2_ex.jpg 0', ...)."""
+    lists: dict[str, list[str]] = {}
+    for line in lzma.decompress(PUBLISHED_MSMT17.read_bytes()).decode().splitlines():
+        if line.startswith("# "):
+            current = lists.setdefault(line[2:], [])
+        elif line:
+            current.append(line)
+    return lists
+
+
+def write_published_msmt17(release: Path, image_folders: tuple[str, str], images: bool = True) -> dict[str, list[str]]:
+    """A release tree from the real lists: the four list files and, if `images`, every listed image (empty)."""
+    lists = published_msmt17_lists()
+    for name, lines in lists.items():
+        (release / name).parent.mkdir(parents=True, exist_ok=True)
+        (release / name).write_text("\n".join(lines) + "\n")
+        folder = image_folders[0] if name in ("list_train.txt", "list_val.txt") else image_folders[1]
+        (release / folder).mkdir(parents=True, exist_ok=True)
+        if images:
+            touch_all(release / folder, [line.split()[0] for line in lines])
+    return lists

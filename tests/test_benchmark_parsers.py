@@ -3,7 +3,9 @@ bad names, bad cameras and missing folders are errors naming the file and the fi
 
 Every tree holds all its files (empty), on tmpfs where there is one (fake_datasets.scratch_folder): Duke
 36,411 files, CUHK03-NP 28,193, MSMT17 126,441 plus its four full list files; the MSMT17 parser reads
-the lists and checks the images only when asked (`verify_files`), which the full-size test does.
+the lists and checks the images only when asked (`verify_files`), which the full-size test does. The
+MSMT17 trees are built from the four published list files themselves (tests/fixtures/msmt17_lists.txt.xz,
+see scripts/make_msmt17_fixture.py), `_ex`-suffixed names included, for both releases' folder names.
 """
 
 import pytest
@@ -11,7 +13,14 @@ import pytest
 from reid_lightning.data.datasets.cuhk03_np import load_cuhk03_np
 from reid_lightning.data.datasets.dukemtmc import load_dukemtmc
 from reid_lightning.data.datasets.msmt17 import load_msmt17, parse_list_line
-from tests.fake_datasets import make_cuhk03_np, make_duke, scratch_folder, touch_all, write_msmt17_lists
+from tests.fake_datasets import (
+    make_cuhk03_np,
+    make_duke,
+    scratch_folder,
+    touch_all,
+    write_msmt17_lists,
+    write_published_msmt17,
+)
 
 
 def sizes(samples) -> tuple[int, int]:
@@ -103,30 +112,49 @@ def test_cuhk03_np_errors(cuhk_parent, tmp_path):
         load_cuhk03_np(tmp_path)
 
 
-@pytest.fixture(scope="module")
-def msmt_lists(tmp_path_factory):
+@pytest.fixture(scope="module", params=[("MSMT17_V1", ("train", "test")),
+                                        ("MSMT17_V2", ("mask_train_v2", "mask_test_v2"))], ids=["v1", "v2"])
+def msmt_lists(request, tmp_path_factory):
+    release_name, folders = request.param
     for parent in scratch_folder(tmp_path_factory, "msmt"):
-        release = parent / "MSMT17_V2"
-        yield release, write_msmt17_lists(release, ("mask_train_v2", "mask_test_v2"), images=True)
+        release = parent / release_name
+        yield release, folders, write_published_msmt17(release, folders)
 
 
-def test_msmt17_split_sizes_from_full_lists(msmt_lists):
-    release, lines = msmt_lists
-    splits = load_msmt17(release.parent, verify_files=True)  # the parent of MSMT17_V2/; the release is detected
+def test_msmt17_split_sizes_from_published_lists(msmt_lists):
+    release, (train_folder, test_folder), lines = msmt_lists
+    suffixed = {name: sum(line.split()[0].endswith("_ex.jpg") for line in rows) for name, rows in lines.items()}
+    assert suffixed["list_train.txt"] == 12699 and suffixed["list_gallery.txt"] == 34156  # the names once refused
+    splits = load_msmt17(release.parent, verify_files=True)  # the parent of the release; the release is detected
     assert splits.root == release and splits.name == "msmt17"
     assert sizes(splits.train) == (32621, 1041) and splits.num_train_pids == 1041
     assert sizes(splits.query) == (11659, 3060)
     assert sizes(splits.gallery) == (82161, 3060)
-    assert {s.camid for s in splits.gallery} == set(range(15))
-    assert splits.folder == {"train": "mask_train_v2", "query": "mask_test_v2", "gallery": "mask_test_v2"}
+    assert {s.camid for s in splits.train} == {s.camid for s in splits.gallery} == set(range(15))
+    assert splits.folder == {"train": train_folder, "query": test_folder, "gallery": test_folder}
     first_query = lines["list_query.txt"][0].split()[0]
-    assert splits.query[0].path == release / "mask_test_v2" / first_query  # list order, test folder
+    assert splits.query[0].path == release / test_folder / first_query  # list order, test folder
     assert splits.train[-1].path.name == lines["list_val.txt"][-1].split()[0].split("/")[1]  # val appended
+    assert sizes(load_msmt17(release, include_val=False).train) == (30248, 1041)
+
+
+def test_msmt17_split_sizes_from_generated_lists(tmp_path):
+    release = tmp_path / "MSMT17_V2"
+    write_msmt17_lists(release, ("mask_train_v2", "mask_test_v2"))
+    splits = load_msmt17(release)
+    assert (sizes(splits.train), sizes(splits.query), sizes(splits.gallery)) == (
+        (32621, 1041), (11659, 3060), (82161, 3060))
 
 
 def test_msmt17_list_line_values():
     line = "0012/0012_004_07_0302afternoon_0123_1.jpg 12\n"
     assert parse_list_line(line, "list_train.txt", 1) == ("0012/0012_004_07_0302afternoon_0123_1.jpg", 12, 6)
+    line = "0000/0000_046_12_0303morning_0006_2_ex.jpg 0"  # line 2 of the published list_train.txt
+    assert parse_list_line(line, "list_train.txt", 2) == ("0000/0000_046_12_0303morning_0006_2_ex.jpg", 0, 11)
+    line = "0439/0439_081_01_0303afternoon_1694_10.jpg 439"  # a two-digit index, also published
+    assert parse_list_line(line, "list_train.txt", 3)[1:] == (439, 0)
+    line = "0007/0003_001_05_0113noon_0002_0.jpg 7"  # the list is the truth for identity, as in Torchreid
+    assert parse_list_line(line, "list_train.txt", 4)[1:] == (7, 4)
 
 
 def test_msmt17_releases_and_verify_files(tmp_path):
@@ -170,8 +198,8 @@ def test_msmt17_errors(tmp_path):
     for name in ("list_train.txt", "list_val.txt", "list_gallery.txt"):
         (release / name).write_text("0000/0000_000_01_0303morning_0015_0.jpg 0\n")
     (release / "list_query.txt").write_text("0000/0000_000_01_0303morning_0015_0.jpg 0\n0001/0001_c1s1.jpg 1\n")
-    with pytest.raises(ValueError, match=r"list_query\.txt line 2: image 0001/0001_c1s1\.jpg does not follow the "
-                                         r"MSMT17 naming"):
+    with pytest.raises(ValueError, match=r"list_query\.txt line 2: image 0001/0001_c1s1\.jpg has no camera number "
+                                         r"in its third '_' field; MSMT17 names are .*Restore the list file"):
         load_msmt17(release)
     (release / "list_query.txt").write_text("\n0000/0000_000_16_0303morning_0015_0.jpg 0\n")
     with pytest.raises(ValueError, match=r"line 2: image .* has camera 16; MSMT17 cameras are 1\.\.15"):
@@ -179,8 +207,8 @@ def test_msmt17_errors(tmp_path):
     (release / "list_query.txt").write_text("0000/0000_000_01_0303morning_0015_0.jpg\n")
     with pytest.raises(ValueError, match=r"line 1 reads .*; MSMT17 list lines are '<pid folder>/<image name> <pid>'"):
         load_msmt17(release)
-    (release / "list_query.txt").write_text("0000/0000_000_01_0303morning_0015_0.jpg 7\n")
-    with pytest.raises(ValueError, match=r"names person 0 but the list labels it 7"):
+    (release / "list_query.txt").write_text("0000/0000_000_1a_0303morning_0015_0_ex.jpg 0\n")
+    with pytest.raises(ValueError, match=r"line 1: image .*_1a_.* has no camera number in its third '_' field"):
         load_msmt17(release)
 
 

@@ -79,7 +79,7 @@ def test_data_transform_loss_evaluation_and_module_default_as_the_yaml():
     problems += differences(TransformConfig, cfg["data"]["augment"], "conf/data/synthetic.yaml augment")
     problems += differences(LossSettings, cfg["loss"], "conf/loss/cross_entropy.yaml")
     problems += differences(EvaluationSettings, cfg["evaluation"], "conf/evaluation/default.yaml")
-    problems += differences(ReIDModule, {"neck_dim": cfg["neck_dim"]}, "conf/train.yaml")
+    problems += differences(ReIDModule, {key: cfg[key] for key in ("neck_dim", "head_init")}, "conf/train.yaml")
     metric = {key: value for key, value in cfg["evaluation"].items() if key != "metric"}
     problems += differences(RetrievalMetric, metric, "conf/evaluation/default.yaml (RetrievalMetric)")
     assert not problems, "\n".join(problems)

@@ -6,7 +6,8 @@
     reid-embed osnet_x1_0_market_int8.onnx crops/ -o crops.npz          # an exported file, ONNX Runtime
 
 reid-export writes ONNX and TorchScript files (dynamic batch), checks each against PyTorch on a fresh
-batch and prints the input contract it stored in them. reid-embed turns every image below a folder into
+batch and prints the input contract it stored in them; beside each file of a single-input head it writes
+BoxMOT's sidecar `<file>.metadata.json` (deploy/boxmot.py). reid-embed turns every image below a folder into
 one row of a features file (.npz: `features` and `paths`; .npy: the features) and writes the image
 paths, one a line in row order, beside it (<out>.txt).
 """
@@ -32,8 +33,7 @@ def export_parser() -> argparse.ArgumentParser:
                                      "embedding model with its input contract in the file.")
     parser.add_argument("checkpoint", help="a checkpoint written by train.py (<run>/checkpoints/last.ckpt)")
     parser.add_argument("-o", "--out", default=None,
-                        help="output path without suffix (default: beside the checkpoint, same name); BoxMOT "
-                             "wants the architecture in the name, e.g. osnet_x1_0_market")
+                        help="output path without suffix (default: beside the checkpoint, same name)")
     parser.add_argument("--format", nargs="+", default=["onnx", "torchscript"], choices=("onnx", "torchscript"))
     parser.add_argument("--dtype", nargs="+", default=["fp32"], choices=("fp32", "fp16", "int8"),
                         help="int8: ONNX Runtime static quantisation (ONNX only), calibrated on --calibration crops")
@@ -47,6 +47,9 @@ def export_parser() -> argparse.ArgumentParser:
     parser.add_argument("--flip", action="store_true", help="average image and mirror image inside the model")
     parser.add_argument("--device", default="cpu", help="device to trace on (cuda for fp16 on GPU; default cpu)")
     parser.add_argument("--no-check", action="store_true", help="skip running each file against PyTorch")
+    parser.add_argument("--no-boxmot", action="store_true",
+                        help="write no BoxMOT sidecar (<file>.metadata.json) and keep the checkpoint's mean/std in "
+                             "the graph (default: fold them into ImageNet's, which BoxMOT always feeds)")
     return parser
 
 
@@ -61,7 +64,7 @@ def export_main(argv: list[str] | None = None) -> None:
         written = export_model(args.checkpoint, out, formats=tuple(args.format), dtypes=tuple(args.dtype),
                                opset=args.opset, normalize=args.normalize, flip=args.flip, device=args.device,
                                check=not args.no_check, calibration=calibration,
-                               calibration_source=str(args.calibration))
+                               calibration_source=str(args.calibration), boxmot=not args.no_boxmot)
     except (ValueError, OSError, ExportError) as err:
         _fail("reid-export", err)
     metadata = read_contract(written[0].path)
@@ -72,6 +75,8 @@ def export_main(argv: list[str] | None = None) -> None:
         check = "not checked" if item.max_abs_diff is None else (
             f"vs PyTorch fp32: max |diff| {item.max_abs_diff:.2e}, min cosine {item.min_cosine:.6f}")
         print(f"wrote {item.path} ({item.format}, {item.dtype}; {check})")
+        if item.sidecar is not None:
+            print(f"wrote {item.sidecar} (BoxMOT's sidecar: input size, resize)")
 
 
 def calibration_crops(args) -> list:

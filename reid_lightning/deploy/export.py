@@ -11,6 +11,12 @@ another size and compared with the PyTorch module (`check`), so a broken export 
 `int8` (ONNX only) is the fp32 ONNX model statically quantised by ONNX Runtime and calibrated on training
 crops (quantize.py); it is checked on crops held out of the calibration, and its contract records the
 quantisation.
+
+For BoxMOT (`boxmot=True`, the default; deploy/boxmot.py says what BoxMOT 25 feeds): every file of a
+single-input head gets BoxMOT's sidecar `<file>.metadata.json` with the checkpoint's input size, and a
+checkpoint trained with other mean/std than ImageNet's has the difference folded into the graph (the
+file's contract then says ImageNet mean/std, which is what it expects). `boxmot=False` writes no sidecar
+and keeps the checkpoint's mean/std in the graph, with a warning when BoxMOT would feed it wrong inputs.
 """
 
 import copy
@@ -18,13 +24,20 @@ import json
 import re
 import tempfile
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
 
+from reid_lightning.deploy.boxmot import (
+    BOXMOT_MEAN,
+    BOXMOT_STD,
+    NormalizationAdapter,
+    normalization_differs,
+    write_sidecar,
+)
 from reid_lightning.deploy.embedding_model import EmbeddingModel
 from reid_lightning.deploy.preprocessing import Preprocessing
 from reid_lightning.version import __version__
@@ -48,6 +61,7 @@ class Exported:
     dtype: str
     max_abs_diff: float | None  # against the PyTorch fp32 module on a fresh batch; None when not checked
     min_cosine: float | None  # the same comparison as cosine similarity (what fp16 costs a tracker)
+    sidecar: Path | None = None  # BoxMOT's <file>.metadata.json, when written
 
 
 def contract(net: EmbeddingModel, preprocessing: Preprocessing, dtype: str, model_config: dict) -> dict[str, str]:
@@ -136,10 +150,12 @@ def export_model(checkpoint, out: str | Path, formats: tuple[str, ...] = ("onnx"
                  dtypes: tuple[str, ...] = ("fp32",), opset: int = DEFAULT_OPSET, normalize: bool = False,
                  flip: bool = False, device: str | torch.device = "cpu", check: bool = True,
                  preprocessing: Preprocessing | None = None, calibration: list | None = None,
-                 calibration_source: str = "training crops") -> list[Exported]:
+                 calibration_source: str = "training crops", boxmot: bool = True) -> list[Exported]:
     """Write `<out>[_fp16|_int8].onnx|.torchscript` for every asked format and dtype; `checkpoint` is a train.py
     checkpoint path or a ReIDModule (then pass `preprocessing`, or its hparams give it). int8 (ONNX only)
-    needs `calibration`: preprocessed training crops (quantize.calibration_inputs), a few held out to check."""
+    needs `calibration`: preprocessed training crops (quantize.calibration_inputs), a few held out to check.
+    `boxmot`: fold the checkpoint's mean/std into ImageNet's and write BoxMOT's sidecar beside each
+    single-input file."""
     unknown = [f for f in formats if f not in FORMATS] + [d for d in dtypes if d not in DTYPES and d not in QUANTIZED]
     if unknown:
         raise ValueError(f"unknown export format or dtype {unknown[0]!r}; formats: {', '.join(FORMATS)}, "
@@ -162,11 +178,16 @@ def export_model(checkpoint, out: str | Path, formats: tuple[str, ...] = ("onnx"
         model, stored = load_model(checkpoint)
         preprocessing = preprocessing or stored
     model_config = dict(model.hparams)
+    source = None if isinstance(checkpoint, nn.Module) else str(checkpoint)  # named in BoxMOT's sidecar
     reference = EmbeddingModel(model.eval(), flip=flip, normalize=normalize).to(device).eval()
+    reference, preprocessing, folded = fold_for_boxmot(reference, preprocessing, boxmot)
+    reference = reference.to(device)
     written = []
     for dtype in (d for d in dtypes if d in DTYPES):
         net = reference if dtype == "fp32" else copy.deepcopy(reference).to(DTYPES[dtype])
         metadata = contract(net, preprocessing, dtype, model_config)
+        if folded:
+            metadata["input_normalization_folded"] = folded
         inputs = example_inputs(net, preprocessing, EXAMPLE_BATCH, dtype, device)
         for fmt in formats:
             path = out.parent / f"{out.name}{'' if dtype == 'fp32' else '_' + dtype}{FORMATS[fmt]}"
@@ -181,11 +202,18 @@ def export_model(checkpoint, out: str | Path, formats: tuple[str, ...] = ("onnx"
                     f"{model_config['partition'].get('name')} to {fmt} ({dtype}): {root_cause(err)}. Try the "
                     "other format (--format), fp32, or the FeatureExtractor in PyTorch") from err
             diff, cosine = parity(path, reference, net, preprocessing, dtype, device) if check else (None, None)
-            written.append(Exported(path, fmt, dtype, diff, cosine))
+            sidecar = None
+            if boxmot and not net.requires_part_maps:
+                sidecar = write_sidecar(path, preprocessing, fmt, dtype, model_config.get("num_classes", 0), source)
+            written.append(Exported(path, fmt, dtype, diff, cosine, sidecar))
     if "int8" in dtypes:
         fp32 = next((w.path for w in written if w.format == "onnx" and w.dtype == "fp32"), None)
-        written.append(export_int8(reference, out, preprocessing, model_config, opset, calibration,
-                                   calibration_source, check, device, fp32))
+        int8 = export_int8(reference, out, preprocessing, model_config, opset, calibration, calibration_source,
+                           check, device, fp32)
+        if boxmot and not reference.requires_part_maps:
+            int8 = replace(int8, sidecar=write_sidecar(int8.path, preprocessing, "onnx", "int8",
+                                                       model_config.get("num_classes", 0), source))
+        written.append(int8)
     return written
 
 
@@ -198,6 +226,8 @@ def require_writable(folder: Path) -> None:
     except OSError as err:
         raise OSError(err.errno, f"cannot write to {folder}: {err.strerror or err}; choose an output path in a "
                                  "writable folder (-o/--out)") from err
+
+
 def export_int8(reference: EmbeddingModel, out: Path, preprocessing: Preprocessing, model_config: dict, opset: int,
                 calibration: list, source: str, check: bool, device: torch.device,
                 fp32_path: Path | None = None) -> Exported:
@@ -229,6 +259,24 @@ def export_int8(reference: EmbeddingModel, out: Path, preprocessing: Preprocessi
     inputs = None if held_out is None else tuple(torch.cat(x).to(device) for x in zip(*held_out, strict=True))
     diff, cosine = parity(path, reference, reference, preprocessing, "fp32", device, inputs)
     return Exported(path, "onnx", "int8", diff, cosine)
+
+
+def fold_for_boxmot(net: EmbeddingModel, preprocessing: Preprocessing,
+                    boxmot: bool) -> tuple[nn.Module, Preprocessing, str]:
+    """(network, contract preprocessing, what was folded): with `boxmot` and a checkpoint whose mean/std are
+    not ImageNet's, the network takes ImageNet-normalised images (as BoxMOT feeds) and maps them inside."""
+    if not normalization_differs(preprocessing):
+        return net, preprocessing, ""
+    ours = f"mean {list(preprocessing.mean)}, std {list(preprocessing.std)}"
+    if not boxmot:
+        warnings.warn(f"the checkpoint normalises with {ours}; BoxMOT always feeds ImageNet mean/std "
+                      f"({list(BOXMOT_MEAN)}, {list(BOXMOT_STD)}), so these files give it wrong features. Export "
+                      "with BoxMOT folding (the default; drop --no-boxmot) to fold the difference into the graph",
+                      stacklevel=3)
+        return net, preprocessing, ""
+    folded = Preprocessing(preprocessing.height, preprocessing.width, tuple(BOXMOT_MEAN), tuple(BOXMOT_STD),
+                           preprocessing.interpolation)
+    return NormalizationAdapter(net, preprocessing).eval(), folded, f"the checkpoint's {ours}, inside the graph"
 
 
 def root_cause(err: BaseException) -> str:

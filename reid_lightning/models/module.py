@@ -21,6 +21,7 @@ from reid_lightning.metrics import RetrievalMetric
 from reid_lightning.models.backbones import create_backbone
 from reid_lightning.models.classifier import create_classifier
 from reid_lightning.models.distillation import without_distiller
+from reid_lightning.models.head_init import init_head
 from reid_lightning.models.losses import create_loss
 from reid_lightning.models.neck import PartNeck
 from reid_lightning.models.optimization import build_optimizer, build_scheduler
@@ -67,12 +68,13 @@ def retrieval_embedding(backbone: nn.Module, head: PartHead, classifier: nn.Modu
 
 class ReIDModule(pl.LightningModule):
     """`preprocessing`: the eval transform's settings (data.transforms.eval_preprocessing), stored so that
-    users of a checkpoint feed images as evaluation did (reid_lightning.deploy); None in old checkpoints."""
+    users of a checkpoint feed images as evaluation did (reid_lightning.deploy); None in old checkpoints.
+    `head_init`: how the neck's fc and the classifier start (models/head_init.py; top-level `head_init`)."""
 
     def __init__(self, backbone: dict, partition: dict, classifier: dict, optimizer: dict, scheduler: dict,
                  num_classes: int, image_size: tuple[int, int], num_part_labels: int = NUM_PART_LABELS,
                  neck_dim: int | None = 0, loss: dict | None = None, evaluation: dict | None = None,
-                 preprocessing: dict | None = None):
+                 preprocessing: dict | None = None, head_init: str = "pytorch"):
         super().__init__()
         self.save_hyperparameters(logger=False)
         self.backbone = create_backbone(**backbone)
@@ -83,6 +85,7 @@ class ReIDModule(pl.LightningModule):
         self.feature_dim = neck_dim or channels
         self.classifier = create_classifier(**classifier, in_features=self.feature_dim,
                                             num_parts=part.num_parts, num_classes=num_classes)
+        init_head(head_init, self.head.neck, self.classifier)  # the fc layers: PyTorch's or Torchreid's start
         # the loss= and evaluation= groups; what a dict leaves out takes conf/loss, conf/evaluation's defaults
         loss_settings = from_options(LossSettings, loss, "loss")
         self.loss_cfg = asdict(loss_settings)

@@ -136,7 +136,7 @@ def build_model(cfg: DictConfig, datamodule: ReIDDataModule) -> ReIDModule:
     model = ReIDModule(**model_config(cfg), num_classes=datamodule.num_classes,
                        num_part_labels=datamodule.num_part_labels, optimizer=plain(cfg.optimizer),
                        scheduler=plain(cfg.scheduler), loss=plain(cfg.loss), evaluation=plain(cfg.evaluation),
-                       preprocessing=eval_preprocessing(datamodule.transform_cfg))
+                       preprocessing=eval_preprocessing(datamodule.transform_cfg), head_init=cfg.head_init)
     if distill_teacher(cfg) is not None:
         attach_distiller(cfg, model)
     return model

@@ -10,6 +10,11 @@ camera pair), running image number (e.g. `0003_c1_22.png`). After parsing:
     labeled   train 7,368 images / 767 ids, query 1,400 / 700, gallery 5,328 / 700
 
 (one query image per identity and camera; train ids relabelled 0..766).
+
+Torchreid and fast-reid do not read this copy: their `cuhk03` rebuilds the split from `cuhk-03.mat` and
+the `cuhk03_new_protocol_config_*.mat` files, naming images `<pair>_<pid>_<view>_<n>.png`. That layout is
+not read here (its names fail with the naming error); the Market-style release is read with the same
+whole-name rule as Market-1501 (market_style.py says why it is stricter than a prefix search).
 """
 
 import re

@@ -1,4 +1,4 @@
-"""Reading Market-style trees: one folder per split, identity and camera in every file name.
+r"""Reading Market-style trees: one folder per split, identity and camera in every file name.
 
 Market-1501, DukeMTMC-reID, CUHK03-NP, the synthetic sets and a user's own `folder` data all store a
 dataset as `<root>/{bounding_box_train, query, bounding_box_test}/` with names such as
@@ -7,6 +7,13 @@ image extension; a `NameFormat` holds those, and `load_market_style` turns such 
 train relabelled 0..N-1, query and gallery with raw pids, junk (pid -1) dropped, distractors (pid 0)
 kept in the gallery only. Folders are listed with one `os.scandir` each (no per-file stat), so the
 36,000 names of DukeMTMC-reID parse in a fraction of a second.
+
+Stricter than Torchreid and fast-reid, on purpose: they glob `*.jpg` and `re.search` `([-\d]+)_c(\d)`
+anywhere in the path, so any jpg holding `<digits>_c<digit>` loads (a Market name in a DukeMTMC folder,
+a renamed or augmented copy), and a name without it crashes with a bare AttributeError. Our patterns
+match the whole file name as the benchmark writes it, so a stray file fails naming itself and the fix.
+Every name of the released sets fits them (checked against the published counts in
+tests/test_benchmark_parsers.py and tests/test_market1501.py); pid and camera are read the same way.
 """
 
 import os

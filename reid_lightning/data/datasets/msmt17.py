@@ -7,12 +7,20 @@ Layout, V1 and V2 (faces blurred) differing only in the image folders' names:
 
 data.root may be the release folder or a folder holding one (`release: v1|v2` picks one when both are
 there). Each list line is `<pid folder>/<image name> <pid>`, e.g.
-`0000/0000_000_01_0303morning_0015_0.jpg 0`: the image path relative to the train folder (train, val
+`0000/0000_046_12_0303morning_0006_2_ex.jpg 0`: the image path relative to the train folder (train, val
 lists) or the test folder (query, gallery lists), then the identity. Image names read
-`PPPP_NNN_CC_DDDDslot_FFFF_K.jpg`: person id, image number, camera 1..15, date and time slot
-(morning, noon, afternoon), frame, index. Train and test ids both count from 0, so query and gallery
-keep their raw test ids (they never meet train labels). After parsing, with the val list in train
-(`include_val`, as the dataset's paper counts it):
+`PPPP_NNN_CC_DDDDslot_FFFF_K[_ex].jpg`: person id, image number, camera 1..15, date and time slot
+(morning, noon, afternoon), frame, index (one or two digits); about 40 % of the released names carry a
+further `_ex` suffix (12,699 of the 30,248 list_train lines, 34,156 of the 82,161 gallery lines).
+
+What is read, as Torchreid and fast-reid read it (their `process_dir`): the identity from the list
+(the list is the truth; the name's leading pid is not compared with it), the camera from the third
+`_` field of the image name, whatever follows it. Two checks are ours, stricter than theirs: the
+camera field must be an integer 1..15 (they would index a camera 0 or 16 silently, or crash with a
+bare int() error), and the pid must be an integer; both fail naming the list file, the line and the
+fix. Train and test ids both count from 0, so query and gallery keep their raw test ids (they never
+meet train labels). After parsing the published lists (V1 and V2 ship the same four), with the val
+list in train (`include_val`, as the dataset's paper counts it):
 
     train    32,621 images / 1,041 ids (30,248 list_train + 2,373 list_val; relabelled 0..1040)
     query    11,659 images / 3,060 ids
@@ -20,9 +28,9 @@ keep their raw test ids (they never meet train labels). After parsing, with the 
 
 The lists are the truth: images are not stat-ed one by one (126,441 of them); `verify_files: true`
 checks them with one directory listing per identity folder, otherwise a missing image fails when read.
+tests/fixtures/msmt17_lists.txt.xz holds the four published lists (scripts/make_msmt17_fixture.py).
 """
 
-import re
 from pathlib import Path
 
 from reid_lightning.data.datasets.base import DATASETS
@@ -32,9 +40,10 @@ from reid_lightning.data.samples import Sample, Splits, relabel
 RELEASES = {"MSMT17_V1": ("train", "test"), "MSMT17_V2": ("mask_train_v2", "mask_test_v2")}
 LISTS = {"train": "list_train.txt", "val": "list_val.txt", "query": "list_query.txt", "gallery": "list_gallery.txt"}
 NUM_CAMERAS = 15
-NAME_RE = re.compile(r"(?P<pid>\d+)_\d+_(?P<camid>\d+)_\d{4}[a-z]+_\d+_\d+\.jpg", re.IGNORECASE)
-NAME_FORMAT = "PPPP_NNN_CC_DDDDslot_FFFF_K.jpg (e.g. 0000_000_01_0303morning_0015_0.jpg)"
-LINE_FORMAT = "'<pid folder>/<image name> <pid>' (e.g. '0000/0000_000_01_0303morning_0015_0.jpg 0')"
+CAMERA_FIELD = 2  # the camera is the third `_`-separated field of an image name, as Torchreid reads it
+NAME_FORMAT = ("PPPP_NNN_CC_DDDDslot_FFFF_K[_ex].jpg, camera CC in the third '_' field (e.g. "
+               "0000_046_12_0303morning_0006_2_ex.jpg)")
+LINE_FORMAT = "'<pid folder>/<image name> <pid>' (e.g. '0000/0000_046_12_0303morning_0006_2_ex.jpg 0')"
 HOW_TO_FIX = ("Unpack MSMT17_V1.tar.gz or MSMT17_V2.tar.gz with its list_*.txt files and set data.root=/path/to/"
               "MSMT17_V1 (or _V2, or their parent; the environment variable MSMT17_ROOT, or conf/local/).")
 
@@ -75,23 +84,22 @@ def find_release(root: str | Path, release: str | None = None) -> tuple[Path, Pa
 
 
 def parse_list_line(line: str, list_file: Path, number: int) -> tuple[str, int, int]:
-    """`0000/0000_000_01_0303morning_0015_0.jpg 0` -> (relative path, pid 0, camid 0); ValueError naming the line."""
+    """`0000/0000_046_12_0303morning_0006_2_ex.jpg 0` -> (relative path, pid 0 from the list, camid 11 from the
+    name's third `_` field); ValueError naming the file and line."""
     where = f"{list_file} line {number}"
     parts = line.split()
     if len(parts) != 2 or not parts[1].lstrip("-").isdigit():
         raise ValueError(f"{where} reads {line.strip()!r}; MSMT17 list lines are {LINE_FORMAT}. "
                          "Restore the list file from the release archive")
     relative, pid = parts[0], int(parts[1])
-    match = NAME_RE.fullmatch(relative.rsplit("/", 1)[-1])
-    if match is None:
-        raise ValueError(f"{where}: image {relative} does not follow the MSMT17 naming {NAME_FORMAT}; "
-                         "restore the list file from the release archive")
-    if int(match.group("pid")) != pid:
-        raise ValueError(f"{where}: image {relative} names person {int(match.group('pid'))} but the list labels it "
-                         f"{pid}; restore the list file from the release archive")
-    camera = int(match.group("camid"))
+    fields = relative.rsplit("/", 1)[-1].split("_")
+    if len(fields) <= CAMERA_FIELD or not fields[CAMERA_FIELD].isdigit():
+        raise ValueError(f"{where}: image {relative} has no camera number in its third '_' field; MSMT17 names "
+                         f"are {NAME_FORMAT}. Restore the list file from the release archive")
+    camera = int(fields[CAMERA_FIELD])
     if not 1 <= camera <= NUM_CAMERAS:
-        raise ValueError(f"{where}: image {relative} has camera {camera}; MSMT17 cameras are 1..{NUM_CAMERAS}")
+        raise ValueError(f"{where}: image {relative} has camera {camera}; MSMT17 cameras are 1..{NUM_CAMERAS}. "
+                         "Restore the list file from the release archive")
     return relative, pid, camera - 1
 
 

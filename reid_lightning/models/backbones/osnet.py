@@ -126,7 +126,8 @@ class OSNet(nn.Module):
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        """Torchreid's from-scratch initialisation: Kaiming (fan out) convs, unit BN."""
+        """Torchreid's from-scratch initialisation: Kaiming (fan out) convs, unit BN. Its fc and classifier
+        (N(0, 0.01), zero bias) live in the head: `head_init: torchreid` (experiment=osnet_torchreid sets it)."""
         for m in self.modules():
             if isinstance(m, nn.Conv2d):
                 nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")

@@ -108,7 +108,7 @@ class BinaryMasks(Partition):
         b, _, h, w = feature_map.shape
         if part_maps is not None:
             part_maps = part_maps.to(feature_map.device, non_blocking=True)
-        masks = self.masks(part_maps, (h, w)).to(feature_map.dtype)  # (B, P, h, w)
+        masks = self.masks(part_maps, (h, w)).type_as(feature_map)  # (B, P, h, w); traced: follows the input dtype
         if masks.shape[0] != b:
             raise ValueError(f"partition={self.registry_name}: {masks.shape[0]} part maps for a batch of {b} images")
         features = pool_masked(feature_map, masks, self.pooling, self.eps)  # (B, P, C)

@@ -95,7 +95,7 @@ class PredictedMasks(Partition):
             rows = blur_matrix(h, self.sigma, self.radius, feature_map.device)  # (h, h)
             cols = blur_matrix(w, self.sigma, self.radius, feature_map.device)  # (w, w)
             masks = rows @ (masks @ cols.T)  # (B, P, h, w)
-        masks = masks.to(feature_map.dtype)
+        masks = masks.type_as(feature_map)  # type_as, not .to(dtype): a trace then follows the input dtype
         features = pool_masked(feature_map, masks, self.pooling, self.eps)  # (B, P, C)
         return PartitionOutput(features, visibility, masks, logits)
 
