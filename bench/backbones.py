@@ -29,8 +29,7 @@ def network(name: str, channels_last: bool = True) -> nn.Module:
     return ThesisNetwork(backbone, neck=neck, num_classes=751)
 
 
-def images_per_second(step, batch_size: int, warmup: int, min_iters: int, min_seconds: float,
-                      repeats: int) -> float:
+def images_per_second(step, batch_size: int, warmup: int, min_iters: int, min_seconds: float, repeats: int) -> float:
     """Median throughput of `repeats` timed windows: one window is at the mercy of the OS scheduler."""
     for _ in range(warmup):
         step()
@@ -69,8 +68,7 @@ def bench(name: str, size: tuple[int, int], args: argparse.Namespace) -> tuple[f
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--backbones", nargs="+", default=list_backbones())
     parser.add_argument("--sizes", nargs="+", default=["128x64", "256x128"], help="HxW input sizes")
     parser.add_argument("--batch-size", type=int, default=32)
@@ -83,10 +81,11 @@ def main() -> None:
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, batch {args.batch_size}, "
-          f"{'NCHW weights' if args.nchw else 'channels_last weights'}")
-    print(f"{'backbone':<12} {'size':>8} {'train img/s':>12} {'eval img/s':>11} "
-          f"{'Torchreid train':>16} {'ratio':>6}")
+    print(
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads, batch {args.batch_size}, "
+        f"{'NCHW weights' if args.nchw else 'channels_last weights'}"
+    )
+    print(f"{'backbone':<12} {'size':>8} {'train img/s':>12} {'eval img/s':>11} {'Torchreid train':>16} {'ratio':>6}")
     for name in args.backbones:
         for size_text in args.sizes:
             size = tuple(int(v) for v in size_text.lower().split("x"))

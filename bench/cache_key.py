@@ -30,7 +30,7 @@ def make_files(folder: Path, count: int, size: int, name: str) -> list[Path]:
     paths = []
     for i in range(count):
         path = folder / f"{name}_{i:05d}.jpg"
-        path.write_bytes(block[i:i + size])
+        path.write_bytes(block[i : i + size])
         paths.append(path)
     return paths
 
@@ -73,14 +73,18 @@ def main() -> None:
             print(f"{name}: stat only {reference:.3f} s (reference)")
             for label, function in (("sampled fingerprint", sampled), ("full content hash", full)):
                 seconds = timed(function, paths)
-                print(f"  {label}: {seconds:.3f} s ({seconds / reference:.1f}x the reference, "
-                      f"{1e6 * (seconds - reference) / len(paths):.0f} us more per file)")
+                print(
+                    f"  {label}: {seconds:.3f} s ({seconds / reference:.1f}x the reference, "
+                    f"{1e6 * (seconds - reference) / len(paths):.0f} us more per file)"
+                )
         array = folder / "images.npy"
         array.write_bytes(np.random.default_rng(1).integers(0, 256, 12936 * 3 * 128 * 64, dtype=np.uint8).tobytes())
         checksum(array)  # warm
         seconds = timed(checksum, array)
-        print(f"CRC-32 of a {array.stat().st_size / 1e6:.0f} MB array file (checked when a cache is opened): "
-              f"{seconds:.3f} s ({array.stat().st_size / 1e9 / seconds:.2f} GB/s)")
+        print(
+            f"CRC-32 of a {array.stat().st_size / 1e6:.0f} MB array file (checked when a cache is opened): "
+            f"{seconds:.3f} s ({array.stat().st_size / 1e9 / seconds:.2f} GB/s)"
+        )
 
 
 if __name__ == "__main__":

@@ -30,32 +30,49 @@ from tests.reference_evaluator import evaluate_reference  # noqa: E402
 CENTRE_SCALE, CAMERA_SCALE, NOISE_SCALE = 0.58, 0.15, 1.1  # R1 ~0.9, mAP ~0.7: a trained model's range
 
 
-def market_like(num_query: int, num_gallery: int, dim: int = 512, num_ids: int = 751, num_cams: int = 6,
-                distractors: int = 2793, junk: int = 500, seed: int = 0) -> dict:
+def market_like(
+    num_query: int,
+    num_gallery: int,
+    dim: int = 512,
+    num_ids: int = 751,
+    num_cams: int = 6,
+    distractors: int = 2793,
+    junk: int = 500,
+    seed: int = 0,
+) -> dict:
     """Synthetic query/gallery features and labels shaped like Market-1501's test split."""
     rng = np.random.default_rng(seed)
     centres = CENTRE_SCALE * rng.standard_normal((num_ids + 1, dim), dtype=np.float32)
     cam_shift = CAMERA_SCALE * rng.standard_normal((num_cams, dim), dtype=np.float32)
     q_pids = np.resize(np.arange(1, num_ids + 1), num_query)
-    g_pids = np.concatenate([np.resize(np.arange(1, num_ids + 1), num_gallery - distractors - junk),
-                             np.zeros(distractors, dtype=np.int64), -np.ones(junk, dtype=np.int64)])
+    g_pids = np.concatenate(
+        [
+            np.resize(np.arange(1, num_ids + 1), num_gallery - distractors - junk),
+            np.zeros(distractors, dtype=np.int64),
+            -np.ones(junk, dtype=np.int64),
+        ]
+    )
     g_pids = rng.permutation(g_pids)
     q_cams, g_cams = rng.integers(0, num_cams, num_query), rng.integers(0, num_cams, num_gallery)
 
     def features(pids: np.ndarray, cams: np.ndarray) -> np.ndarray:
         out = np.empty((len(pids), dim), dtype=np.float32)
         for start in range(0, len(pids), 65536):  # blockwise: the 500k gallery stays at 1 GB
-            p, c = pids[start:start + 65536], cams[start:start + 65536]
+            p, c = pids[start : start + 65536], cams[start : start + 65536]
             noise = NOISE_SCALE * rng.standard_normal((len(p), dim), dtype=np.float32)
             unique = CENTRE_SCALE * rng.standard_normal((len(p), dim), dtype=np.float32)  # distractor, junk
             own = np.where(p[:, None] > 0, centres[np.clip(p, 0, None)], unique)
-            out[start:start + 65536] = own + cam_shift[c] + noise
+            out[start : start + 65536] = own + cam_shift[c] + noise
         return out
 
-    return {"qf": torch.from_numpy(features(q_pids, q_cams)),
-            "gf": torch.from_numpy(features(g_pids, g_cams)),
-            "q_pids": torch.from_numpy(q_pids), "g_pids": torch.from_numpy(g_pids),
-            "q_camids": torch.from_numpy(q_cams), "g_camids": torch.from_numpy(g_cams)}
+    return {
+        "qf": torch.from_numpy(features(q_pids, q_cams)),
+        "gf": torch.from_numpy(features(g_pids, g_cams)),
+        "q_pids": torch.from_numpy(q_pids),
+        "g_pids": torch.from_numpy(g_pids),
+        "q_camids": torch.from_numpy(q_cams),
+        "g_camids": torch.from_numpy(g_cams),
+    }
 
 
 def rss_kib(field: str) -> int:
@@ -79,9 +96,11 @@ def measured(fn, *args, **kwargs) -> tuple[dict, float, float]:
 
 def describe(result: dict) -> str:
     cmc = result["cmc"]
-    return (f"R1 {cmc[0]:.6f} R5 {cmc[4]:.6f} R10 {cmc[9]:.6f} mAP {result['mAP']:.8f} "
-            f"mINP {result['mINP']:.8f} mAP_market {result['mAP_market']:.8f} "
-            f"valid {result['num_valid_queries']}")
+    return (
+        f"R1 {cmc[0]:.6f} R5 {cmc[4]:.6f} R10 {cmc[9]:.6f} mAP {result['mAP']:.8f} "
+        f"mINP {result['mINP']:.8f} mAP_market {result['mAP_market']:.8f} "
+        f"valid {result['num_valid_queries']}"
+    )
 
 
 def main() -> None:
@@ -94,8 +113,10 @@ def main() -> None:
 
     nq, ng = (800, 4000) if args.quick else (3368, 15913)
     problem = market_like(nq, ng, distractors=ng * 2793 // 15913, junk=ng * 500 // 15913)
-    print(f"problem: {nq} queries x {ng} gallery, 512-d, torch threads {torch.get_num_threads()}, "
-          f"cpu count {os.cpu_count()}")
+    print(
+        f"problem: {nq} queries x {ng} gallery, 512-d, torch threads {torch.get_num_threads()}, "
+        f"cpu count {os.cpu_count()}"
+    )
 
     evaluate(**{k: v[:50] if k.startswith("q") else v for k, v in problem.items()})  # warm-up
     ours, t_ours, mem_ours = measured(evaluate, **problem)
@@ -104,16 +125,20 @@ def main() -> None:
     print(f"ours      cosine    {t_cos:8.2f} s  peak +{mem_cos:.2f} GiB  {describe(ours_cos)}")
     ref, t_ref, mem_ref = measured(evaluate_reference, **{k: v.numpy() for k, v in problem.items()})
     print(f"reference euclidean {t_ref:8.2f} s  peak +{mem_ref:.2f} GiB  {describe(ref)}")
-    print(f"speed-up {t_ref / t_ours:.1f}x; |mAP diff| {abs(ours['mAP'] - ref['mAP']):.2e}, "
-          f"|mINP diff| {abs(ours['mINP'] - ref['mINP']):.2e}, "
-          f"|mAP_market diff| {abs(ours['mAP_market'] - ref['mAP_market']):.2e}, "
-          f"CMC identical: {ours['cmc'] == ref['cmc']}")
+    print(
+        f"speed-up {t_ref / t_ours:.1f}x; |mAP diff| {abs(ours['mAP'] - ref['mAP']):.2e}, "
+        f"|mINP diff| {abs(ours['mINP'] - ref['mINP']):.2e}, "
+        f"|mAP_market diff| {abs(ours['mAP_market'] - ref['mAP_market']):.2e}, "
+        f"CMC identical: {ours['cmc'] == ref['cmc']}"
+    )
 
     if args.quick:
         return
     reranked, t_rerank, mem_rerank = measured(evaluate, **problem, rerank=True)
-    print(f"ours + k-reciprocal re-ranking (k1=20, k2=6, lambda=0.3) {t_rerank:.2f} s  "
-          f"peak +{mem_rerank:.2f} GiB  {describe(reranked)}")
+    print(
+        f"ours + k-reciprocal re-ranking (k1=20, k2=6, lambda=0.3) {t_rerank:.2f} s  "
+        f"peak +{mem_rerank:.2f} GiB  {describe(reranked)}"
+    )
     if args.skip_large:
         return
     del ref
@@ -121,9 +146,11 @@ def main() -> None:
     budget = int(args.budget_gib * 2**30)
     inputs_gib = sum(v.numel() * v.element_size() for v in large.values()) / 2**30
     result, seconds, peak = measured(evaluate, **large, memory_budget_bytes=budget)
-    print(f"large: {nq} x {args.large_gallery} gallery, budget {args.budget_gib} GiB, "
-          f"inputs {inputs_gib:.2f} GiB: "
-          f"{seconds:.1f} s, peak +{peak:.2f} GiB over the inputs; {describe(result)}")
+    print(
+        f"large: {nq} x {args.large_gallery} gallery, budget {args.budget_gib} GiB, "
+        f"inputs {inputs_gib:.2f} GiB: "
+        f"{seconds:.1f} s, peak +{peak:.2f} GiB over the inputs; {describe(result)}"
+    )
 
 
 if __name__ == "__main__":

@@ -31,9 +31,16 @@ NECK = {"osnet": 512}  # OSNet's paper fc; MobileNetV2 pools its 1280 channels d
 
 def build(name: str, size: tuple[int, int]) -> ReIDModule:
     torch.manual_seed(0)
-    return ReIDModule(backbone={"name": name}, partition={"name": "global"}, classifier={"name": "shared"},
-                      optimizer={"name": "adam", "lr": 1e-3}, scheduler={"name": "none"}, num_classes=751,
-                      image_size=size, neck_dim=NECK.get(name)).eval()
+    return ReIDModule(
+        backbone={"name": name},
+        partition={"name": "global"},
+        classifier={"name": "shared"},
+        optimizer={"name": "adam", "lr": 1e-3},
+        scheduler={"name": "none"},
+        num_classes=751,
+        image_size=size,
+        neck_dim=NECK.get(name),
+    ).eval()
 
 
 def runners(model: ReIDModule, size: tuple[int, int], folder: Path, threads: int) -> dict:
@@ -48,8 +55,11 @@ def runners(model: ReIDModule, size: tuple[int, int], folder: Path, threads: int
         warnings.simplefilter("ignore", FutureWarning)  # torch.jit's deprecation notice
         scripted = torch.jit.load(str(written["torchscript"]))
     eager = EmbeddingModel(model).eval()
-    return {"eager": lambda x: eager(x), "onnxruntime": lambda x: session.run(None, {"images": x.numpy()}),
-            "torchscript": lambda x: scripted(x)}
+    return {
+        "eager": lambda x: eager(x),
+        "onnxruntime": lambda x: session.run(None, {"images": x.numpy()}),
+        "torchscript": lambda x: scripted(x),
+    }
 
 
 def main() -> None:
@@ -77,8 +87,9 @@ def main() -> None:
                 rates = {}
                 for engine, forward in run.items():
                     with torch.inference_mode():
-                        rates[engine] = images_per_second(lambda f=forward, x=images: f(x), batch, args.warmup,
-                                                          args.iters, args.seconds, args.repeats)
+                        rates[engine] = images_per_second(
+                            lambda f=forward, x=images: f(x), batch, args.warmup, args.iters, args.seconds, args.repeats
+                        )
                 eager = rates["eager"]
                 cells = " ".join(f"{rates[e]:10.1f} ({rates[e] / eager:4.2f}x)" for e in ("onnxruntime", "torchscript"))
                 print(f"{name:<12} {batch:>5} {eager:9.1f} {cells}", flush=True)

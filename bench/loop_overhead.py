@@ -106,9 +106,19 @@ def loop(cfg: DictConfig, device: torch.device, precision: str, epochs: int, war
     data.train_dataloader()  # builds the decode cache (once) before any clock runs
     model = prepared(build_model(cfg, data), device)
     timer = Throughput(warmup)
-    trainer = pl.Trainer(max_epochs=epochs, accelerator=device.type, devices=1, precision=precision, logger=False,
-                         enable_checkpointing=False, enable_model_summary=False, enable_progress_bar=False,
-                         limit_val_batches=0, num_sanity_val_steps=0, callbacks=[timer])
+    trainer = pl.Trainer(
+        max_epochs=epochs,
+        accelerator=device.type,
+        devices=1,
+        precision=precision,
+        logger=False,
+        enable_checkpointing=False,
+        enable_model_summary=False,
+        enable_progress_bar=False,
+        limit_val_batches=0,
+        num_sanity_val_steps=0,
+        callbacks=[timer],
+    )
     start = time.perf_counter()
     trainer.fit(model, datamodule=data)
     return timer.rate, (time.perf_counter() - start) / epochs
@@ -130,18 +140,29 @@ def main() -> None:
     precision = "bf16-mixed" if cuda else "32-true"
     overrides = list(args.overrides) + ([f"data.num_workers={args.workers}"] if args.workers is not None else [])
     cfg = config(overrides)
-    print(f"device {device} ({torch.cuda.get_device_name() if cuda else f'{torch.get_num_threads()} threads'}), "
-          f"precision {precision}{', channels-last' if cuda else ''}; {cfg.backbone.name} + {cfg.partition.name}, "
-          f"batch {cfg.data.batch_size}, {cfg.data.height}x{cfg.data.width}, {cfg.data.num_workers} workers")
+    print(
+        f"device {device} ({torch.cuda.get_device_name() if cuda else f'{torch.get_num_threads()} threads'}), "
+        f"precision {precision}{', channels-last' if cuda else ''}; {cfg.backbone.name} + {cfg.partition.name}, "
+        f"batch {cfg.data.batch_size}, {cfg.data.height}x{cfg.data.width}, {cfg.data.num_workers} workers"
+    )
     measure(cfg, device, precision, args)
     if cuda:
-        market = config(overrides + ["data.height=256", "data.width=128", "data.root=${paths.data_dir}/synthetic_751",
-                                     "data.options={num_train_ids: 751, num_test_ids: 20, num_distractors: 0}",
-                                     "data.val_split=null"])
+        market = config(
+            overrides
+            + [
+                "data.height=256",
+                "data.width=128",
+                "data.root=${paths.data_dir}/synthetic_751",
+                "data.options={num_train_ids: 751, num_test_ids: 20, num_distractors: 0}",
+                "data.val_split=null",
+            ]
+        )
         data = build_datamodule(market, load_part_maps=True)
         rate, epoch = loop(market, device, precision, 2, args.warmup)
-        print(f"Market-sized synthetic set at 256x128 ({len(data.training.train)} images, {data.num_classes} ids), "
-              f"decode cache: {rate:.0f} img/s, {epoch:.1f} s per epoch (12,936 images: {12936 / rate:.1f} s)")
+        print(
+            f"Market-sized synthetic set at 256x128 ({len(data.training.train)} images, {data.num_classes} ids), "
+            f"decode cache: {rate:.0f} img/s, {epoch:.1f} s per epoch (12,936 images: {12936 / rate:.1f} s)"
+        )
 
 
 def measure(cfg: DictConfig, device: torch.device, precision: str, args) -> dict:

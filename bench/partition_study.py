@@ -27,12 +27,24 @@ sys.path.insert(0, str(ROOT))
 
 from reid_lightning.reporting.tables import collect, comparison_report, markdown_table, problems_report  # noqa: E402
 
-ROWS = ("global_shared", "stripes_individual", "gaussian_mask_shared", "predicted_mask_shared",
-        "predicted_mask_shared_visibility")
-HARD_DATA = {"misalignment": 1.0, "part_drop_prob": 0.15, "part_erode_prob": 0.3, "part_mislabel_prob": 0.1,
-             "occlusion": 0.3}  # occlusion: share of query and gallery images with an occluder in front
-COMPARISONS = (("head=predicted_mask_shared_visibility", "head=predicted_mask_shared"),
-               ("head=predicted_mask_shared", "head=gaussian_mask_shared"))
+ROWS = (
+    "global_shared",
+    "stripes_individual",
+    "gaussian_mask_shared",
+    "predicted_mask_shared",
+    "predicted_mask_shared_visibility",
+)
+HARD_DATA = {
+    "misalignment": 1.0,
+    "part_drop_prob": 0.15,
+    "part_erode_prob": 0.3,
+    "part_mislabel_prob": 0.1,
+    "occlusion": 0.3,
+}  # occlusion: share of query and gallery images with an occluder in front
+COMPARISONS = (
+    ("head=predicted_mask_shared_visibility", "head=predicted_mask_shared"),
+    ("head=predicted_mask_shared", "head=gaussian_mask_shared"),
+)
 
 
 def main() -> None:
@@ -43,17 +55,31 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "logs" / "bench" / "partition_study", help="sweep folder")
     parser.add_argument("overrides", nargs="*", help="extra Hydra overrides for every run (key=value)")
     args = parser.parse_args()
-    command = [sys.executable, str(ROOT / "train.py"), "-m", f"head={','.join(ROWS)}", f"seed={args.seeds}",
-               f"backbone={args.backbone}", "data=synthetic", f"data.root={ROOT / 'data' / 'synthetic_study'}",
-               *(f"+data.options.{key}={value}" for key, value in HARD_DATA.items()), "data.val_split=null",
-               f"trainer.max_epochs={args.epochs}", "callbacks.part_masks=null", "callbacks.ranked_list=null",
-               f"hydra.sweep.dir={args.out}", *args.overrides]
+    command = [
+        sys.executable,
+        str(ROOT / "train.py"),
+        "-m",
+        f"head={','.join(ROWS)}",
+        f"seed={args.seeds}",
+        f"backbone={args.backbone}",
+        "data=synthetic",
+        f"data.root={ROOT / 'data' / 'synthetic_study'}",
+        *(f"+data.options.{key}={value}" for key, value in HARD_DATA.items()),
+        "data.val_split=null",
+        f"trainer.max_epochs={args.epochs}",
+        "callbacks.part_masks=null",
+        "callbacks.ranked_list=null",
+        f"hydra.sweep.dir={args.out}",
+        *args.overrides,
+    ]
     print("$", " ".join(command), flush=True)
     subprocess.run(command, cwd=ROOT, check=True)
     results = collect(args.out)
     described = ", ".join(f"{key} {value}" for key, value in HARD_DATA.items())
-    print(f"\nPartition study: {args.backbone}, {args.epochs} epochs, seeds {args.seeds}, synthetic set with "
-          f"{described}{', ' + ' '.join(args.overrides) if args.overrides else ''}\n")
+    print(
+        f"\nPartition study: {args.backbone}, {args.epochs} epochs, seeds {args.seeds}, synthetic set with "
+        f"{described}{', ' + ' '.join(args.overrides) if args.overrides else ''}\n"
+    )
     print(markdown_table(results, "3.2"))
     for first, second in COMPARISONS:
         try:

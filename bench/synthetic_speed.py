@@ -39,8 +39,9 @@ def _small_cnn() -> nn.Sequential:
     def block(c_in: int, c_out: int) -> nn.Sequential:
         return nn.Sequential(*conv(c_in, c_out), *conv(c_out, c_out), nn.MaxPool2d(2))
 
-    return nn.Sequential(*conv(3, 32, 5, 2), block(32, 48), block(48, 96), block(96, 128),
-                         nn.AdaptiveAvgPool2d(1), nn.Flatten())  # (B, 128)
+    return nn.Sequential(
+        *conv(3, 32, 5, 2), block(32, 48), block(48, 96), block(96, 128), nn.AdaptiveAvgPool2d(1), nn.Flatten()
+    )  # (B, 128)
 
 
 def _evaluate(net: nn.Module, query: tuple, gallery: tuple, twin_of: dict[int, int]) -> dict[str, float]:
@@ -62,8 +63,11 @@ def _evaluate(net: nn.Module, query: tuple, gallery: tuple, twin_of: dict[int, i
             aps.append(float(((torch.arange(len(where)) + 1) / (where + 1)).mean()))
             twin_errors += int(not hits[0] and twin_of.get(int(pq[i])) == int(ranked[0]))
     errors = len(rank1) - sum(rank1)
-    return {"rank1": float(np.mean(rank1)), "mAP": float(np.mean(aps)),
-            "twin_share_of_errors": twin_errors / max(errors, 1)}
+    return {
+        "rank1": float(np.mean(rank1)),
+        "mAP": float(np.mean(aps)),
+        "twin_share_of_errors": twin_errors / max(errors, 1),
+    }
 
 
 def learnability(root: Path, epochs: int) -> None:
@@ -74,8 +78,11 @@ def learnability(root: Path, epochs: int) -> None:
     # identities 2k and 2k+1 are look-alikes; test identities follow the train ones in sorted pid order
     test_pids = sorted({s.pid for s in splits.query})
     offset = splits.num_train_pids
-    twin_of = {pid: test_pids[((offset + j) ^ 1) - offset] for j, pid in enumerate(test_pids)
-               if 0 <= ((offset + j) ^ 1) - offset < len(test_pids)}
+    twin_of = {
+        pid: test_pids[((offset + j) ^ 1) - offset]
+        for j, pid in enumerate(test_pids)
+        if 0 <= ((offset + j) ^ 1) - offset < len(test_pids)
+    }
     net, head = _small_cnn(), nn.Linear(128, splits.num_train_pids)
     opt = torch.optim.AdamW([*net.parameters(), *head.parameters()], lr=2e-3, weight_decay=5e-4)
     sched = torch.optim.lr_scheduler.StepLR(opt, step_size=max(1, 2 * epochs // 3), gamma=0.1)
@@ -92,14 +99,16 @@ def learnability(root: Path, epochs: int) -> None:
         sched.step()
         if epoch % 5 == 0 or epoch == epochs:
             m = _evaluate(net, query, gallery, twin_of)
-            print(f"  epoch {epoch:3d}  {time.perf_counter() - start:5.0f} s  loss {loss.item():.3f}  "
-                  f"Rank-1 {m['rank1']:.3f}  mAP {m['mAP']:.3f}  "
-                  f"errors on the twin {m['twin_share_of_errors']:.2f}", flush=True)
+            print(
+                f"  epoch {epoch:3d}  {time.perf_counter() - start:5.0f} s  loss {loss.item():.3f}  "
+                f"Rank-1 {m['rank1']:.3f}  mAP {m['mAP']:.3f}  "
+                f"errors on the twin {m['twin_share_of_errors']:.2f}",
+                flush=True,
+            )
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--learn", type=int, default=0, help="epochs of small-CNN training (0: skip)")
     args = parser.parse_args()
     torch.set_num_threads(1)
@@ -109,8 +118,10 @@ def main() -> None:
         counts = generate(root, SyntheticConfig())
         seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
         total = sum(counts.values())
-        print(f"default synthetic set: {total} images + part maps in {seconds:.1f} s wall, {cpu:.1f} s CPU "
-              f"({1000 * cpu / total:.2f} ms CPU per image) {counts}")
+        print(
+            f"default synthetic set: {total} images + part maps in {seconds:.1f} s wall, {cpu:.1f} s CPU "
+            f"({1000 * cpu / total:.2f} ms CPU per image) {counts}"
+        )
         print(load_market1501(root).summary())
         if args.learn:
             learnability(root, args.learn)

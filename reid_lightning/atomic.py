@@ -36,10 +36,13 @@ def atomic_write(path: str | Path, write: Callable[[BinaryIO], None]) -> Path:
             os.unlink(temporary)
         cause = _os_error(err)  # torch.save reports a failed write as a RuntimeError caused by the OSError
         if cause is not None:
-            raise OSError(cause.errno, f"cannot write {path}: {cause.strerror or cause}; the previous version of "
-                                       "the file (if any) is kept. Free disk space (or choose another "
-                                       "paths.log_dir) and rerun: a run resumes from its newest readable "
-                                       "checkpoint") from err
+            raise OSError(
+                cause.errno,
+                f"cannot write {path}: {cause.strerror or cause}; the previous version of "
+                "the file (if any) is kept. Free disk space (or choose another "
+                "paths.log_dir) and rerun: a run resumes from its newest readable "
+                "checkpoint",
+            ) from err
         raise
     _fsync_folder(path.parent)
     return path

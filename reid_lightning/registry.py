@@ -56,15 +56,13 @@ class Registry:
         candidates = [*self._builders, *extra_names]
         close = difflib.get_close_matches(str(name), candidates, n=5, cutoff=0.6)
         hint = f"; close matches: {', '.join(close)}" if close else ""
-        return ValueError(f"unknown {self.config_key}={name!r}; known: {', '.join(self._builders)}"
-                          f"{extra_hint}{hint}")
+        return ValueError(f"unknown {self.config_key}={name!r}; known: {', '.join(self._builders)}{extra_hint}{hint}")
 
     def options(self, name: str) -> set[str]:
         """Keyword options the builder of `name` accepts (for classes, along their own __init__s)."""
         return accepted_options(self.get(name))
 
-    def check_options(self, name: str, options: Iterable[str], ignored: Iterable[str] = (),
-                      hint: str = "") -> None:
+    def check_options(self, name: str, options: Iterable[str], ignored: Iterable[str] = (), hint: str = "") -> None:
         """Raise ValueError naming every option `name` does not accept, and the ones it does.
 
         A function builder taking **kwargs (a timm model's options) accepts any option."""
@@ -75,8 +73,10 @@ class Registry:
         unknown = sorted(set(options) - accepted)
         if unknown:
             shown = sorted(accepted - set(ignored))
-            raise ValueError(f"{self.config_key}={name} has no option {', '.join(unknown)}; its options are "
-                             f"{', '.join(shown) or 'none'}{hint}")
+            raise ValueError(
+                f"{self.config_key}={name} has no option {', '.join(unknown)}; its options are "
+                f"{', '.join(shown) or 'none'}{hint}"
+            )
 
     def build(self, name: str, **options) -> Any:
         """Check the options, then call the builder of `name` with them."""

@@ -18,8 +18,12 @@ import argparse
 import lzma
 from pathlib import Path
 
-LISTS = {"list_train.txt": (30248, 1041), "list_val.txt": (2373, 1041),
-         "list_query.txt": (11659, 3060), "list_gallery.txt": (82161, 3060)}  # published lines / ids
+LISTS = {
+    "list_train.txt": (30248, 1041),
+    "list_val.txt": (2373, 1041),
+    "list_query.txt": (11659, 3060),
+    "list_gallery.txt": (82161, 3060),
+}  # published lines / ids
 OUT = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "msmt17_lists.txt.xz"
 
 
@@ -32,8 +36,10 @@ def main() -> None:
         text = (folder / name).read_text()
         rows = [row.split() for row in text.splitlines() if row.strip()]
         if (len(rows), len({row[1] for row in rows})) != (lines, ids):
-            raise SystemExit(f"{folder / name}: {len(rows)} lines / {len({r[1] for r in rows})} ids, "
-                             f"not the published {lines} / {ids}; is it MSMT17's own list?")
+            raise SystemExit(
+                f"{folder / name}: {len(rows)} lines / {len({r[1] for r in rows})} ids, "
+                f"not the published {lines} / {ids}; is it MSMT17's own list?"
+            )
         parts.append(f"# {name}\n{text if text.endswith(chr(10)) else text + chr(10)}")
     OUT.write_bytes(lzma.compress("".join(parts).encode(), preset=9 | lzma.PRESET_EXTREME))
     print(f"wrote {OUT} ({OUT.stat().st_size:,} bytes)")

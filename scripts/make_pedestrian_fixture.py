@@ -50,16 +50,16 @@ def find_video(explicit: str | None) -> Path:
         return path
     candidates = [Path(d) / name for d in _KNOWN_PLACES for name in ("vtest.avi", "vtest.avi.gz")]
     try:
-        listed = subprocess.run(["dpkg", "-L", "opencv-doc"], capture_output=True, text=True,
-                                check=False).stdout
+        listed = subprocess.run(["dpkg", "-L", "opencv-doc"], capture_output=True, text=True, check=False).stdout
         candidates += [Path(line) for line in listed.splitlines() if Path(line).name.startswith("vtest.avi")]
     except FileNotFoundError:  # no dpkg on this system
         pass
     for path in candidates:
         if path.is_file():
             return path
-    raise FileNotFoundError("vtest.avi not found; install it with `apt-get install -y opencv-doc` "
-                            "or pass --video /path/to/vtest.avi")
+    raise FileNotFoundError(
+        "vtest.avi not found; install it with `apt-get install -y opencv-doc` or pass --video /path/to/vtest.avi"
+    )
 
 
 def read_frames(video: Path) -> list[np.ndarray]:
@@ -90,8 +90,9 @@ def overlap(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> float
     return ix * iy / float(a[2] * a[3])
 
 
-def detect(frames: list[np.ndarray], stride: int, min_score: float, min_height: int,
-           min_foreground: float) -> list[Detection]:
+def detect(
+    frames: list[np.ndarray], stride: int, min_score: float, min_height: int, min_foreground: float
+) -> list[Detection]:
     """HOG detections every `stride` frames that are confident, moving, inside the frame and alone."""
     hog = cv2.HOGDescriptor()
     hog.setSVMDetector(cv2.HOGDescriptor_getDefaultPeopleDetector())
@@ -103,14 +104,15 @@ def detect(frames: list[np.ndarray], stride: int, min_score: float, min_height: 
         if index < 2 * stride or index % stride:
             continue
         # People here are ~60-120 px tall, below HOG's 128 px window: detect on a 2x frame.
-        rects, scores = hog.detectMultiScale(cv2.resize(frame, None, fx=2, fy=2), winStride=(8, 8),
-                                             padding=(16, 16), scale=1.05)
+        rects, scores = hog.detectMultiScale(
+            cv2.resize(frame, None, fx=2, fy=2), winStride=(8, 8), padding=(16, 16), scale=1.05
+        )
         boxes = [tuple(int(v) // 2 for v in r) for r in rects]
         for box, score in zip(boxes, np.ravel(scores), strict=True):
             x, y, w, h = box
             inside = x >= 0 and y >= 0 and x + w <= width and y + h <= height
             alone = all(overlap(box, other) < 0.05 for other in boxes if other is not box)
-            moving = inside and (foreground[y:y + h, x:x + w] > 0).mean() >= min_foreground
+            moving = inside and (foreground[y : y + h, x : x + w] > 0).mean() >= min_foreground
             if score >= min_score and h >= min_height and alone and moving:
                 kept.append(Detection(index, box, float(score)))
     return kept
@@ -154,8 +156,9 @@ def write_crops(frames: list[np.ndarray], chosen: list[Detection], out: Path) ->
     paths = []
     for det in chosen:
         x, y, w, h = det.box
-        crop = cv2.resize(frames[det.frame][y:y + h, x:x + w], (CROP_WIDTH, CROP_HEIGHT),
-                          interpolation=cv2.INTER_CUBIC)
+        crop = cv2.resize(
+            frames[det.frame][y : y + h, x : x + w], (CROP_WIDTH, CROP_HEIGHT), interpolation=cv2.INTER_CUBIC
+        )
         path = folder / f"{tracks[det.track]:04d}_c1s1_{det.frame:06d}_01.jpg"
         cv2.imwrite(str(path), crop, [cv2.IMWRITE_JPEG_QUALITY, 90])
         paths.append(path)
@@ -172,8 +175,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--min-gap", type=int, default=40, help="frames between two crops of one track")
     parser.add_argument("--min-score", type=float, default=2.0, help="least HOG SVM score")
     parser.add_argument("--min-height", type=int, default=80, help="least box height in frame pixels")
-    parser.add_argument("--min-foreground", type=float, default=0.15,
-                        help="least fraction of moving pixels in the box (rejects static false positives)")
+    parser.add_argument(
+        "--min-foreground",
+        type=float,
+        default=0.15,
+        help="least fraction of moving pixels in the box (rejects static false positives)",
+    )
     args = parser.parse_args(argv)
     video = find_video(args.video)
     frames = read_frames(video)
@@ -182,10 +189,12 @@ def main(argv: list[str] | None = None) -> None:
     chosen = choose(detections, args.count, args.per_track, args.min_gap)
     paths = write_crops(frames, chosen, args.out)
     size = sum(p.stat().st_size for p in paths)
-    print(f"{video}: {len(frames)} frames, {len(detections)} kept detections in "
-          f"{len({d.track for d in detections})} tracks -> {len(paths)} crops "
-          f"({len({d.track for d in chosen})} tracks, {size / 1024:.0f} KiB) in "
-          f"{args.out / 'bounding_box_train'}")
+    print(
+        f"{video}: {len(frames)} frames, {len(detections)} kept detections in "
+        f"{len({d.track for d in detections})} tracks -> {len(paths)} crops "
+        f"({len({d.track for d in chosen})} tracks, {size / 1024:.0f} KiB) in "
+        f"{args.out / 'bounding_box_train'}"
+    )
 
 
 if __name__ == "__main__":

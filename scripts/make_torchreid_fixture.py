@@ -61,11 +61,17 @@ def describe(builder: str, module, backbone: str, options: dict) -> dict:
     network.load_state_dict(synthetic_state(keys_and_shapes))
     with torch.no_grad():
         reference = project(feature_map(network, synthetic_images()))
-    print(f"{builder}: {len(keys_and_shapes)} keys, reference {tuple(reference.shape)}, "
-          f"max |value| {reference.abs().max():.3g}")
-    return {"backbone": backbone, "options": options, "state": dict(keys_and_shapes),
-            "reference_shape": list(reference.shape),
-            "reference": [float(f"{v:.7g}") for v in reference.flatten().tolist()]}
+    print(
+        f"{builder}: {len(keys_and_shapes)} keys, reference {tuple(reference.shape)}, "
+        f"max |value| {reference.abs().max():.3g}"
+    )
+    return {
+        "backbone": backbone,
+        "options": options,
+        "state": dict(keys_and_shapes),
+        "reference_shape": list(reference.shape),
+        "reference": [float(f"{v:.7g}") for v in reference.flatten().tolist()],
+    }
 
 
 def main() -> None:
@@ -74,12 +80,20 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "tests" / "fixtures" / FIXTURE_NAME)
     args = parser.parse_args()
     models_dir = args.torchreid / "torchreid" / "models"
-    commit = subprocess.run(["git", "-C", str(args.torchreid), "rev-parse", "HEAD"], capture_output=True,
-                            text=True).stdout.strip() or "unknown"
+    commit = (
+        subprocess.run(
+            ["git", "-C", str(args.torchreid), "rev-parse", "HEAD"], capture_output=True, text=True
+        ).stdout.strip()
+        or "unknown"
+    )
     modules = {name: import_file(models_dir / name) for name in ("osnet.py", "nasnet.py")}
-    fixture = {"source": f"KaiyangZhou/deep-person-reid@{commit} torchreid/models/{{osnet,nasnet}}.py",
-               "models": {builder: describe(builder, modules[file], backbone, options)
-                          for builder, (file, backbone, options) in MODELS.items()}}
+    fixture = {
+        "source": f"KaiyangZhou/deep-person-reid@{commit} torchreid/models/{{osnet,nasnet}}.py",
+        "models": {
+            builder: describe(builder, modules[file], backbone, options)
+            for builder, (file, backbone, options) in MODELS.items()
+        },
+    }
     text = json.dumps(fixture, indent=1)
     text = re.sub(r"\[\s+([^\[\]{}\"]*?)\s+\]", lambda m: "[" + " ".join(m.group(1).split()) + "]", text)  # short lists
     args.out.write_bytes(gzip.compress((text + "\n").encode(), mtime=0))  # mtime 0: same bytes every run

@@ -31,9 +31,24 @@ def install_boxmot(folder: Path, timeout: int = 300) -> str | None:
         return None
     folder.mkdir(parents=True, exist_ok=True)
     try:
-        proc = subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "--no-compile", "--quiet",
-                               "--disable-pip-version-check", "--target", str(folder), BOXMOT],
-                              capture_output=True, text=True, timeout=timeout)
+        proc = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "install",
+                "--no-deps",
+                "--no-compile",
+                "--quiet",
+                "--disable-pip-version-check",
+                "--target",
+                str(folder),
+                BOXMOT,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
     except subprocess.TimeoutExpired:
         return f"pip install {BOXMOT} took over {timeout} s"
     return None if proc.returncode == 0 else (proc.stderr or proc.stdout).strip()[-500:]
@@ -86,6 +101,7 @@ def frame_and_boxes(box_size: tuple[int, int], scales: tuple[float, ...] = (1.0,
 
 def centred_cosine(ours: np.ndarray, theirs: np.ndarray) -> np.ndarray:
     """Row-wise cosine of the two (N, D) feature sets, each first L2-normalised and centred on its mean row."""
+
     def centred(features):
         features = features / np.linalg.norm(features, axis=1, keepdims=True)
         features = features - features.mean(axis=0, keepdims=True)
@@ -94,8 +110,9 @@ def centred_cosine(ours: np.ndarray, theirs: np.ndarray) -> np.ndarray:
     return (centred(ours.astype(np.float64)) * centred(theirs.astype(np.float64))).sum(axis=1)
 
 
-def compare(reid_class: type, path: Path, ours: np.ndarray, frame: np.ndarray, boxes: np.ndarray,
-            half: bool) -> tuple[str, np.ndarray | None]:
+def compare(
+    reid_class: type, path: Path, ours: np.ndarray, frame: np.ndarray, boxes: np.ndarray, half: bool
+) -> tuple[str, np.ndarray | None]:
     """('runs', centred cosines per box) or ('fails: <error>', None) for one file through BoxMOT's ReID."""
     try:
         reid = reid_class(path, device="cpu", half=half)

@@ -29,15 +29,23 @@ def one_torch_thread():
     torch.set_num_threads(threads)
 
 
-def run_entry_point(script: str, *overrides: str, cwd: Path = ROOT, timeout: int = 900,
-                    check: bool = True) -> subprocess.CompletedProcess:
+def run_entry_point(
+    script: str, *overrides: str, cwd: Path = ROOT, timeout: int = 900, check: bool = True
+) -> subprocess.CompletedProcess:
     """Run `python <script> <overrides>` as a user would; return the finished process (stdout+stderr)."""
     env = {**os.environ, "HYDRA_FULL_ERROR": "1", "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "2"}
-    proc = subprocess.run([sys.executable, str(ROOT / script), *overrides], cwd=cwd, env=env, text=True,
-                          capture_output=True, timeout=timeout)
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / script), *overrides],
+        cwd=cwd,
+        env=env,
+        text=True,
+        capture_output=True,
+        timeout=timeout,
+    )
     if check and proc.returncode != 0:
-        raise AssertionError(f"{script} {' '.join(overrides)} exited {proc.returncode}:\n"
-                             f"{proc.stdout[-4000:]}\n{proc.stderr[-6000:]}")
+        raise AssertionError(
+            f"{script} {' '.join(overrides)} exited {proc.returncode}:\n{proc.stdout[-4000:]}\n{proc.stderr[-6000:]}"
+        )
     return proc
 
 
@@ -48,12 +56,19 @@ def data_config(**changes):
 
     from reid_lightning.data.datamodule import DataConfig
 
-    cfg = OmegaConf.create({"paths": {"data_dir": str(ROOT / "data")}, "seed": 0,
-                            "data": OmegaConf.load(ROOT / "conf" / "data" / "synthetic.yaml")})
+    cfg = OmegaConf.create(
+        {
+            "paths": {"data_dir": str(ROOT / "data")},
+            "seed": 0,
+            "data": OmegaConf.load(ROOT / "conf" / "data" / "synthetic.yaml"),
+        }
+    )
     data = OmegaConf.to_container(cfg.data, resolve=True)
     for key in ("sources", "targets"):  # run-level choices (run/build.py), not DataConfig's
         data.pop(key)
     return DataConfig(**{**data, **changes})
+
+
 @pytest.fixture
 def tmpfs(tmp_path):
     """A factory of small file systems (tmpfs of `size`, e.g. "1m"), like a disk about to be full; needs root.

@@ -49,7 +49,7 @@ def disjoint_pids(sizes: list[int], highest: int, seed: int = 0) -> list[list[in
     pool = random.Random(seed).sample(range(1, highest + 1), sum(sizes))
     out, start = [], 0
     for size in sizes:
-        out.append(sorted(pool[start:start + size]))
+        out.append(sorted(pool[start : start + size]))
         start += size
     return out
 
@@ -63,9 +63,11 @@ def make_duke(tree: Path) -> None:
     train_ids, test_ids, distractor_ids = disjoint_pids([702, 702, 408], 7140)
     ids = {"bounding_box_train": train_ids, "query": test_ids, "bounding_box_test": test_ids + distractor_ids}
     for split, (total, num_ids) in DUKE_SIZES.items():
-        names = [f"{pid:04d}_c{(i + k) % 8 + 1}_f{1000 * k + i:07d}.jpg"
-                 for k, (pid, count) in enumerate(zip(ids[split], spread(total, num_ids), strict=True))
-                 for i in range(count)]
+        names = [
+            f"{pid:04d}_c{(i + k) % 8 + 1}_f{1000 * k + i:07d}.jpg"
+            for k, (pid, count) in enumerate(zip(ids[split], spread(total, num_ids), strict=True))
+            for i in range(count)
+        ]
         touch_all(tree / split, names + ["Thumbs.db"])
 
 
@@ -94,8 +96,12 @@ def make_cuhk03_np(release: Path) -> None:
 
 
 # MSMT17: list lines '<pid folder>/<name> <pid>', names PPPP_NNN_CC_DDDDslot_FFFF_K.jpg, 15 cameras.
-MSMT17_LISTS = {"list_train.txt": (30248, 1041), "list_val.txt": (2373, 1041),
-                "list_query.txt": (11659, 3060), "list_gallery.txt": (82161, 3060)}
+MSMT17_LISTS = {
+    "list_train.txt": (30248, 1041),
+    "list_val.txt": (2373, 1041),
+    "list_query.txt": (11659, 3060),
+    "list_gallery.txt": (82161, 3060),
+}
 SLOTS = ("0113morning", "0114noon", "0302afternoon", "0303morning")
 
 

@@ -13,8 +13,9 @@ import numpy as np
 from reid_lightning.metrics.distance import direct_distance
 
 
-def reference_match_ranks(distances: np.ndarray, pid: int, camid: int, g_pids: np.ndarray,
-                          g_camids: np.ndarray) -> np.ndarray:
+def reference_match_ranks(
+    distances: np.ndarray, pid: int, camid: int, g_pids: np.ndarray, g_camids: np.ndarray
+) -> np.ndarray:
     """One query's distances (G,) -> 1-based ranks of its valid matches in the list after removals."""
     order = np.argsort(distances, kind="stable")  # (G,)
     removed = ((g_pids[order] == pid) & (g_camids[order] == camid)) | (g_pids[order] == -1)
@@ -34,16 +35,26 @@ def market_ap(ranks: np.ndarray) -> float:
     return ap
 
 
-def evaluate_reference(qf, gf, q_pids, g_pids, q_camids, g_camids, metric: str = "euclidean",
-                       max_rank: int = 50, return_ranks: bool = False) -> dict:
+def evaluate_reference(
+    qf,
+    gf,
+    q_pids,
+    g_pids,
+    q_camids,
+    g_camids,
+    metric: str = "euclidean",
+    max_rank: int = 50,
+    return_ranks: bool = False,
+) -> dict:
     """Same inputs and outputs as `evaluate`; with return_ranks also per-query match ranks ("ranks")."""
     qf, gf = np.asarray(qf, dtype=np.float64), np.asarray(gf, dtype=np.float64)
     rows = (direct_distance(query[None], gf, metric) for query in qf)
     return evaluate_reference_distances(rows, q_pids, g_pids, q_camids, g_camids, max_rank, return_ranks)
 
 
-def evaluate_reference_distances(distances: Iterable[np.ndarray], q_pids, g_pids, q_camids, g_camids,
-                                 max_rank: int = 50, return_ranks: bool = False) -> dict:
+def evaluate_reference_distances(
+    distances: Iterable[np.ndarray], q_pids, g_pids, q_camids, g_camids, max_rank: int = 50, return_ranks: bool = False
+) -> dict:
     """The protocol on given distance rows (a (Q, G) matrix or one (G,) row per query at a time)."""
     q_pids, g_pids = np.asarray(q_pids), np.asarray(g_pids)
     q_camids, g_camids = np.asarray(q_camids), np.asarray(g_camids)
@@ -54,7 +65,7 @@ def evaluate_reference_distances(distances: Iterable[np.ndarray], q_pids, g_pids
         all_ranks.append(ranks)
         if len(ranks) == 0:
             continue
-        hits_at[ranks[0] - 1:] += 1  # empty slice when the first hit is beyond max_rank
+        hits_at[ranks[0] - 1 :] += 1  # empty slice when the first hit is beyond max_rank
         aps.append(np.mean(np.arange(1, len(ranks) + 1) / ranks))
         inps.append(len(ranks) / ranks[-1])
         market_aps.append(market_ap(ranks))

@@ -54,12 +54,15 @@ def test_preset_forward_backward(name, size):
     assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in model.parameters())
 
 
-@pytest.mark.parametrize(("name", "params"), [
-    ("nasnet", 4_232_978),  # NASNet-A mobile without classifier (thesis Table 4.3)
-    ("mobilenetv2", 2_223_872),  # timm mobilenetv2_100 without classifier
-    ("resnet50", 23_508_032),  # + 2048*751 + 751 classifier = 25,046,831 (Table 4.3)
-    ("dcti", 7_637_184),  # + 512*751 + 751 classifier = 8,022,447 (Table 4.3)
-])
+@pytest.mark.parametrize(
+    ("name", "params"),
+    [
+        ("nasnet", 4_232_978),  # NASNet-A mobile without classifier (thesis Table 4.3)
+        ("mobilenetv2", 2_223_872),  # timm mobilenetv2_100 without classifier
+        ("resnet50", 23_508_032),  # + 2048*751 + 751 classifier = 25,046,831 (Table 4.3)
+        ("dcti", 7_637_184),  # + 512*751 + 751 classifier = 8,022,447 (Table 4.3)
+    ],
+)
 def test_exact_parameter_counts(name, params):
     assert count_parameters(create_backbone(name)) == params
 
@@ -77,19 +80,18 @@ def test_osnet_with_shared_neck_is_the_paper_network():
     assert total + 24_108 == 2_193_616
 
 
-@pytest.mark.parametrize(("width", "channels"), [(0.75, (48, 192, 288, 384)), (0.5, (32, 128, 192, 256)),
-                                                 (0.25, (16, 64, 96, 128))])
+@pytest.mark.parametrize(
+    ("width", "channels"), [(0.75, (48, 192, 288, 384)), (0.5, (32, 128, 192, 256)), (0.25, (16, 64, 96, 128))]
+)
 def test_osnet_width(width, channels):
     model = create_backbone("osnet", width=width)
     stem = model.conv1[0].out_channels
-    stages = [model.conv2[0].expand[0].out_channels, model.conv3[0].expand[0].out_channels,
-              model.num_features]
+    stages = [model.conv2[0].expand[0].out_channels, model.conv3[0].expand[0].out_channels, model.num_features]
     assert (stem, *stages) == channels
     assert model(torch.zeros(2, 3, 128, 64)).shape == (2, channels[-1], 8, 4)
 
 
-@pytest.mark.parametrize(("name", "stride1_size"),
-                         [("resnet50", (8, 4)), ("mobilenetv2", (8, 4)), ("dcti", (16, 8))])
+@pytest.mark.parametrize(("name", "stride1_size"), [("resnet50", (8, 4)), ("mobilenetv2", (8, 4)), ("dcti", (16, 8))])
 def test_last_stride_doubles_the_feature_map(name, stride1_size):
     model = create_backbone(name, last_stride=1)
     assert model(torch.zeros(1, 3, 128, 64)).shape[-2:] == stride1_size
@@ -188,8 +190,9 @@ def test_local_weights_load_and_ignore_classifier(tmp_path, suffix):
 
 def test_local_weights_for_timm_model_and_lightning_checkpoint(tmp_path):
     source = create_backbone("resnet18")
-    torch.save({**source.state_dict(), "fc.weight": torch.zeros(1000, 512), "fc.bias": torch.zeros(1000)},
-               tmp_path / "r18.pth")
+    torch.save(
+        {**source.state_dict(), "fc.weight": torch.zeros(1000, 512), "fc.bias": torch.zeros(1000)}, tmp_path / "r18.pth"
+    )
     loaded = create_backbone("resnet18", pretrained=tmp_path / "r18.pth")
     assert torch.equal(loaded.conv1.weight, source.conv1.weight)
     module_state = {f"backbone.{k}": v for k, v in source.state_dict().items()}

@@ -50,21 +50,32 @@ def test_bot_schedule_warms_up_from_a_tenth_then_steps():
 
 
 def test_sbs_schedule_holds_then_decays_by_cosine():
-    rates = learning_rates("warmup_cosine", 61, warmup_epochs=10, warmup_factor=0.1, delay_epochs=30,
-                           max_epochs=60, min_lr=0.0)
+    rates = learning_rates(
+        "warmup_cosine", 61, warmup_epochs=10, warmup_factor=0.1, delay_epochs=30, max_epochs=60, min_lr=0.0
+    )
     assert rates[0] == pytest.approx(0.1) and rates[5] == pytest.approx(0.55)  # linear from 0.1 to 1 at epoch 10
     assert rates[10:31] == pytest.approx([1.0] * 21)  # DELAY_EPOCHS 30
     assert rates[45] == pytest.approx(0.5) and rates[60] == pytest.approx(0.0, abs=1e-12)  # cosine over 30 epochs
-    assert learning_rates("warmup_cosine", 4, warmup_epochs=2, max_epochs=4, min_lr=0.0, warmup_factor=0.01,
-                          delay_epochs=0) == pytest.approx([0.01, 0.505, 1.0, 0.5])  # the default recipe, as before
+    assert learning_rates(
+        "warmup_cosine", 4, warmup_epochs=2, max_epochs=4, min_lr=0.0, warmup_factor=0.01, delay_epochs=0
+    ) == pytest.approx([0.01, 0.505, 1.0, 0.5])  # the default recipe, as before
 
 
 def test_non_local_blocks_sit_where_agw_puts_them_and_start_as_identities():
     plain = create_backbone("resnet50", last_stride=1).eval()
     model = create_backbone("resnet50", last_stride=1, non_local=True).eval()
     names = [n for n, m in model.named_modules() if isinstance(m, NonLocal)]
-    assert names == ["layer2.non_local_2", "layer2.non_local_3", "layer3.non_local_3", "layer3.non_local_4",
-                     "layer3.non_local_5"] == list(model.fresh_modules)
+    assert (
+        names
+        == [
+            "layer2.non_local_2",
+            "layer2.non_local_3",
+            "layer3.non_local_3",
+            "layer3.non_local_4",
+            "layer3.non_local_5",
+        ]
+        == list(model.fresh_modules)
+    )
     assert model.layer2.non_local_2.g.out_channels == 1  # AGW's / fast-reid's reduc_ratio // reduc_ratio
     model.load_state_dict(plain.state_dict(), strict=False)
     x = torch.randn(1, 3, 64, 32)
@@ -114,7 +125,12 @@ def test_presets_carry_the_published_settings():
     assert not bot.backbone.non_local and bot.partition.pooling == "avg" and bot.loss.triplet_weight == 1.0
     assert OmegaConf.to_container(bot.loss.terms) == {"center": {"weight": 5e-4, "lr": 0.5}}
     assert OmegaConf.to_container(bot.scheduler, resolve=True) == {
-        "name": "warmup_multistep", "warmup_epochs": 10, "warmup_factor": 0.1, "milestones": [40, 70], "gamma": 0.1}
+        "name": "warmup_multistep",
+        "warmup_epochs": 10,
+        "warmup_factor": 0.1,
+        "milestones": [40, 70],
+        "gamma": 0.1,
+    }
     assert agw.backbone.non_local and agw.partition.pooling == "gem" and agw.trainer.max_epochs == 160
     assert set(agw.loss.terms) == {"weighted_triplet", "center"} and agw.loss.triplet_weight == 0
     assert (sbs.data.height, sbs.data.num_instances, sbs.trainer.max_epochs) == (384, 16, 60)
@@ -131,21 +147,25 @@ def test_a_shorter_budget_scales_the_schedules_epochs():
     assert sbs.callbacks.freeze_backbone.epochs == 1  # 5 of 60
 
 
-@pytest.mark.parametrize(("overrides", "partition", "classifier"), [
-    (["experiment=bot_r50"], "global", "shared"),
-    (["experiment=agw_r50", "partition=stripes"], "stripes", "shared"),
-    (["experiment=sbs_r50", "head=stripes_individual"], "stripes", "individual"),
-    (["experiment=agw_r50", "partition=gaussian_mask", "classifier=individual"], "gaussian_mask", "individual"),
-    (["experiment=bot_osnet", "backbone.width=0.25"], "global", "shared"),
-])
+@pytest.mark.parametrize(
+    ("overrides", "partition", "classifier"),
+    [
+        (["experiment=bot_r50"], "global", "shared"),
+        (["experiment=agw_r50", "partition=stripes"], "stripes", "shared"),
+        (["experiment=sbs_r50", "head=stripes_individual"], "stripes", "individual"),
+        (["experiment=agw_r50", "partition=gaussian_mask", "classifier=individual"], "gaussian_mask", "individual"),
+        (["experiment=bot_osnet", "backbone.width=0.25"], "global", "shared"),
+    ],
+)
 def test_presets_compose_with_the_thesis_heads_and_train_a_step(overrides, partition, classifier):
     cfg = preset(*overrides, *SMALL)
     assert (cfg.partition.name, cfg.classifier.name) == (partition, classifier)
     plain = {key: OmegaConf.to_container(cfg[key], resolve=True) for key in ("optimizer", "loss")}
     scheduler = OmegaConf.to_container(cfg.scheduler, resolve=True)
     torch.manual_seed(0)
-    model = ReIDModule(**model_config(cfg), num_classes=4, optimizer=plain["optimizer"], scheduler=scheduler,
-                       loss=plain["loss"])
+    model = ReIDModule(
+        **model_config(cfg), num_classes=4, optimizer=plain["optimizer"], scheduler=scheduler, loss=plain["loss"]
+    )
     images, labels = torch.randn(8, 3, 64, 32), torch.arange(4).repeat_interleave(2)  # P x K = 4 x 2
     part_maps = torch.randint(0, 7, (8, 64, 32)) if model.requires_part_maps else None
     optimizer = model.configure_optimizers()["optimizer"]
@@ -169,7 +189,16 @@ def test_presets_compose_with_the_thesis_heads_and_train_a_step(overrides, parti
 @pytest.mark.slow
 def test_a_preset_runs_end_to_end_on_the_tiny_set(tmp_path):
     paths = [f"paths.log_dir={tmp_path / 'logs'}", f"paths.data_dir={tmp_path / 'data'}"]
-    proc = run_entry_point("train.py", "experiment=agw_r50", "partition=stripes", "data=synthetic_tiny",
-                           "debug=fast_dev_run", "trainer=cpu", "data.batch_size=8", "data.num_instances=2",
-                           *SMALL, *paths)
+    proc = run_entry_point(
+        "train.py",
+        "experiment=agw_r50",
+        "partition=stripes",
+        "data=synthetic_tiny",
+        "debug=fast_dev_run",
+        "trainer=cpu",
+        "data.batch_size=8",
+        "data.num_instances=2",
+        *SMALL,
+        *paths,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]

@@ -40,8 +40,12 @@ def replay_torchvision_draws(seed: int, cfg: TransformConfig) -> dict:
 
 def as_draws(draws: list[dict]) -> BatchDraws:
     column = [[d["box"][k] for d in draws] for k in range(4)]
-    return BatchDraws(torch.tensor([d["flip"] for d in draws]), torch.tensor([d["top"] for d in draws]),
-                      torch.tensor([d["left"] for d in draws]), *(torch.tensor(c) for c in column))
+    return BatchDraws(
+        torch.tensor([d["flip"] for d in draws]),
+        torch.tensor([d["top"] for d in draws]),
+        torch.tensor([d["left"] for d in draws]),
+        *(torch.tensor(c) for c in column),
+    )
 
 
 def random_sample(seed: int, cfg: TransformConfig = CFG) -> tuple[torch.Tensor, torch.Tensor]:
@@ -62,8 +66,9 @@ def test_the_same_moves_give_the_same_pixels_and_labels_as_the_per_sample_transf
     draws = [replay_torchvision_draws(seed, CFG) for seed in seeds]
     assert {d["flip"] for d in draws} == {True, False} and any(d["box"][2] for d in draws)  # every move occurs
     assert any(d["box"][2] == 0 for d in draws)
-    images, maps = BatchAugment(CFG)(torch.stack([s[0] for s in samples]), torch.stack([s[1] for s in samples]),
-                                     as_draws(draws))
+    images, maps = BatchAugment(CFG)(
+        torch.stack([s[0] for s in samples]), torch.stack([s[1] for s in samples]), as_draws(draws)
+    )
     assert images.dtype == torch.float32 and maps.dtype == torch.int64 and maps.shape == (24, 32, 16)
     for k, (image, part_map) in enumerate(expected):
         assert torch.equal(images[k], image), f"sample {k}: {draws[k]}"
@@ -76,8 +81,12 @@ def test_hand_worked_flip_and_shift_of_a_tiny_batch():
     labels = torch.tensor([[1, 2, 3], [4, 5, 6]], dtype=torch.uint8)
     # sample 0: no flip, crop at (0, 0) of the padded image = shift right and down by one
     # sample 1: flip, crop at (1, 2) = the mirrored image shifted left by one
-    draws = BatchDraws(torch.tensor([False, True]), torch.tensor([0, 1]), torch.tensor([0, 2]),
-                       *(torch.zeros(2, dtype=torch.long) for _ in range(4)))
+    draws = BatchDraws(
+        torch.tensor([False, True]),
+        torch.tensor([0, 1]),
+        torch.tensor([0, 2]),
+        *(torch.zeros(2, dtype=torch.long) for _ in range(4)),
+    )
     images, maps = BatchAugment(cfg)(torch.stack([image, image]), torch.stack([labels, labels]), draws)
     assert maps.tolist() == [[[0, 0, 0], [0, 1, 2]], [[2, 1, 0], [5, 4, 0]]]
     assert (images[:, 0] * 255).round().long().tolist() == maps.tolist()

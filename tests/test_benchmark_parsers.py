@@ -52,7 +52,9 @@ def test_dukemtmc_name_values(tmp_path):
     touch_all(tmp_path / "bounding_box_test", ["0042_c3_f0000003.jpg", "7140_c3_f0000004.jpg"])
     splits = load_dukemtmc(tmp_path)
     assert [(s.path.name, s.pid, s.camid) for s in splits.train] == [
-        ("0005_c2_f0046182.jpg", 0, 1), ("0005_c8_f0000001.jpg", 0, 7)]
+        ("0005_c2_f0046182.jpg", 0, 1),
+        ("0005_c8_f0000001.jpg", 0, 7),
+    ]
     assert [(s.pid, s.camid) for s in splits.gallery] == [(42, 2), (7140, 2)]
 
 
@@ -63,11 +65,15 @@ def test_dukemtmc_errors(tmp_path):
         load_dukemtmc(tmp_path)
     touch_all(tmp_path / "bounding_box_train", ["0001_c1s1_000151_01.jpg"])  # a Market name
     touch_all(tmp_path / "query", [])
-    with pytest.raises(ValueError, match=r"0001_c1s1_000151_01\.jpg does not follow the DukeMTMC-reID naming "
-                                         r"PPPP_cC_fFFFFFFF\.jpg.*rename it"):
+    with pytest.raises(
+        ValueError,
+        match=r"0001_c1s1_000151_01\.jpg does not follow the DukeMTMC-reID naming "
+        r"PPPP_cC_fFFFFFFF\.jpg.*rename it",
+    ):
         load_dukemtmc(tmp_path)
-    (tmp_path / "bounding_box_train" / "0001_c1s1_000151_01.jpg").rename(tmp_path / "bounding_box_train" /
-                                                                        "0001_c9_f0000001.jpg")
+    (tmp_path / "bounding_box_train" / "0001_c1s1_000151_01.jpg").rename(
+        tmp_path / "bounding_box_train" / "0001_c9_f0000001.jpg"
+    )
     with pytest.raises(ValueError, match=r"0001_c9_f0000001\.jpg has camera c9; DukeMTMC-reID cameras are c1\.\.c8"):
         load_dukemtmc(tmp_path)
     (tmp_path / "bounding_box_train" / "0001_c9_f0000001.jpg").unlink()
@@ -82,10 +88,13 @@ def cuhk_parent(tmp_path_factory):
         yield parent
 
 
-@pytest.mark.parametrize("variant, expected", [
-    ("detected", {"train": (7365, 767), "query": (1400, 700), "gallery": (5332, 700)}),
-    ("labeled", {"train": (7368, 767), "query": (1400, 700), "gallery": (5328, 700)}),
-])
+@pytest.mark.parametrize(
+    "variant, expected",
+    [
+        ("detected", {"train": (7365, 767), "query": (1400, 700), "gallery": (5332, 700)}),
+        ("labeled", {"train": (7368, 767), "query": (1400, 700), "gallery": (5328, 700)}),
+    ],
+)
 def test_cuhk03_np_split_sizes(cuhk_parent, variant, expected):
     for root in (cuhk_parent, cuhk_parent / "cuhk03-np", cuhk_parent / "cuhk03-np" / variant):
         splits = load_cuhk03_np(root, variant=variant)
@@ -106,14 +115,21 @@ def test_cuhk03_np_errors(cuhk_parent, tmp_path):
     with pytest.raises(ValueError, match=r"0001_c3_1\.png has camera c3; CUHK03-NP \(detected\) cameras are c1\.\.c2"):
         load_cuhk03_np(tmp_path)
     (tmp_path / "detected" / "bounding_box_train" / "0001_c3_1.png").rename(
-        tmp_path / "detected" / "bounding_box_train" / "1_001_1_01.png")  # Torchreid's .mat export naming
-    with pytest.raises(ValueError, match=r"1_001_1_01\.png does not follow the CUHK03-NP \(detected\) naming "
-                                         r"PPPP_cC_N\.png"):
+        tmp_path / "detected" / "bounding_box_train" / "1_001_1_01.png"
+    )  # Torchreid's .mat export naming
+    with pytest.raises(
+        ValueError,
+        match=r"1_001_1_01\.png does not follow the CUHK03-NP \(detected\) naming "
+        r"PPPP_cC_N\.png",
+    ):
         load_cuhk03_np(tmp_path)
 
 
-@pytest.fixture(scope="module", params=[("MSMT17_V1", ("train", "test")),
-                                        ("MSMT17_V2", ("mask_train_v2", "mask_test_v2"))], ids=["v1", "v2"])
+@pytest.fixture(
+    scope="module",
+    params=[("MSMT17_V1", ("train", "test")), ("MSMT17_V2", ("mask_train_v2", "mask_test_v2"))],
+    ids=["v1", "v2"],
+)
 def msmt_lists(request, tmp_path_factory):
     release_name, folders = request.param
     for parent in scratch_folder(tmp_path_factory, "msmt"):
@@ -143,7 +159,10 @@ def test_msmt17_split_sizes_from_generated_lists(tmp_path):
     write_msmt17_lists(release, ("mask_train_v2", "mask_test_v2"))
     splits = load_msmt17(release)
     assert (sizes(splits.train), sizes(splits.query), sizes(splits.gallery)) == (
-        (32621, 1041), (11659, 3060), (82161, 3060))
+        (32621, 1041),
+        (11659, 3060),
+        (82161, 3060),
+    )
 
 
 def test_msmt17_list_line_values():
@@ -167,14 +186,19 @@ def test_msmt17_releases_and_verify_files(tmp_path):
     (v1 / "list_query.txt").write_text("0003/0003_000_02_0113morning_0001_0.jpg 3\n")
     (v1 / "list_gallery.txt").write_text("0003/0003_001_05_0113noon_0002_0.jpg 3\n")
     splits = load_msmt17(v1, verify_files=True)
-    assert [(s.path, s.pid, s.camid) for s in splits.train] == [(v1 / "train" / names[0], 0, 0),
-                                                                 (v1 / "train" / names[1], 0, 14)]
+    assert [(s.path, s.pid, s.camid) for s in splits.train] == [
+        (v1 / "train" / names[0], 0, 0),
+        (v1 / "train" / names[1], 0, 14),
+    ]
     assert [(s.pid, s.camid) for s in splits.query + splits.gallery] == [(3, 1), (3, 4)]
     assert [s.path.name for s in load_msmt17(v1, include_val=False).train] == [names[0].split("/")[1]]
     (v1 / "test" / "0003" / "0003_001_05_0113noon_0002_0.jpg").unlink()
     load_msmt17(v1)  # images are not checked unless asked
-    with pytest.raises(FileNotFoundError, match=r"1 image\(s\) listed in the MSMT17 lists .* are missing: "
-                                                r".*0003_001_05_0113noon_0002_0\.jpg"):
+    with pytest.raises(
+        FileNotFoundError,
+        match=r"1 image\(s\) listed in the MSMT17 lists .* are missing: "
+        r".*0003_001_05_0113noon_0002_0\.jpg",
+    ):
         load_msmt17(v1, verify_files=True)
     touch_all(tmp_path / "MSMT17_V2" / "mask_train_V2", [])  # capitalised as in some archives
     touch_all(tmp_path / "MSMT17_V2" / "mask_test_V2", [])
@@ -198,8 +222,11 @@ def test_msmt17_errors(tmp_path):
     for name in ("list_train.txt", "list_val.txt", "list_gallery.txt"):
         (release / name).write_text("0000/0000_000_01_0303morning_0015_0.jpg 0\n")
     (release / "list_query.txt").write_text("0000/0000_000_01_0303morning_0015_0.jpg 0\n0001/0001_c1s1.jpg 1\n")
-    with pytest.raises(ValueError, match=r"list_query\.txt line 2: image 0001/0001_c1s1\.jpg has no camera number "
-                                         r"in its third '_' field; MSMT17 names are .*Restore the list file"):
+    with pytest.raises(
+        ValueError,
+        match=r"list_query\.txt line 2: image 0001/0001_c1s1\.jpg has no camera number "
+        r"in its third '_' field; MSMT17 names are .*Restore the list file",
+    ):
         load_msmt17(release)
     (release / "list_query.txt").write_text("\n0000/0000_000_16_0303morning_0015_0.jpg 0\n")
     with pytest.raises(ValueError, match=r"line 2: image .* has camera 16; MSMT17 cameras are 1\.\.15"):

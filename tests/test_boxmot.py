@@ -36,8 +36,11 @@ MIN_CENTRED_COSINE = 0.97
 @pytest.fixture(scope="module")
 def boxmot_folder(request) -> Path:
     cache = getattr(request.config, "cache", None)  # absent under -p no:cacheprovider
-    folder = (Path(cache.mkdir("boxmot-25.0.0")) if cache is not None
-              else Path(tempfile.gettempdir()) / "reid-lightning-boxmot-25.0.0")
+    folder = (
+        Path(cache.mkdir("boxmot-25.0.0"))
+        if cache is not None
+        else Path(tempfile.gettempdir()) / "reid-lightning-boxmot-25.0.0"
+    )
     error = install_boxmot(folder)
     if error is not None:
         pytest.skip(f"cannot install {BOXMOT} into {folder} (is PyPI reachable?): {error}")
@@ -51,8 +54,11 @@ def frame():
 
 def boxmot_table(folder: Path, written, ours, frame_boxes) -> dict[tuple[str, bool], tuple[str, np.ndarray]]:
     with boxmot_reid(folder) as reid_class:
-        return {(item.path.name, half): compare(reid_class, item.path, ours, *frame_boxes, half)
-                for item in written for half in (False, True)}
+        return {
+            (item.path.name, half): compare(reid_class, item.path, ours, *frame_boxes, half)
+            for item in written
+            for half in (False, True)
+        }
 
 
 @pytest.mark.slow
@@ -60,8 +66,13 @@ def boxmot_table(folder: Path, written, ours, frame_boxes) -> dict[tuple[str, bo
 def test_boxmot_runs_every_file_with_our_features(boxmot_folder, frame, tmp_path, partition, one_torch_thread):
     model = tiny_model(partition)
     ours = FeatureExtractor(model, device="cpu")(frame, bgr=True)  # (N, D), L2-normalised
-    written = export_model(model, tmp_path / f"osnet_x0_25_{partition}", formats=("onnx", "torchscript"),
-                           dtypes=("fp32", "fp16"), check=False)
+    written = export_model(
+        model,
+        tmp_path / f"osnet_x0_25_{partition}",
+        formats=("onnx", "torchscript"),
+        dtypes=("fp32", "fp16"),
+        check=False,
+    )
     for item in written:
         sidecar = json.loads(sidecar_path(item.path).read_text())
         assert sidecar["model_kwargs"] == {"img_size": list(SIZE)} and sidecar["schema_version"] == 1
@@ -76,8 +87,9 @@ def test_other_mean_std_is_folded_for_boxmot_or_warned(boxmot_folder, frame, tmp
     model = tiny_model("global")
     preprocessing = Preprocessing(*SIZE, mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5))
     ours = FeatureExtractor(model, device="cpu", preprocessing=preprocessing)(frame, bgr=True)
-    written = export_model(model, tmp_path / "folded", formats=("onnx", "torchscript"), check=True,
-                           preprocessing=preprocessing)
+    written = export_model(
+        model, tmp_path / "folded", formats=("onnx", "torchscript"), check=True, preprocessing=preprocessing
+    )
     for item in written:
         contract = read_contract(item.path)  # what the file expects now: ImageNet's statistics, as BoxMOT feeds
         assert contract["input_mean"] == "[0.485, 0.456, 0.406]" and contract["input_std"] == "[0.229, 0.224, 0.225]"
@@ -85,10 +97,14 @@ def test_other_mean_std_is_folded_for_boxmot_or_warned(boxmot_folder, frame, tmp
         assert item.min_cosine > 0.9999  # the folded graph on ImageNet-normalised input = the model on its own
     for (name, half), (status, cosine) in boxmot_table(boxmot_folder, written, ours, frame).items():
         assert status == "runs" and cosine.min() >= MIN_CENTRED_COSINE, (name, half, status, cosine)
-    with pytest.warns(UserWarning, match=r"normalises with mean \[0.5, 0.5, 0.5\].*BoxMOT always feeds ImageNet "
-                                         r"mean/std.*wrong features"):
-        kept = export_model(model, tmp_path / "kept", formats=("torchscript",), check=False,
-                            preprocessing=preprocessing, boxmot=False)
+    with pytest.warns(
+        UserWarning,
+        match=r"normalises with mean \[0.5, 0.5, 0.5\].*BoxMOT always feeds ImageNet "
+        r"mean/std.*wrong features",
+    ):
+        kept = export_model(
+            model, tmp_path / "kept", formats=("torchscript",), check=False, preprocessing=preprocessing, boxmot=False
+        )
     assert kept[0].sidecar is None and not sidecar_path(kept[0].path).exists()
     assert read_contract(kept[0].path)["input_mean"] == "[0.5, 0.5, 0.5]"
 

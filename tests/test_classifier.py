@@ -9,13 +9,15 @@ from reid_lightning.models.partitions import create_partition
 
 
 @pytest.mark.parametrize("partition_name", ["global", "stripes", "binary_mask", "gaussian_mask"])
-@pytest.mark.parametrize("classifier_name, bnneck", [("shared", False), ("individual", False),
-                                                     ("shared", True), ("individual", True)])
+@pytest.mark.parametrize(
+    "classifier_name, bnneck", [("shared", False), ("individual", False), ("shared", True), ("individual", True)]
+)
 def test_every_partition_with_every_classifier(partition_name, classifier_name, bnneck):
     partition = create_partition(partition_name)
     parts = partition(torch.randn(4, 6, 8, 4), torch.randint(0, 7, (4, 32, 16)))  # (B, P, C)
-    classifier = create_classifier(classifier_name, in_features=6, num_parts=partition.num_parts,
-                                   num_classes=5, bnneck=bnneck)
+    classifier = create_classifier(
+        classifier_name, in_features=6, num_parts=partition.num_parts, num_classes=5, bnneck=bnneck
+    )
     logits = classifier(parts)
     per_part = (partition.num_parts,) if classifier_name == "individual" else ()
     assert logits.shape == (4, *per_part, 5)
@@ -50,21 +52,25 @@ def test_individual_loss_is_the_mean_of_the_part_losses_with_optional_smoothing(
     logits, targets = torch.randn(5, 3, 4), torch.tensor([0, 1, 2, 3, 0])
     for smoothing in (0.0, 0.1):
         per_part = [F.cross_entropy(logits[:, p], targets, label_smoothing=smoothing) for p in range(3)]
-        torch.testing.assert_close(classifier.loss(logits, targets, label_smoothing=smoothing),
-                                   torch.stack(per_part).mean())
+        torch.testing.assert_close(
+            classifier.loss(logits, targets, label_smoothing=smoothing), torch.stack(per_part).mean()
+        )
     assert classifier.loss(logits, targets, 0.1) != classifier.loss(logits, targets)
 
 
 def test_max_voting_on_hand_made_logits():
     classifier = create_classifier("individual", in_features=1, num_parts=3, num_classes=4)
-    logits = torch.tensor([
-        # parts vote 2, 2, 0: the majority (2) wins although part 3 is very sure of 0
-        [[0, 0, 5, 0], [0, 1, 2, 0], [9, 0, 0, 0]],
-        # parts vote 0, 1, 3: a three-way tie, part 2 is the most confident -> 1
-        [[2, 0, 0, 0], [0, 8, 0, 0], [0, 0, 0, 1]],
-        # 2 votes for 1 against 1 vote for 3 with a much higher probability: votes decide -> 1
-        [[0, 1, 0, 0], [0, 1, 0, 0], [0, 0, 0, 20]],
-    ], dtype=torch.float32)
+    logits = torch.tensor(
+        [
+            # parts vote 2, 2, 0: the majority (2) wins although part 3 is very sure of 0
+            [[0, 0, 5, 0], [0, 1, 2, 0], [9, 0, 0, 0]],
+            # parts vote 0, 1, 3: a three-way tie, part 2 is the most confident -> 1
+            [[2, 0, 0, 0], [0, 8, 0, 0], [0, 0, 0, 1]],
+            # 2 votes for 1 against 1 vote for 3 with a much higher probability: votes decide -> 1
+            [[0, 1, 0, 0], [0, 1, 0, 0], [0, 0, 0, 20]],
+        ],
+        dtype=torch.float32,
+    )
     assert classifier.predict(logits).tolist() == [2, 1, 1]
     # Two parts vote 1 and 0 with mirrored logits: votes and summed probabilities tie exactly -> lowest id
     two_parts = create_classifier("individual", in_features=1, num_parts=2, num_classes=2)

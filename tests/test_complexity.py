@@ -103,10 +103,23 @@ def test_table_4_3_values(table):
 def test_main_prints_table(capsys, monkeypatch):
     import reid_lightning.analysis.complexity as complexity
 
-    monkeypatch.setattr(complexity, "table_4_3", lambda h, w, **kwargs: [{
-        "model": "OSNet", "params": 2_193_616, "params_thesis": 2_193_616,
-        "macs_thesis_convention": 255_199_776, "macs_thesis": 255_199_776, "params_distinct": 2_169_508,
-        "macs": 1, "flops": 2, "note": "n"}])
+    monkeypatch.setattr(
+        complexity,
+        "table_4_3",
+        lambda h, w, **kwargs: [
+            {
+                "model": "OSNet",
+                "params": 2_193_616,
+                "params_thesis": 2_193_616,
+                "macs_thesis_convention": 255_199_776,
+                "macs_thesis": 255_199_776,
+                "params_distinct": 2_169_508,
+                "macs": 1,
+                "flops": 2,
+                "note": "n",
+            }
+        ],
+    )
     main(["--size", "128x64"])
     out = capsys.readouterr().out
     assert "Table 4.3 at 128x64" in out and "255,199,776" in out and "+0" in out
@@ -141,9 +154,16 @@ class TinyReID(pl.LightningModule):
 def fit(tmp_path, callback):
     model = TinyReID()
     data = DataLoader(TensorDataset(torch.randn(4, 3, 8, 4), torch.tensor([0, 1, 2, 0])), batch_size=2)
-    trainer = pl.Trainer(default_root_dir=tmp_path, logger=TensorBoardLogger(tmp_path, name="tb"),
-                         max_steps=1, callbacks=[callback], enable_checkpointing=False,
-                         enable_progress_bar=False, enable_model_summary=False, accelerator="cpu")
+    trainer = pl.Trainer(
+        default_root_dir=tmp_path,
+        logger=TensorBoardLogger(tmp_path, name="tb"),
+        max_steps=1,
+        callbacks=[callback],
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        accelerator="cpu",
+    )
     trainer.fit(model, data)
     return trainer, model
 
@@ -153,9 +173,15 @@ def test_callback_writes_json_and_scalars(tmp_path):
 
     trainer, model = fit(tmp_path, ComplexityCallback())
     expected = {
-        "params_backbone": 108 + 8, "params_head": 0, "params_classifier": 15, "params_total": 131,
-        "macs": 27 * 4 * 32 + 12, "flops": 2 * (27 * 4 * 32 + 12),
-        "macs_thesis": 27 * 128 + 4 * 128 + 128 + 32 * 4 + 5 * 3, "params_thesis": 131, "input_size": "8x4",
+        "params_backbone": 108 + 8,
+        "params_head": 0,
+        "params_classifier": 15,
+        "params_total": 131,
+        "macs": 27 * 4 * 32 + 12,
+        "flops": 2 * (27 * 4 * 32 + 12),
+        "macs_thesis": 27 * 128 + 4 * 128 + 128 + 32 * 4 + 5 * 3,
+        "params_thesis": 131,
+        "input_size": "8x4",
     }
     assert read_complexity(tmp_path) == expected
     assert json.loads((tmp_path / "complexity.json").read_text()) == expected

@@ -28,8 +28,13 @@ from reid_lightning.models.settings import EvaluationSettings, LossSettings
 from tests.test_configs import compose_resolved, hydra_conf  # noqa: F401  (hydra_conf: the module Hydra set-up)
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
-REGISTRIES = {"optimizer": OPTIMIZERS, "scheduler": SCHEDULERS, "backbone": BACKBONES, "partition": PARTITIONS,
-              "classifier": CLASSIFIERS}
+REGISTRIES = {
+    "optimizer": OPTIMIZERS,
+    "scheduler": SCHEDULERS,
+    "backbone": BACKBONES,
+    "partition": PARTITIONS,
+    "classifier": CLASSIFIERS,
+}
 
 
 def composed(*overrides: str) -> dict:
@@ -40,8 +45,11 @@ def python_defaults(builder) -> dict:
     """Parameter -> default of a function, class or dataclass (parameters without one are left out)."""
     if hasattr(builder, "__dataclass_fields__"):
         return {f.name: f.default for f in fields(builder) if f.default is not MISSING}
-    return {name: p.default for name, p in inspect.signature(builder).parameters.items()
-            if p.default is not inspect.Parameter.empty}
+    return {
+        name: p.default
+        for name, p in inspect.signature(builder).parameters.items()
+        if p.default is not inspect.Parameter.empty
+    }
 
 
 def same(python, yaml) -> bool:
@@ -51,8 +59,11 @@ def same(python, yaml) -> bool:
 
 def differences(builder, values: dict, where: str) -> list[str]:
     defaults = python_defaults(builder)
-    return [f"{where}: {key} is {value!r} in the YAML but {defaults[key]!r} in {builder.__qualname__}"
-            for key, value in values.items() if key in defaults and not same(defaults[key], value)]
+    return [
+        f"{where}: {key} is {value!r} in the YAML but {defaults[key]!r} in {builder.__qualname__}"
+        for key, value in values.items()
+        if key in defaults and not same(defaults[key], value)
+    ]
 
 
 def group_files(group: str) -> list[str]:
@@ -99,4 +110,5 @@ def test_a_difference_is_found():
         return None
 
     assert differences(sgd, {"lr": 0.05, "nesterov": True}, "x") == [
-        "x: lr is 0.05 in the YAML but 0.1 in test_a_difference_is_found.<locals>.sgd"]
+        "x: lr is 0.05 in the YAML but 0.1 in test_a_difference_is_found.<locals>.sgd"
+    ]

@@ -22,9 +22,17 @@ def cross_domain_run(tmp_path_factory):
     base = tmp_path_factory.mktemp("cross")
     paths = [f"paths.log_dir={base / 'logs'}", f"paths.data_dir={base / 'data'}"]
     second = f"{{key:tiny_b,name:synthetic,root:'{base / 'data' / 'tiny_b'}',options:{{domain:b,{TINY_KNOBS}}}}}"
-    run_entry_point("train.py", "data=synthetic_tiny", "data.height=64", "data.width=32", "trainer.max_epochs=1",
-                    "+trainer.limit_train_batches=4",
-                    f"data.sources=[synthetic_tiny,{second}]", TARGETS, *paths)
+    run_entry_point(
+        "train.py",
+        "data=synthetic_tiny",
+        "data.height=64",
+        "data.width=32",
+        "trainer.max_epochs=1",
+        "+trainer.limit_train_batches=4",
+        f"data.sources=[synthetic_tiny,{second}]",
+        TARGETS,
+        *paths,
+    )
     (run_dir,) = (base / "logs" / "train" / "runs").iterdir()
     return base, run_dir, paths, second
 
@@ -60,8 +68,9 @@ def test_eval_tests_a_checkpoint_on_each_target(cross_domain_run):
     base, run_dir, paths, second = cross_domain_run
     trained = json.loads((run_dir / "result.json").read_text())
     ckpt = trained["best_checkpoint"] or str(run_dir / "checkpoints" / "last.ckpt")
-    run_entry_point("eval.py", "data=synthetic_tiny", f"ckpt_path={ckpt}", f"data.targets=[synthetic_tiny,{second}]",
-                    *paths)
+    run_entry_point(
+        "eval.py", "data=synthetic_tiny", f"ckpt_path={ckpt}", f"data.targets=[synthetic_tiny,{second}]", *paths
+    )
     (eval_dir,) = (base / "logs" / "eval" / "runs").iterdir()
     evaluated = json.loads((eval_dir / "result.json").read_text())
     assert evaluated["sources"] == ["synthetic_tiny", "tiny_b"]  # read from the training run's record

@@ -15,14 +15,25 @@ from tests.conftest import run_entry_point
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("sampler, head", [("random", ["head=predicted_mask_shared_visibility"]),
-                                           ("identity", [])])  # identity: our P x K sampler, Lightning's off
+@pytest.mark.parametrize(
+    "sampler, head", [("random", ["head=predicted_mask_shared_visibility"]), ("identity", [])]
+)  # identity: our P x K sampler, Lightning's off
 def test_two_rank_cpu_ddp_matches_single_process_evaluation(tmp_path, sampler, head):
     paths = [f"paths.log_dir={tmp_path / 'logs'}", f"paths.data_dir={tmp_path / 'data'}"]
     evaluation = ["evaluation.visibility=true"] if head else []
-    proc = run_entry_point("train.py", "data=synthetic_tiny", "trainer=ddp", "trainer.accelerator=cpu",
-                           "trainer.devices=2", "trainer.max_epochs=1", "trainer.check_val_every_n_epoch=1",
-                           f"data.sampler={sampler}", "callbacks.part_masks=null", *head, *paths)
+    proc = run_entry_point(
+        "train.py",
+        "data=synthetic_tiny",
+        "trainer=ddp",
+        "trainer.accelerator=cpu",
+        "trainer.devices=2",
+        "trainer.max_epochs=1",
+        "trainer.check_val_every_n_epoch=1",
+        f"data.sampler={sampler}",
+        "callbacks.part_masks=null",
+        *head,
+        *paths,
+    )
     log = proc.stdout + proc.stderr
     assert "GLOBAL_RANK: 0" in log and "GLOBAL_RANK: 1" in log  # both ranks ran
     runs = list((tmp_path / "logs" / "train" / "runs").iterdir())

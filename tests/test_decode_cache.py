@@ -47,6 +47,7 @@ def test_arrays_equal_the_resize_of_each_decoded_file_and_are_reused(tmp_path, m
     for i, path in enumerate(images):
         assert np.array_equal(decoded.images[i], resize(read_image(path)).numpy())
         from torchvision import tv_tensors
+
         raw = torch.from_numpy(np.asarray(Image.open(maps[i])).copy())
         assert np.array_equal(decoded.part_maps[i], resize(tv_tensors.Mask(raw)).numpy())
     monkeypatch.setattr(decode_cache, "_build", lambda *a, **k: pytest.fail("rebuilt a complete cache"))
@@ -94,8 +95,12 @@ def test_concurrent_processes_wait_for_the_first_builder(tmp_path, monkeypatch):
 
     monkeypatch.setattr(decode_cache, "_build", slow_build)
     folders = []
-    workers = [threading.Thread(target=lambda: folders.append(
-        decoded_set(images, maps, CFG, tmp_path / "cache", num_part_labels=7).folder)) for _ in range(3)]
+    workers = [
+        threading.Thread(
+            target=lambda: folders.append(decoded_set(images, maps, CFG, tmp_path / "cache", num_part_labels=7).folder)
+        )
+        for _ in range(3)
+    ]
     for w in workers:
         w.start()
     for w in workers:
@@ -105,10 +110,18 @@ def test_concurrent_processes_wait_for_the_first_builder(tmp_path, monkeypatch):
 
 def test_cached_evaluation_batches_equal_the_per_file_path(tmp_path):
     def data(cache: bool) -> ReIDDataModule:
-        cfg = data_config(root=str(tmp_path / "synthetic"), options=TINY, val_split=None, height=32, width=16,
-                          num_workers=0,
-                         eval_batch_size=64, cache=cache, cache_dir=str(tmp_path / "cache"),
-                         part_groups={"background": [0], "upper": [1, 2, 3, 4], "lower": [5, 6]})
+        cfg = data_config(
+            root=str(tmp_path / "synthetic"),
+            options=TINY,
+            val_split=None,
+            height=32,
+            width=16,
+            num_workers=0,
+            eval_batch_size=64,
+            cache=cache,
+            cache_dir=str(tmp_path / "cache"),
+            part_groups={"background": [0], "upper": [1, 2, 3, 4], "lower": [5, 6]},
+        )
         return ReIDDataModule(cfg, load_part_maps=True)
 
     per_file, cached = data(False), data(True)
@@ -207,8 +220,13 @@ except OSError as err:
 def test_a_disk_that_fills_during_the_build_is_a_clear_error_not_sigbus(tmp_path, small_disk):
     """2000 images at 64x32 (12 MB) into a 1 MiB tmpfs; through a writable memory map this died of SIGBUS."""
     write_images(tmp_path / "data")
-    proc = subprocess.run([sys.executable, "-c", FULL_DISK, str(tmp_path / "data"), str(small_disk)],
-                          capture_output=True, text=True, timeout=300, cwd=ROOT)
+    proc = subprocess.run(
+        [sys.executable, "-c", FULL_DISK, str(tmp_path / "data"), str(small_disk)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=ROOT,
+    )
     assert proc.returncode == 3, (proc.returncode, proc.stderr[-3000:])  # SIGBUS would be -7
     assert "cannot write" in proc.stdout and "images.npy: No space left on device" in proc.stdout
     assert [p.name for p in small_disk.iterdir() if not p.name.startswith(".")] == []  # no .tmp-PID folder left

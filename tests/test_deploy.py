@@ -32,9 +32,16 @@ def tiny_model(partition: str = "global", backbone: dict | None = None, **hparam
     """
     torch.manual_seed(0)
     options = {"sigma": 4.0} if partition == "gaussian_mask" else {}
-    model = ReIDModule(backbone=backbone or {"name": "osnet", "width": 0.25}, partition={"name": partition, **options},
-                       classifier={"name": "shared", "bnneck": True}, optimizer={"name": "adam", "lr": 1e-3},
-                       scheduler={"name": "none"}, num_classes=5, image_size=SIZE, **hparams)
+    model = ReIDModule(
+        backbone=backbone or {"name": "osnet", "width": 0.25},
+        partition={"name": partition, **options},
+        classifier={"name": "shared", "bnneck": True},
+        optimizer={"name": "adam", "lr": 1e-3},
+        scheduler={"name": "none"},
+        num_classes=5,
+        image_size=SIZE,
+        **hparams,
+    )
     norms = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
     for norm in norms:
         norm.reset_running_stats()
@@ -108,15 +115,21 @@ def test_mask_head_takes_one_part_map_per_image():
         extractor(person(), part_maps=[np.full((100, 50), 9, np.uint8)])
 
 
-@pytest.mark.parametrize("bad, message", [
-    (np.zeros((100, 50, 3), np.float32), "float32 array; expected uint8"),
-    (np.zeros((3, 100, 50), np.uint8), "looks channels-first"),
-    (np.zeros((100, 50), np.uint8), r"expected H x W x 3 \(colour\) \(grey"),
-    (torch.zeros(3, 100, 50, dtype=torch.uint8), r"input 0 is a Tensor of shape \(3, 100, 50\).*permute"),
-    (np.zeros((2, 100, 50, 3), np.uint8), r"expected H x W x 3 .*a batch: pass list\(array\)"),
-    ("missing.jpg", "image file missing.jpg does not exist"),
-    ((np.zeros((100, 50, 3), np.uint8), [[60, 0, 80, 20]]), "box 0 of input 0, .* is empty inside the 50x100 frame"),
-])
+@pytest.mark.parametrize(
+    "bad, message",
+    [
+        (np.zeros((100, 50, 3), np.float32), "float32 array; expected uint8"),
+        (np.zeros((3, 100, 50), np.uint8), "looks channels-first"),
+        (np.zeros((100, 50), np.uint8), r"expected H x W x 3 \(colour\) \(grey"),
+        (torch.zeros(3, 100, 50, dtype=torch.uint8), r"input 0 is a Tensor of shape \(3, 100, 50\).*permute"),
+        (np.zeros((2, 100, 50, 3), np.uint8), r"expected H x W x 3 .*a batch: pass list\(array\)"),
+        ("missing.jpg", "image file missing.jpg does not exist"),
+        (
+            (np.zeros((100, 50, 3), np.uint8), [[60, 0, 80, 20]]),
+            "box 0 of input 0, .* is empty inside the 50x100 frame",
+        ),
+    ],
+)
 def test_bad_images_get_clear_errors(bad, message):
     extractor = FeatureExtractor(tiny_model(), device="cpu")
     with pytest.raises((ValueError, TypeError, FileNotFoundError), match=message):
@@ -125,16 +138,20 @@ def test_bad_images_get_clear_errors(bad, message):
 
 def lightning_checkpoint(model: ReIDModule, path):
     """Write `model` as train.py's ModelCheckpoint does: Lightning's own checkpoint format."""
-    trainer = pl.Trainer(logger=False, enable_checkpointing=False, enable_progress_bar=False,
-                         enable_model_summary=False, accelerator="cpu")
+    trainer = pl.Trainer(
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        accelerator="cpu",
+    )
     trainer.strategy.connect(model)
     trainer.save_checkpoint(path)
     return path
 
 
 def test_checkpoint_gives_the_model_and_its_preprocessing(tmp_path):
-    stored = {"height": 64, "width": 32, "mean": [0.5, 0.5, 0.5], "std": [0.25, 0.25, 0.25],
-              "interpolation": "bicubic"}
+    stored = {"height": 64, "width": 32, "mean": [0.5, 0.5, 0.5], "std": [0.25, 0.25, 0.25], "interpolation": "bicubic"}
     model = tiny_model(preprocessing=stored)
     extractor = FeatureExtractor(lightning_checkpoint(model, tmp_path / "last.ckpt"), device="cpu")
     assert extractor.preprocessing == Preprocessing(64, 32, (0.5, 0.5, 0.5), (0.25, 0.25, 0.25), "bicubic")
@@ -148,8 +165,11 @@ def test_files_of_other_suites_are_refused_with_the_fix(tmp_path):
     torch.save(weights, tmp_path / "plain.pth")
     torch.save({"state_dict": weights, "epoch": 60, "rank1": 0.94, "optimizer": {}}, tmp_path / "torchreid.pth.tar")
     (tmp_path / "notes.ckpt").write_text("not a checkpoint")
-    for name, kind in [("plain.pth", "a plain state dict"), ("torchreid.pth.tar", "a Torchreid checkpoint"),
-                       ("notes.ckpt", "cannot read checkpoint")]:
+    for name, kind in [
+        ("plain.pth", "a plain state dict"),
+        ("torchreid.pth.tar", "a Torchreid checkpoint"),
+        ("notes.ckpt", "cannot read checkpoint"),
+    ]:
         with pytest.raises(ValueError, match=kind) as err:
             FeatureExtractor(tmp_path / name)
         assert str(tmp_path / name) in str(err.value)
@@ -175,8 +195,9 @@ def test_torchscript_export_matches_pytorch_and_carries_the_contract(tmp_path, p
     assert contract["input_names"] == ("images, part_maps" if partition == "gaussian_mask" else "images")
     scripted = torch.jit.load(str(written[0].path))
     for batch in (1, 17):
-        inputs = (torch.randn(batch, 3, *SIZE),) + ((torch.randint(0, 7, (batch, *SIZE), dtype=torch.uint8),)
-                                                    if net.requires_part_maps else ())
+        inputs = (torch.randn(batch, 3, *SIZE),) + (
+            (torch.randint(0, 7, (batch, *SIZE), dtype=torch.uint8),) if net.requires_part_maps else ()
+        )
         with torch.no_grad(), torch.jit.optimized_execution(False):  # no profiling runs per new batch size
             assert (scripted(*inputs) - net(*inputs)).abs().max() <= 1e-5
 

@@ -43,10 +43,12 @@ def test_relational_loss_on_three_samples_by_hand():
 
 
 def test_embedding_loss_is_two_minus_two_cosine():
-    assert embedding_distillation_loss(torch.tensor([[1.0, 0.0]]), torch.tensor([[0.0, 3.0]])).item() == \
-        pytest.approx(2.0)
-    assert embedding_distillation_loss(torch.tensor([[2.0, 2.0]]), torch.tensor([[1.0, 1.0]])).item() == \
-        pytest.approx(0.0, abs=1e-7)
+    assert embedding_distillation_loss(torch.tensor([[1.0, 0.0]]), torch.tensor([[0.0, 3.0]])).item() == pytest.approx(
+        2.0
+    )
+    assert embedding_distillation_loss(torch.tensor([[2.0, 2.0]]), torch.tensor([[1.0, 1.0]])).item() == pytest.approx(
+        0.0, abs=1e-7
+    )
 
 
 class ToyTeacher(nn.Module):
@@ -91,8 +93,9 @@ def test_weights_sum_and_the_config_is_checked():
     teacher = ToyTeacher()
     x = torch.randn(5, 6)
     out = teacher(x)
-    distiller = Distiller(teacher, 1, 8, **{**TERMS, "logit_weight": 0.5, "relation_weight": 2.0},
-                          teacher_parts=1, teacher_part_dim=8)
+    distiller = Distiller(
+        teacher, 1, 8, **{**TERMS, "logit_weight": 0.5, "relation_weight": 2.0}, teacher_parts=1, teacher_part_dim=8
+    )
     terms = distiller(out["logits"] + 1.0, out["parts"], out["parts"].flatten(1), x)
     assert set(terms) == {"logit", "relation", "total"}
     assert terms["relation"].item() == pytest.approx(0.0, abs=1e-6)  # the same embedding
@@ -135,6 +138,7 @@ def test_a_student_checkpoint_loads_without_its_projections(one_torch_thread):
     images = torch.randn(4, 3, 64, 32)
     student.train()
     out = student(images)
-    terms = student.distiller(out["logits"], out["parts"], student.classifier.normalized(out["parts"]).flatten(1),
-                              images)
+    terms = student.distiller(
+        out["logits"], out["parts"], student.classifier.normalized(out["parts"]).flatten(1), images
+    )
     assert {"logit", "embedding", "relation", "total"} == set(terms) and torch.isfinite(terms["total"])

@@ -51,8 +51,19 @@ def test_onnx_and_torchscript_equal_pytorch(tmp_path, backbone, partition, one_t
 def test_onnx_fp16_and_the_contract_from_a_checkpoint(tmp_path, capsys, one_torch_thread):
     """reid-export on a train.py-style checkpoint of a mask head: fp32 and fp16 ONNX with two inputs."""
     checkpoint = lightning_checkpoint(tiny_model("gaussian_mask"), tmp_path / "last.ckpt")
-    export_main([str(checkpoint), "-o", str(tmp_path / "osnet_x0_25_test"), "--format", "onnx",
-                 "--dtype", "fp32", "fp16", "--normalize"])
+    export_main(
+        [
+            str(checkpoint),
+            "-o",
+            str(tmp_path / "osnet_x0_25_test"),
+            "--format",
+            "onnx",
+            "--dtype",
+            "fp32",
+            "fp16",
+            "--normalize",
+        ]
+    )
     printed = capsys.readouterr().out
     assert "Input contract (stored in each file's metadata): RGB, resized to 64x32" in printed
     assert "wrote" in printed and "osnet_x0_25_test_fp16.onnx (onnx, fp16; vs PyTorch fp32: max |diff|" in printed

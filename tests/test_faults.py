@@ -26,10 +26,21 @@ from reid_lightning.reporting.run_records import FINISHED, is_finished, read_rec
 from reid_lightning.run.build import build_callbacks
 from tests.conftest import ROOT
 
-QUIET = {"logger": False, "enable_progress_bar": False, "enable_model_summary": False, "accelerator": "cpu",
-         "num_sanity_val_steps": 0}
-NO_PICTURES = ["callbacks.part_masks=null", "callbacks.ranked_list=null", "callbacks.complexity=null",
-               "callbacks.progress_bar=null", "callbacks.model_summary=null", "callbacks.lr_monitor=null"]
+QUIET = {
+    "logger": False,
+    "enable_progress_bar": False,
+    "enable_model_summary": False,
+    "accelerator": "cpu",
+    "num_sanity_val_steps": 0,
+}
+NO_PICTURES = [
+    "callbacks.part_masks=null",
+    "callbacks.ranked_list=null",
+    "callbacks.complexity=null",
+    "callbacks.progress_bar=null",
+    "callbacks.model_summary=null",
+    "callbacks.lr_monitor=null",
+]
 
 
 def train_config(tmp_path: Path, *overrides: str):
@@ -74,8 +85,11 @@ def fit(callbacks, model, max_epochs=3, train=None, **trainer):
 
 # ---------------------------------------------------------------- 1. last.ckpt is the last epoch
 def test_last_checkpoint_holds_the_last_epoch_whatever_validation_and_the_best_did(tmp_path):
-    checkpoints = [c for c in build_callbacks(train_config(tmp_path), validates=True)
-                   if isinstance(c, pl.callbacks.ModelCheckpoint)]  # the run's checkpoint policies, as configured
+    checkpoints = [
+        c
+        for c in build_callbacks(train_config(tmp_path), validates=True)
+        if isinstance(c, pl.callbacks.ModelCheckpoint)
+    ]  # the run's checkpoint policies, as configured
     fit(checkpoints, Tiny(), max_epochs=3, check_val_every_n_epoch=2)
     last = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=False)
     assert last["epoch"] == 2 and last["global_step"] == 6  # 3 epochs x 2 steps: not the best epoch (1)
@@ -100,8 +114,11 @@ def test_divergence_guard_fails_on_a_loss_above_the_cap_or_a_multiple_of_the_fir
 def test_a_training_loader_without_a_batch_fails_naming_the_numbers_and_the_fix():
     from reid_lightning.callbacks.guards import TrainingStepsGuard
 
-    with pytest.raises(ValueError, match=r"0 steps: the training loader has 10 images.*data.batch_size=16.*"
-                                         r"at most 10"):
+    with pytest.raises(
+        ValueError,
+        match=r"0 steps: the training loader has 10 images.*data.batch_size=16.*"
+        r"at most 10",
+    ):
         fit([TrainingStepsGuard()], Tiny(), train=loader(10, 16))
     fit([TrainingStepsGuard()], Tiny(), max_epochs=1, train=loader(10, 8))  # one batch is enough
 
@@ -125,8 +142,15 @@ def test_a_job_with_other_synthetic_knobs_cannot_regenerate_a_set_in_use(tmp_pat
     from reid_lightning.data.datasets import load_dataset
 
     root = tmp_path / "syn"
-    knobs = {"num_train_ids": 2, "num_test_ids": 2, "num_distractors": 0, "num_junk": 0,
-             "train_images_per_camera": [1, 1], "gallery_images_per_camera": [1, 1], "cameras_per_id": [2, 2]}
+    knobs = {
+        "num_train_ids": 2,
+        "num_test_ids": 2,
+        "num_distractors": 0,
+        "num_junk": 0,
+        "train_images_per_camera": [1, 1],
+        "gallery_images_per_camera": [1, 1],
+        "cameras_per_id": [2, 2],
+    }
     first = load_dataset("synthetic", root, **knobs)
     files = sorted(p.name for p in (root / "bounding_box_train").iterdir())
     with pytest.raises(FileExistsError, match=f"data.root={root} holds a complete synthetic set") as refused:
@@ -140,19 +164,25 @@ def test_a_job_with_other_synthetic_knobs_cannot_regenerate_a_set_in_use(tmp_pat
 # ---------------------------------------------------------------- 7. atomic writes, readable resumes, records
 def run_limited(code: str, file_size_limit: int) -> subprocess.CompletedProcess:
     """Run `code` in a fresh Python whose files cannot grow beyond `file_size_limit` bytes: a full disk."""
-    preamble = ("import resource, signal\nsignal.signal(signal.SIGXFSZ, signal.SIG_IGN)\n"
-                f"resource.setrlimit(resource.RLIMIT_FSIZE, ({file_size_limit}, {file_size_limit}))\n")
+    preamble = (
+        "import resource, signal\nsignal.signal(signal.SIGXFSZ, signal.SIG_IGN)\n"
+        f"resource.setrlimit(resource.RLIMIT_FSIZE, ({file_size_limit}, {file_size_limit}))\n"
+    )
     env = {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONDONTWRITEBYTECODE": "1"}
-    return subprocess.run([sys.executable, "-c", preamble + code], cwd=ROOT, env=env, text=True,
-                          capture_output=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-c", preamble + code], cwd=ROOT, env=env, text=True, capture_output=True, timeout=120
+    )
 
 
 @pytest.mark.slow  # a fresh Python importing torch: ~5-15 s on a busy machine
 def test_a_full_disk_keeps_the_previous_result_json(tmp_path):
     write_record(tmp_path, FINISHED, {"backbone": "osnet"}, metrics={"mAP": 0.5})
     before = (tmp_path / "result.json").read_text()
-    proc = run_limited("from reid_lightning.reporting.run_records import write_record\n"
-                       f"write_record({str(tmp_path)!r}, 'failed', {{}}, error='x' * 5000)\n", 1000)
+    proc = run_limited(
+        "from reid_lightning.reporting.run_records import write_record\n"
+        f"write_record({str(tmp_path)!r}, 'failed', {{}}, error='x' * 5000)\n",
+        1000,
+    )
     assert (tmp_path / "result.json").read_text() == before  # the old record, complete
     assert proc.returncode != 0 and "File too large" in proc.stderr and "result.json" in proc.stderr
     assert [p.name for p in tmp_path.iterdir()] == ["result.json"]  # no temporary file left behind
@@ -203,12 +233,20 @@ def test_a_checkpoint_that_does_not_fit_keeps_the_previous_one(tmp_path, small_d
 def test_eval_records_the_checkpoints_model_not_the_command_lines(caplog):
     from reid_lightning.run.evaluate import evaluated_choices
 
-    model_cfg = {"backbone": {"name": "osnet"}, "partition": {"name": "gaussian_mask"},
-                 "classifier": {"name": "shared"}}
+    model_cfg = {
+        "backbone": {"name": "osnet"},
+        "partition": {"name": "gaussian_mask"},
+        "classifier": {"name": "shared"},
+    }
     asked = {"data": "synthetic_tiny", "backbone": "mobilenetv2", "evaluation": "default"}
     choices = evaluated_choices(asked, model_cfg, "run/last.ckpt")
-    assert choices == {"data": "synthetic_tiny", "evaluation": "default", "backbone": "osnet",
-                       "partition": "gaussian_mask", "classifier": "shared"}
+    assert choices == {
+        "data": "synthetic_tiny",
+        "evaluation": "default",
+        "backbone": "osnet",
+        "partition": "gaussian_mask",
+        "classifier": "shared",
+    }
     assert "backbone=mobilenetv2" in caplog.text and "backbone=osnet" in caplog.text
 
 
@@ -234,8 +272,10 @@ def bad_tree(root: Path) -> dict[str, Path]:
     Image.fromarray(np.zeros((128, 64, 3), np.uint8)).save(map_of["rgb_map"])
     Image.fromarray(np.zeros((64, 32), np.uint8)).save(map_of["small_map"])
     Image.fromarray(np.full((128, 64), 9, np.uint8)).save(map_of["label_9"])
-    return {**{k: v for k, v in files.items() if k in ("truncated", "empty")},
-            **{k: map_of[k] for k in ("rgb_map", "small_map", "label_9", "no_map")}}
+    return {
+        **{k: v for k, v in files.items() if k in ("truncated", "empty")},
+        **{k: map_of[k] for k in ("rgb_map", "small_map", "label_9", "no_map")},
+    }
 
 
 def test_check_lists_every_bad_image_and_part_map_at_once(tmp_path, capsys):

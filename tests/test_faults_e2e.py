@@ -22,8 +22,13 @@ from tests.conftest import ROOT
 
 pytestmark = pytest.mark.slow
 # The quickest run that still has everything: MobileNetV2 with global pooling, no pictures.
-FAST = ["data=synthetic_tiny", "backbone=mobilenetv2", "partition=global", "callbacks.part_masks=null",
-        "callbacks.ranked_list=null"]
+FAST = [
+    "data=synthetic_tiny",
+    "backbone=mobilenetv2",
+    "partition=global",
+    "callbacks.part_masks=null",
+    "callbacks.ranked_list=null",
+]
 
 
 @pytest.fixture(scope="module")
@@ -54,15 +59,21 @@ ENV = {**os.environ, "HYDRA_FULL_ERROR": "1", "PYTHONUNBUFFERED": "1", "OMP_NUM_
 
 
 def run(script: str, *overrides: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, str(ROOT / script), *overrides], cwd=ROOT, env=ENV, text=True,
-                          capture_output=True, timeout=600)
+    return subprocess.run(
+        [sys.executable, str(ROOT / script), *overrides], cwd=ROOT, env=ENV, text=True, capture_output=True, timeout=600
+    )
 
 
 def start(log: Path, *overrides: str) -> subprocess.Popen:
     """train.py in the background, its output in `log` (a pipe nobody reads would fill up and block it)."""
     with open(log, "w") as out:
-        return subprocess.Popen([sys.executable, str(ROOT / "train.py"), *overrides], cwd=ROOT, env=ENV,
-                                stdout=out, stderr=subprocess.STDOUT)
+        return subprocess.Popen(
+            [sys.executable, str(ROOT / "train.py"), *overrides],
+            cwd=ROOT,
+            env=ENV,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
 
 
 def wait_for(condition, proc: subprocess.Popen, timeout: float = 300) -> bool:
@@ -91,8 +102,13 @@ def killed_and_rerun(tiny_set, tmp_path_factory):
     """Train 3 epochs; kill -9 as soon as a last.ckpt exists; rerun the same command (resume=auto)."""
     base = tmp_path_factory.mktemp("kill9")
     run_dir = base / "run"
-    overrides = [*FAST, f"data.root={copy_of(tiny_set, base)}", f"hydra.run.dir={run_dir}", "trainer.max_epochs=3",
-                 "test=false"]
+    overrides = [
+        *FAST,
+        f"data.root={copy_of(tiny_set, base)}",
+        f"hydra.run.dir={run_dir}",
+        "trainer.max_epochs=3",
+        "test=false",
+    ]
     last = run_dir / "checkpoints" / "last.ckpt"
     proc = start(base / "killed.log", *overrides)
     wait_for(lambda: last.is_file() and readable(last), proc)
@@ -114,8 +130,14 @@ def test_kill_9_mid_training_resumes_from_the_last_epoch_checkpoint(killed_and_r
 def test_sigterm_checkpoints_records_interrupted_and_exits_non_zero(tiny_set, tmp_path):
     run_dir = tmp_path / "run"
     log = tmp_path / "train.log"
-    proc = start(log, *FAST, f"data.root={copy_of(tiny_set, tmp_path)}", f"hydra.run.dir={run_dir}",
-                 "trainer.max_epochs=3", "test=false")
+    proc = start(
+        log,
+        *FAST,
+        f"data.root={copy_of(tiny_set, tmp_path)}",
+        f"hydra.run.dir={run_dir}",
+        "trainer.max_epochs=3",
+        "test=false",
+    )
     last = run_dir / "checkpoints" / "last.ckpt"
     assert wait_for(lambda: last.is_file() and readable(last), proc)  # epoch 0 is done: now in epoch 1
     proc.send_signal(signal.SIGTERM)
@@ -126,15 +148,23 @@ def test_sigterm_checkpoints_records_interrupted_and_exits_non_zero(tiny_set, tm
 
     interrupted = run_dir / "checkpoints" / "interrupted.ckpt"
     assert readable(interrupted) and newest_readable_checkpoint(run_dir) == interrupted  # what a rerun resumes
-    assert torch.load(interrupted, weights_only=False)["global_step"] >= torch.load(last, weights_only=False)[
-        "global_step"]  # the steps of the interrupted epoch are kept
+    assert (
+        torch.load(interrupted, weights_only=False)["global_step"]
+        >= torch.load(last, weights_only=False)["global_step"]
+    )  # the steps of the interrupted epoch are kept
     assert record(run_dir)["resume_from"] == str(interrupted)
 
 
 def test_a_diverging_run_is_recorded_as_failed(tiny_set, tmp_path):
     run_dir = tmp_path / "run"
-    proc = run("train.py", *FAST, f"data.root={copy_of(tiny_set, tmp_path)}", f"hydra.run.dir={run_dir}",
-                           "optimizer.lr=1e6", "trainer.max_epochs=2")
+    proc = run(
+        "train.py",
+        *FAST,
+        f"data.root={copy_of(tiny_set, tmp_path)}",
+        f"hydra.run.dir={run_dir}",
+        "optimizer.lr=1e6",
+        "trainer.max_epochs=2",
+    )
     assert proc.returncode != 0
     assert record(run_dir)["status"] == "failed"
     assert "diverged" in record(run_dir)["error"] or "training loss is" in record(run_dir)["error"]
@@ -142,8 +172,14 @@ def test_a_diverging_run_is_recorded_as_failed(tiny_set, tmp_path):
 
 def test_a_batch_larger_than_the_training_set_fails_before_training(tiny_set, tmp_path):
     run_dir = tmp_path / "run"
-    proc = run("train.py", *FAST, f"data.root={copy_of(tiny_set, tmp_path)}", f"hydra.run.dir={run_dir}",
-                           "data.batch_size=512", "trainer.max_epochs=1")
+    proc = run(
+        "train.py",
+        *FAST,
+        f"data.root={copy_of(tiny_set, tmp_path)}",
+        f"hydra.run.dir={run_dir}",
+        "data.batch_size=512",
+        "trainer.max_epochs=1",
+    )
     assert proc.returncode != 0 and record(run_dir)["status"] == "failed"
     assert "0 steps" in proc.stderr and "data.batch_size=512" in proc.stderr
     assert not (run_dir / "checkpoints").exists()  # nothing trained, nothing saved
@@ -155,8 +191,7 @@ def test_an_empty_split_folder_fails_naming_it(tiny_set, tmp_path, split):
     for image in (root / split).glob("*.jpg"):
         image.unlink()
     run_dir = tmp_path / "run"
-    proc = run("train.py", *FAST, f"data.root={root}", f"hydra.run.dir={run_dir}",
-                           "trainer.max_epochs=1")
+    proc = run("train.py", *FAST, f"data.root={root}", f"hydra.run.dir={run_dir}", "trainer.max_epochs=1")
     assert proc.returncode != 0 and record(run_dir)["status"] == "failed"
     assert f"folder {root / split} holds no usable images" in proc.stderr
 
@@ -170,8 +205,15 @@ def test_bad_files_are_all_listed_before_training(tiny_set, tmp_path):
     part_map = sorted((root / "part_maps" / "query").glob("*.png"))[0]
     Image.open(part_map).convert("RGB").save(part_map)  # a colour rendering instead of labels
     run_dir = tmp_path / "run"
-    proc = run("train.py", *FAST, "partition=gaussian_mask", "++data.verify=true", f"data.root={root}",
-                           f"hydra.run.dir={run_dir}", "trainer.max_epochs=1")
+    proc = run(
+        "train.py",
+        *FAST,
+        "partition=gaussian_mask",
+        "++data.verify=true",
+        f"data.root={root}",
+        f"hydra.run.dir={run_dir}",
+        "trainer.max_epochs=1",
+    )
     assert proc.returncode != 0 and "2 bad file(s)" in proc.stderr
     assert str(image) in proc.stderr and str(part_map) in proc.stderr
     assert not (run_dir / "checkpoints").exists()  # found before training
@@ -180,9 +222,14 @@ def test_bad_files_are_all_listed_before_training(tiny_set, tmp_path):
 def test_eval_records_the_checkpoints_backbone_not_the_command_lines(killed_and_rerun, tiny_set, tmp_path):
     run_dir, _, _ = killed_and_rerun
     eval_dir = tmp_path / "eval"
-    proc = run("eval.py", "data=synthetic_tiny", f"data.root={copy_of(tiny_set, tmp_path)}",
-                           f"ckpt_path={run_dir / 'checkpoints' / 'last.ckpt'}", "+backbone=osnet",
-                           f"hydra.run.dir={eval_dir}")
+    proc = run(
+        "eval.py",
+        "data=synthetic_tiny",
+        f"data.root={copy_of(tiny_set, tmp_path)}",
+        f"ckpt_path={run_dir / 'checkpoints' / 'last.ckpt'}",
+        "+backbone=osnet",
+        f"hydra.run.dir={eval_dir}",
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert record(eval_dir)["choices"]["backbone"] == "mobilenetv2"  # what ran, from the checkpoint
     assert "backbone=osnet" in proc.stdout + proc.stderr  # the warning about the ignored choice
@@ -191,8 +238,15 @@ def test_eval_records_the_checkpoints_backbone_not_the_command_lines(killed_and_
 def test_sigterm_stops_a_local_sweep_loudly(tiny_set, tmp_path):
     sweep = tmp_path / "sweep"
     log = tmp_path / "sweep.log"
-    args = ["-m", *FAST, f"data.root={copy_of(tiny_set, tmp_path)}", f"hydra.sweep.dir={sweep}",
-            "trainer.max_epochs=2", "test=false", "seed=0,1"]
+    args = [
+        "-m",
+        *FAST,
+        f"data.root={copy_of(tiny_set, tmp_path)}",
+        f"hydra.sweep.dir={sweep}",
+        "trainer.max_epochs=2",
+        "test=false",
+        "seed=0,1",
+    ]
     proc = start(log, *args)
     first = sweep / "0_seed=0"
     assert wait_for(lambda: readable(first / "checkpoints" / "last.ckpt"), proc)
@@ -202,4 +256,3 @@ def test_sigterm_stops_a_local_sweep_loudly(tiny_set, tmp_path):
     assert proc.returncode == 143, out[-3000:]
     assert record(first)["status"] == "interrupted" and "jobs after this one did not run" in out
     assert not (sweep / "1_seed=1").exists()  # the sweep stopped there
-

@@ -46,19 +46,22 @@ def problems_of(*overrides: str, config: str = "train") -> str:
 
 
 # ---------------------------------------------------------------- the config, checked up front
-@pytest.mark.parametrize("override, named", [
-    ("data.batch_size=0", "data.batch_size=0: must be an integer >= 1"),
-    ("data.batch_size=-4", "data.batch_size=-4: must be an integer >= 1"),
-    ("data.num_workers=-1", "data.num_workers=-1: must be an integer >= 0"),
-    ("data.height=0", "data.height=0: must be an integer >= 1"),
-    ("+data.batchsize=16", "data.batchsize=16: data has no setting 'batchsize'; did you mean data.batch_size?"),
-    ("backbone.channels_last=maybe", "backbone.channels_last='maybe': must be true or false (the default is True)"),
-    ("trainer.max_epochs=0", "trainer.max_epochs=0: must be at least 1"),
-    ("+trainer.max_steps=0", "trainer.max_steps=0: must be at least 1, or -1"),
-    ("+trainer.max_epoch=3", "did you mean trainer.max_epochs?"),
-    ("test=maybe", "test='maybe': must be true or false"),
-    ("data.sampler=pk", "data.sampler='pk': must be random or identity"),
-])
+@pytest.mark.parametrize(
+    "override, named",
+    [
+        ("data.batch_size=0", "data.batch_size=0: must be an integer >= 1"),
+        ("data.batch_size=-4", "data.batch_size=-4: must be an integer >= 1"),
+        ("data.num_workers=-1", "data.num_workers=-1: must be an integer >= 0"),
+        ("data.height=0", "data.height=0: must be an integer >= 1"),
+        ("+data.batchsize=16", "data.batchsize=16: data has no setting 'batchsize'; did you mean data.batch_size?"),
+        ("backbone.channels_last=maybe", "backbone.channels_last='maybe': must be true or false (the default is True)"),
+        ("trainer.max_epochs=0", "trainer.max_epochs=0: must be at least 1"),
+        ("+trainer.max_steps=0", "trainer.max_steps=0: must be at least 1, or -1"),
+        ("+trainer.max_epoch=3", "did you mean trainer.max_epochs?"),
+        ("test=maybe", "test='maybe': must be true or false"),
+        ("data.sampler=pk", "data.sampler='pk': must be random or identity"),
+    ],
+)
 def test_a_bad_value_is_named_with_the_key_and_the_fix(override, named):
     assert named in problems_of("data=synthetic_tiny", override)
 
@@ -68,11 +71,22 @@ def test_every_problem_is_listed_at_once():
     assert message.startswith("the config has 3 problem(s); nothing was run")
 
 
-@pytest.mark.parametrize("overrides", [[], ["data=synthetic_tiny", "backbone=mobilenetv2", "partition=global"],
-                                       ["experiment=thesis_ch4"], ["experiment=thesis_ch3"], ["trainer=ddp"],
-                                       ["data=csv"], ["debug=fast_dev_run"], ["hparams_search=optuna"],
-                                       ["head=predicted_mask_shared_visibility"], ["neck_dim=paper"],
-                                       ["trainer.max_epochs=-1", "+trainer.max_steps=5"]])
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        [],
+        ["data=synthetic_tiny", "backbone=mobilenetv2", "partition=global"],
+        ["experiment=thesis_ch4"],
+        ["experiment=thesis_ch3"],
+        ["trainer=ddp"],
+        ["data=csv"],
+        ["debug=fast_dev_run"],
+        ["hparams_search=optuna"],
+        ["head=predicted_mask_shared_visibility"],
+        ["neck_dim=paper"],
+        ["trainer.max_epochs=-1", "+trainer.max_steps=5"],
+    ],
+)
 def test_the_shipped_presets_pass_the_check(overrides):
     cfg, choices = composed(*overrides)
     check_config(cfg, choices, primary="train")
@@ -86,8 +100,15 @@ def test_eval_configs_are_checked_too():
 
 # ---------------------------------------------------------------- checkpoints that cannot continue this run
 def save_checkpoint(path: Path, **changes) -> Path:
-    hparams = {"backbone": {"name": "mobilenetv2"}, "partition": {"name": "global"}, "classifier": {"name": "shared"},
-               "neck_dim": 0, "num_classes": 12, "num_part_labels": 7, "image_size": (128, 64)}
+    hparams = {
+        "backbone": {"name": "mobilenetv2"},
+        "partition": {"name": "global"},
+        "classifier": {"name": "shared"},
+        "neck_dim": 0,
+        "num_classes": 12,
+        "num_part_labels": 7,
+        "image_size": (128, 64),
+    }
     torch.save({"hyper_parameters": hparams, "state_dict": {}, "loops": {}, "optimizer_states": [], **changes}, path)
     return path
 
@@ -97,8 +118,11 @@ def test_resuming_at_another_input_size_is_refused_naming_both_sizes(tmp_path):
 
     path = save_checkpoint(tmp_path / "last.ckpt")
     check_checkpoint_matches(path, {"image_size": (128, 64), "backbone": {"name": "mobilenetv2"}})
-    with pytest.raises(CheckpointMismatch, match=r"trained at input size 128x64, this run asks for 256x128 .*"
-                                                 r"Rerun with data.height=128 data.width=64"):
+    with pytest.raises(
+        CheckpointMismatch,
+        match=r"trained at input size 128x64, this run asks for 256x128 .*"
+        r"Rerun with data.height=128 data.width=64",
+    ):
         check_checkpoint_matches(path, {"image_size": (256, 128)})
 
 
@@ -127,8 +151,9 @@ with hold_run_folder(sys.argv[1]):
 def test_a_second_process_cannot_write_a_run_folder_in_use(tmp_path):
     from reid_lightning.run.run_folder import RunFolderBusy, hold_run_folder
 
-    holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(tmp_path)], cwd=ROOT, stdout=subprocess.PIPE,
-                              text=True)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, str(tmp_path)], cwd=ROOT, stdout=subprocess.PIPE, text=True
+    )
     try:
         assert holder.stdout.readline().strip() == "holding"
         with pytest.raises(RunFolderBusy, match=rf"run folder {tmp_path} is in use by process {holder.pid} on"):
@@ -168,8 +193,9 @@ def test_the_same_file_in_query_and_gallery_is_named(tmp_path):
     from reid_lightning.data.datasets.manifest import load_csv
     from reid_lightning.data.verify import check_data
 
-    (tmp_path / "m.csv").write_text("path,pid,camid,split\na.jpg,1,0,train\nq.jpg,2,0,query\nq.jpg,2,1,gallery\n"
-                                    "g.jpg,2,1,gallery\n")
+    (tmp_path / "m.csv").write_text(
+        "path,pid,camid,split\na.jpg,1,0,train\nq.jpg,2,0,query\nq.jpg,2,1,gallery\ng.jpg,2,1,gallery\n"
+    )
     splits = load_csv(tmp_path / "m.csv")
     with pytest.raises(ValueError, match=r"1 image\(s\) are both query and gallery images \(e.g. .*q\.jpg\)"):
         check_data([(splits, ("query", "gallery"), None)], 7, verify=False)
@@ -210,9 +236,15 @@ def test_reid_export_to_a_folder_it_cannot_write_fails_at_once_naming_it(tmp_pat
 def small_checkpoint() -> dict:
     from reid_lightning.models.module import ReIDModule
 
-    hparams = {"backbone": {"name": "mobilenetv2", "pretrained": False}, "partition": {"name": "global"},
-               "classifier": {"name": "shared"}, "optimizer": {"name": "adam", "lr": 1e-3},
-               "scheduler": {"name": "none"}, "num_classes": 4, "image_size": (64, 32)}
+    hparams = {
+        "backbone": {"name": "mobilenetv2", "pretrained": False},
+        "partition": {"name": "global"},
+        "classifier": {"name": "shared"},
+        "optimizer": {"name": "adam", "lr": 1e-3},
+        "scheduler": {"name": "none"},
+        "num_classes": 4,
+        "image_size": (64, 32),
+    }
     model = ReIDModule(**hparams)
     return {"hyper_parameters": dict(model.hparams), "state_dict": model.state_dict()}
 
@@ -222,8 +254,11 @@ def test_a_checkpoint_with_hyper_parameters_this_version_does_not_know_is_refuse
 
     model_from_checkpoint(small_checkpoint, "run/last.ckpt")
     newer = {**small_checkpoint, "hyper_parameters": {**small_checkpoint["hyper_parameters"], "stem_stride": 1}}
-    with pytest.raises(ValueError, match=r"run/last\.ckpt holds hyper-parameters this version does not know "
-                                         r"\(stem_stride\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"run/last\.ckpt holds hyper-parameters this version does not know "
+        r"\(stem_stride\)",
+    ):
         model_from_checkpoint(newer, "run/last.ckpt")
 
 
@@ -248,8 +283,12 @@ def test_a_csv_run_finds_its_part_maps_beside_the_manifest(tmp_path):
         Image.fromarray(np.zeros((16, 8), np.uint8)).save(tmp_path / "part_maps" / "cams" / f"{i}.png")
         rows.append(f"cams/{i}.jpg,{pid},{cam},{split}")
     (tmp_path / "m.csv").write_text("\n".join(rows) + "\n")
-    data = ReIDDataModule(data_config(name="csv", root=str(tmp_path / "m.csv"), height=16, width=8, num_workers=0,
-                                      val_split=None, cache=False), load_part_maps=True)
+    data = ReIDDataModule(
+        data_config(
+            name="csv", root=str(tmp_path / "m.csv"), height=16, width=8, num_workers=0, val_split=None, cache=False
+        ),
+        load_part_maps=True,
+    )
     data.setup("fit")  # checks every part map up front: found under <manifest folder>/part_maps
     batch = next(iter(data.test_dataloader()))
     assert batch["part_map"].shape == (2, 16, 8)

@@ -25,8 +25,13 @@ def finished_run(tiny_set, tmp_path_factory):  # noqa: F811
     """One finished 1-epoch run: (its folder, its overrides)."""
     base = tmp_path_factory.mktemp("finished")
     run_dir = base / "run"
-    overrides = [*FAST, f"data.root={copy_of(tiny_set, base)}", f"hydra.run.dir={run_dir}", "trainer.max_epochs=1",
-                 f"data.cache_dir={base / 'cache'}"]
+    overrides = [
+        *FAST,
+        f"data.root={copy_of(tiny_set, base)}",
+        f"hydra.run.dir={run_dir}",
+        "trainer.max_epochs=1",
+        f"data.cache_dir={base / 'cache'}",
+    ]
     proc = run("train.py", *overrides)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return run_dir, overrides
@@ -36,10 +41,13 @@ def snapshot(run_dir: Path) -> dict:
     return {p.name: p.read_bytes() for p in [run_dir / "result.json", *sorted((run_dir / ".hydra").iterdir())]}
 
 
-@pytest.mark.parametrize("change, named", [
-    (["backbone=osnet"], "was trained with another model config"),
-    (["data.height=256", "data.width=128"], "trained at input size 128x64, this run asks for 256x128"),
-])
+@pytest.mark.parametrize(
+    "change, named",
+    [
+        (["backbone=osnet"], "was trained with another model config"),
+        (["data.height=256", "data.width=128"], "trained at input size 128x64, this run asks for 256x128"),
+    ],
+)
 def test_a_refused_rerun_leaves_the_record_and_the_hydra_files_as_they_were(finished_run, change, named):
     run_dir, overrides = finished_run
     before = snapshot(run_dir)
@@ -69,8 +77,9 @@ with hold_run_folder(sys.argv[1]):
 def test_a_run_folder_held_by_another_process_is_refused_untouched(finished_run):
     run_dir, overrides = finished_run
     before = snapshot(run_dir)
-    holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(run_dir)], cwd=ROOT, env=ENV, stdout=subprocess.PIPE,
-                              text=True)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, str(run_dir)], cwd=ROOT, env=ENV, stdout=subprocess.PIPE, text=True
+    )
     try:
         assert holder.stdout.readline().strip() == "holding"
         proc = run("train.py", *overrides)
@@ -86,10 +95,22 @@ def test_sigterm_while_eval_tests_records_interrupted_and_exits_143(finished_run
     eval_dir, cache = tmp_path / "eval", tmp_path / "cache"
     log = tmp_path / "eval.log"
     with open(log, "w") as out:  # batches of 1: the test loop lasts seconds
-        proc = subprocess.Popen([sys.executable, str(ROOT / "eval.py"), "data=synthetic_tiny", f"data.root={tiny_set}",
-                                 f"ckpt_path={run_dir / 'checkpoints' / 'last.ckpt'}", f"hydra.run.dir={eval_dir}",
-                                 "data.eval_batch_size=1", f"data.cache_dir={cache}"], cwd=ROOT, env=ENV, stdout=out,
-                                stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                str(ROOT / "eval.py"),
+                "data=synthetic_tiny",
+                f"data.root={tiny_set}",
+                f"ckpt_path={run_dir / 'checkpoints' / 'last.ckpt'}",
+                f"hydra.run.dir={eval_dir}",
+                "data.eval_batch_size=1",
+                f"data.cache_dir={cache}",
+            ],
+            cwd=ROOT,
+            env=ENV,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
     deadline = time.monotonic() + 300
     while not list(cache.glob("*/meta.json")):  # query + gallery decoded: testing starts
         assert proc.poll() is None and time.monotonic() < deadline, log.read_text()[-3000:]
@@ -103,8 +124,15 @@ def test_sigterm_while_eval_tests_records_interrupted_and_exits_143(finished_run
 
 def test_a_decode_cache_that_does_not_fit_fails_the_run_and_leaves_nothing(tiny_set, tmp_path, small_disk):  # noqa: F811
     run_dir = tmp_path / "run"
-    proc = run("train.py", *FAST, f"data.root={tiny_set}", f"hydra.run.dir={run_dir}", f"data.cache_dir={small_disk}",
-               "data.height=256", "data.width=128")
+    proc = run(
+        "train.py",
+        *FAST,
+        f"data.root={tiny_set}",
+        f"hydra.run.dir={run_dir}",
+        f"data.cache_dir={small_disk}",
+        "data.height=256",
+        "data.width=128",
+    )
     assert proc.returncode != 0 and record(run_dir)["status"] == "failed"
     assert f"cannot write {small_disk}: No space left on device" in record(run_dir)["error"]
     assert [p.name for p in small_disk.iterdir() if not p.name.startswith(".")] == []

@@ -46,9 +46,16 @@ def fit(freeze_epochs: int, max_epochs: int = 3) -> tuple[TinyReID, list[dict]]:
     torch.manual_seed(0)
     data = TensorDataset(torch.randn(16, 3, 8, 4), torch.randint(0, 4, (16,)))
     model, snapshots = TinyReID(), Snapshots()
-    trainer = pl.Trainer(max_epochs=max_epochs, accelerator="cpu", logger=False, enable_checkpointing=False,
-                         enable_progress_bar=False, enable_model_summary=False, num_sanity_val_steps=0,
-                         callbacks=[FreezeBackbone(epochs=freeze_epochs), snapshots])
+    trainer = pl.Trainer(
+        max_epochs=max_epochs,
+        accelerator="cpu",
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+        callbacks=[FreezeBackbone(epochs=freeze_epochs), snapshots],
+    )
     initial = {k: v.detach().clone() for k, v in model.state_dict().items()}
     loader = DataLoader(data, batch_size=4)
     trainer.fit(model, loader, DataLoader(data, batch_size=8))
@@ -65,8 +72,14 @@ def test_backbone_frozen_for_the_first_epochs_then_trained():
         assert changed(states[epoch], states[epoch + 1], "backbone.") == []
         assert changed(states[epoch], states[epoch + 1], "classifier.") == ["classifier.weight", "classifier.bias"]
     assert set(changed(states[2], states[3], "backbone.")) == {
-        "backbone.0.weight", "backbone.0.bias", "backbone.1.weight", "backbone.1.bias", "backbone.1.running_mean",
-        "backbone.1.running_var", "backbone.1.num_batches_tracked"}
+        "backbone.0.weight",
+        "backbone.0.bias",
+        "backbone.1.weight",
+        "backbone.1.bias",
+        "backbone.1.running_mean",
+        "backbone.1.running_var",
+        "backbone.1.num_batches_tracked",
+    }
     assert model.backbone_training == [False] * 8 + [True] * 4  # 4 batches per epoch, validation in between
 
 

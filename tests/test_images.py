@@ -60,8 +60,9 @@ def test_the_check_the_cache_and_deploy_read_16_bit_images_the_same_way(tmp_path
     cached = decoded_set([tmp_path / "deep.png"], None, cfg, tmp_path / "cache", num_part_labels=7)
     assert np.array_equal(cached.images[0], build_resize(cfg)(read_image(tmp_path / "deep.png")).numpy())
     assert cached.images.max() < 255 or (cached.images == 255).mean() < 0.05
-    assert np.array_equal(to_tensors(str(tmp_path / "deep.png"), False, "input 0")[0].numpy(),
-                          read_image(tmp_path / "deep.png").numpy())
+    assert np.array_equal(
+        to_tensors(str(tmp_path / "deep.png"), False, "input 0")[0].numpy(), read_image(tmp_path / "deep.png").numpy()
+    )
 
 
 def imports_of(module: Path) -> set[str]:

@@ -16,10 +16,15 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "reid_lightning"
 LAYERS = {  # top-level module or package -> layer; a module may import its own package or a lower layer
-    "registry": 0, "atomic": 0, "version": 0,
-    "data": 1, "metrics": 1,
-    "models": 2, "parts": 2,
-    "reporting": 3, "deploy": 3,
+    "registry": 0,
+    "atomic": 0,
+    "version": 0,
+    "data": 1,
+    "metrics": 1,
+    "models": 2,
+    "parts": 2,
+    "reporting": 3,
+    "deploy": 3,
     "analysis": 4,  # measured cost runs the exported model (deploy)
     "callbacks": 5,
     "run": 6,

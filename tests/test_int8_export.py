@@ -42,8 +42,21 @@ def test_int8_needs_calibration_and_onnx():
 @pytest.mark.slow
 def test_int8_file_runs_close_to_fp32_and_records_its_quantisation(tmp_path, tiny_train, capsys):
     checkpoint = lightning_checkpoint(tiny_model(backbone={"name": "dcti"}), tmp_path / "last.ckpt")
-    export_main([str(checkpoint), "-o", str(tmp_path / "tiny"), "--format", "onnx", "--dtype", "int8",
-                 "--calibration", str(tiny_train), "--calibration-count", "24"])
+    export_main(
+        [
+            str(checkpoint),
+            "-o",
+            str(tmp_path / "tiny"),
+            "--format",
+            "onnx",
+            "--dtype",
+            "int8",
+            "--calibration",
+            str(tiny_train),
+            "--calibration-count",
+            "24",
+        ]
+    )
     printed = capsys.readouterr().out
     assert "tiny_int8.onnx (onnx, int8; vs PyTorch fp32:" in printed and "min cosine" in printed
     contract = read_contract(tmp_path / "tiny_int8.onnx")

@@ -54,8 +54,15 @@ def test_callback_adds_latency_to_the_record(tmp_path, monkeypatch):
     from reid_lightning.reporting.run_records import read_complexity
     from tests.test_complexity import fit
 
-    monkeypatch.setattr(logger, "measure_model", lambda model, repeats, warmup: {
-        "ms_per_image_b1_1t": 1.5, "latency_repeats": repeats, "machine": {"cpu": "x", "cores": 2}})
+    monkeypatch.setattr(
+        logger,
+        "measure_model",
+        lambda model, repeats, warmup: {
+            "ms_per_image_b1_1t": 1.5,
+            "latency_repeats": repeats,
+            "machine": {"cpu": "x", "cores": 2},
+        },
+    )
     fit(tmp_path, ComplexityCallback(latency=True, latency_repeats=3, latency_warmup=0))
     record = read_complexity(tmp_path)
     assert record["ms_per_image_b1_1t"] == 1.5 and record["latency_repeats"] == 3 and record["machine"]["cores"] == 2
@@ -70,9 +77,13 @@ def test_sweep_tables_show_latency_when_measured_and_plot_it(tmp_path):
         job = sweep / f"{i}_backbone={name}"
         (job / ".hydra").mkdir(parents=True)
         (job / ".hydra" / "overrides.yaml").write_text(yaml.safe_dump([f"backbone={name}"]))
-        write_record(job, FINISHED, {}, metrics={"rank1": 0.5, "mAP": mAP},
-                     complexity={"params_total": 10, "macs": 100, "ms_per_image_b1_1t": ms,
-                                 "images_per_s_b32_all": 1000 / ms})
+        write_record(
+            job,
+            FINISHED,
+            {},
+            metrics={"rank1": 0.5, "mAP": mAP},
+            complexity={"params_total": 10, "macs": 100, "ms_per_image_b1_1t": ms, "images_per_s_b32_all": 1000 / ms},
+        )
     results = collect(sweep)
     table = markdown_table(results, "4.3")
     assert "ms/img (b1, 1 thr)" in table and "| osnet | 10 | - | 14.30 | 70 |" in table
@@ -96,9 +107,22 @@ def test_table_4_3_prints_measured_columns_and_the_machine(capsys, monkeypatch):
 
     def table(height, width, latency_repeats=0, latency_warmup=2):
         asked["repeats"] = latency_repeats
-        return [{"model": "OSNet", "params": 1, "params_thesis": 1, "macs_thesis_convention": 2, "macs_thesis": 2,
-                 "params_distinct": 1, "macs": 1, "flops": 2, "note": "n", "ms_per_image_b1_1t": 14.25,
-                 "images_per_s_b32_all": 61.9, "machine": {"cpu": "AMD EPYC", "cores": 2}}]
+        return [
+            {
+                "model": "OSNet",
+                "params": 1,
+                "params_thesis": 1,
+                "macs_thesis_convention": 2,
+                "macs_thesis": 2,
+                "params_distinct": 1,
+                "macs": 1,
+                "flops": 2,
+                "note": "n",
+                "ms_per_image_b1_1t": 14.25,
+                "images_per_s_b32_all": 61.9,
+                "machine": {"cpu": "AMD EPYC", "cores": 2},
+            }
+        ]
 
     monkeypatch.setattr(complexity, "table_4_3", table)
     complexity.main(["--latency", "--repeats", "3"])

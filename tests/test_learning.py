@@ -27,11 +27,22 @@ import pytest
 from tests.conftest import run_entry_point
 
 LEARNING_RUN = [
-    "data=synthetic_tiny", "data.options.num_train_ids=32", "data.options.num_test_ids=24",
-    "+data.options.misalignment=0.0", "+data.options.image_size=[64,32]", "data.height=64", "data.width=32",
-    "data.val_split=null", "backbone.width=0.25", "head=global_shared", "optimizer.lr=3e-3",
-    "scheduler.warmup_epochs=1", "trainer.max_epochs=12", "seed=0",
-    "callbacks.ranked_list=null", "callbacks.part_masks=null",
+    "data=synthetic_tiny",
+    "data.options.num_train_ids=32",
+    "data.options.num_test_ids=24",
+    "+data.options.misalignment=0.0",
+    "+data.options.image_size=[64,32]",
+    "data.height=64",
+    "data.width=32",
+    "data.val_split=null",
+    "backbone.width=0.25",
+    "head=global_shared",
+    "optimizer.lr=3e-3",
+    "scheduler.warmup_epochs=1",
+    "trainer.max_epochs=12",
+    "seed=0",
+    "callbacks.ranked_list=null",
+    "callbacks.part_masks=null",
 ]
 MIN_RANK1 = 0.10  # trained runs 0.127-0.310, untrained 0.070
 MIN_MAP = 0.12  # trained runs 0.167-0.259, untrained 0.081
@@ -39,8 +50,9 @@ MIN_MAP = 0.12  # trained runs 0.167-0.259, untrained 0.081
 
 @pytest.mark.slow
 def test_a_short_training_ranks_well_above_an_untrained_model(tmp_path):
-    run_entry_point("train.py", *LEARNING_RUN, f"paths.log_dir={tmp_path / 'logs'}",
-                    f"paths.data_dir={tmp_path / 'data'}")
+    run_entry_point(
+        "train.py", *LEARNING_RUN, f"paths.log_dir={tmp_path / 'logs'}", f"paths.data_dir={tmp_path / 'data'}"
+    )
     (run_dir,) = (tmp_path / "logs" / "train" / "runs").iterdir()
     metrics = json.loads((run_dir / "result.json").read_text())["metrics"]
     assert metrics["rank1"] >= MIN_RANK1 and metrics["mAP"] >= MIN_MAP, metrics

@@ -14,8 +14,14 @@ import pytest
 
 from tests.conftest import run_entry_point
 
-SMALL = ["data=synthetic_tiny", "trainer.max_epochs=1", "backbone=mobilenetv2", "partition=global",
-         "callbacks.ranked_list=null", "callbacks.part_masks=null"]
+SMALL = [
+    "data=synthetic_tiny",
+    "trainer.max_epochs=1",
+    "backbone=mobilenetv2",
+    "partition=global",
+    "callbacks.ranked_list=null",
+    "callbacks.part_masks=null",
+]
 
 
 @pytest.mark.slow

@@ -99,20 +99,24 @@ def test_center_loss_value_and_bots_own_step():
 
 def known_angle_classifier(name: str, logits: str, margin: float, num_parts: int = 1):
     """Features (1, 0) per part; class weights at 0, 90 and 60 degrees (lengths 2, 3, 1: only angles count)."""
-    classifier = create_classifier(name, in_features=2, num_parts=num_parts, num_classes=3, bnneck=False,
-                                   logits=logits, scale=64.0, margin=margin)
+    classifier = create_classifier(
+        name, in_features=2, num_parts=num_parts, num_classes=3, bnneck=False, logits=logits, scale=64.0, margin=margin
+    )
     weights = torch.tensor([[2.0, 0.0], [0.0, 3.0], [0.5, math.sqrt(3) / 2]])
     with torch.no_grad():
-        for fc in ([classifier.fc] if name == "shared" else classifier.fcs):
+        for fc in [classifier.fc] if name == "shared" else classifier.fcs:
             fc.weight.copy_(weights)
     return classifier, torch.tensor([[[1.0, 0.0]] * num_parts])  # (1, P, 2)
 
 
-@pytest.mark.parametrize(("logits", "margin", "target_logit"), [
-    ("cosface", 0.35, 64 * (0.5 - 0.35)),  # s (cos 60 - m)
-    ("arcface", 0.5, 64 * math.cos(math.pi / 3 + 0.5)),  # s cos(60 degrees + m)
-    ("circle", 0.35, 64 * (1.35 - 0.5) * (0.5 - 0.65)),  # s a_p (cos - (1 - m)), a_p = 1 + m - cos
-])
+@pytest.mark.parametrize(
+    ("logits", "margin", "target_logit"),
+    [
+        ("cosface", 0.35, 64 * (0.5 - 0.35)),  # s (cos 60 - m)
+        ("arcface", 0.5, 64 * math.cos(math.pi / 3 + 0.5)),  # s cos(60 degrees + m)
+        ("circle", 0.35, 64 * (1.35 - 0.5) * (0.5 - 0.65)),  # s a_p (cos - (1 - m)), a_p = 1 + m - cos
+    ],
+)
 def test_margin_softmax_logits_at_known_angles(logits, margin, target_logit):
     classifier, parts = known_angle_classifier("shared", logits, margin)
     scaled = classifier(parts)  # s cos: what prediction ranks
@@ -143,4 +147,5 @@ def test_margin_options_are_checked():
     x = torch.randn(4, 1, 2)
     assert torch.allclose(linear(x), linear.fc(x.flatten(1)))  # plain logits, bias kept
     assert F.cross_entropy(linear(x), torch.tensor([0, 1, 2, 0])).item() == pytest.approx(
-        linear.loss(linear(x), torch.tensor([0, 1, 2, 0])).item())
+        linear.loss(linear(x), torch.tensor([0, 1, 2, 0])).item()
+    )

@@ -25,12 +25,14 @@ def make_fake_market(folder: Path) -> None:
     train_ids, test_ids = sorted(pids[:NUM_TRAIN_IDS]), sorted(pids[NUM_TRAIN_IDS:])
     names: dict[str, list[str]] = {"bounding_box_train": [], "query": [], "bounding_box_test": []}
     for k, pid in enumerate(train_ids):  # 751 * 17 + 169 = 12,936
-        names["bounding_box_train"] += [f"{pid:04d}_c{i % 6 + 1}s1_{25 * i:06d}_0{i % 3}.jpg"
-                                        for i in range(17 + (k < 169))]
+        names["bounding_box_train"] += [
+            f"{pid:04d}_c{i % 6 + 1}s1_{25 * i:06d}_0{i % 3}.jpg" for i in range(17 + (k < 169))
+        ]
     for k, pid in enumerate(test_ids):
         names["query"] += [f"{pid:04d}_c{i + 1}s1_{25 * i:06d}_00.jpg" for i in range(4 + (k < 368))]  # 3,368
-        names["bounding_box_test"] += [f"{pid:04d}_c{i % 6 + 1}s2_{25 * i:06d}_01.jpg"
-                                       for i in range(17 + (k < 370))]  # 13,120
+        names["bounding_box_test"] += [
+            f"{pid:04d}_c{i % 6 + 1}s2_{25 * i:06d}_01.jpg" for i in range(17 + (k < 370))
+        ]  # 13,120
     names["bounding_box_test"] += [f"0000_c{i % 6 + 1}s3_{i:06d}_00.jpg" for i in range(NUM_DISTRACTORS)]
     names["bounding_box_test"] += [f"-1_c{i % 6 + 1}s4_{i:06d}_00.jpg" for i in range(NUM_JUNK)]
     for split, files in names.items():
@@ -48,8 +50,10 @@ def fake_market(tmp_path_factory) -> Path:
 
 def test_fake_tree_has_real_file_counts(fake_market):
     folder = fake_market / MARKET_FOLDER
-    jpgs = {split: len(list((folder / split).glob("*.jpg"))) for split in ("bounding_box_train", "query",
-                                                                           "bounding_box_test")}
+    jpgs = {
+        split: len(list((folder / split).glob("*.jpg")))
+        for split in ("bounding_box_train", "query", "bounding_box_test")
+    }
     assert jpgs == {"bounding_box_train": 12936, "query": 3368, "bounding_box_test": 19732}
 
 
@@ -65,8 +69,11 @@ def test_parser_gives_market_split_sizes(fake_market):
     assert all(s.pid != -1 for s in splits.train + splits.query + splits.gallery)
     assert {s.pid for s in splits.train} == set(range(751))
     assert {s.camid for s in splits.gallery} == set(range(6))
-    assert (splits.train_dir, splits.query_dir, splits.gallery_dir) == ("bounding_box_train", "query",
-                                                                        "bounding_box_test")
+    assert (splits.train_dir, splits.query_dir, splits.gallery_dir) == (
+        "bounding_box_train",
+        "query",
+        "bounding_box_test",
+    )
     table = splits.summary()
     assert "12936" in table and "3368" in table and "15913" in table and "2793 distractors" in table
 
@@ -111,13 +118,24 @@ def test_bad_name_and_bad_camera_are_errors_naming_the_file(tmp_path):
 
 
 def test_non_jpg_files_are_ignored(tmp_path):
-    root = _tree(tmp_path, {"bounding_box_train": ["0003_c1s1_000001_00.jpg", "0003_c2s1_000001_00.jpg",
-                                                   "Thumbs.db", "0003_c1s1_000001_00.png"],
-                            "query": ["0005_c1s1_000001_00.jpg"],
-                            "bounding_box_test": ["0005_c2s1_000001_00.jpg"]})
+    root = _tree(
+        tmp_path,
+        {
+            "bounding_box_train": [
+                "0003_c1s1_000001_00.jpg",
+                "0003_c2s1_000001_00.jpg",
+                "Thumbs.db",
+                "0003_c1s1_000001_00.png",
+            ],
+            "query": ["0005_c1s1_000001_00.jpg"],
+            "bounding_box_test": ["0005_c2s1_000001_00.jpg"],
+        },
+    )
     splits = load_market1501(root)
     assert [(s.path.name, s.pid, s.camid) for s in splits.train] == [
-        ("0003_c1s1_000001_00.jpg", 0, 0), ("0003_c2s1_000001_00.jpg", 0, 1)]
+        ("0003_c1s1_000001_00.jpg", 0, 0),
+        ("0003_c2s1_000001_00.jpg", 0, 1),
+    ]
     assert splits.query == [Sample(root / "query" / "0005_c1s1_000001_00.jpg", 5, 0, "market1501")]
 
 
@@ -138,8 +156,11 @@ def test_part_map_path_by_stem(tmp_path):
 
 def _samples(layout: dict[int, list[int]]) -> list[Sample]:
     """pid -> cameras of its images (one image per entry), already relabelled."""
-    return [Sample(Path(f"/t/{pid:04d}_c{cam + 1}s1_{i:06d}_00.jpg"), pid, cam)
-            for pid, cams in layout.items() for i, cam in enumerate(cams)]
+    return [
+        Sample(Path(f"/t/{pid:04d}_c{cam + 1}s1_{i:06d}_00.jpg"), pid, cam)
+        for pid, cams in layout.items()
+        for i, cam in enumerate(cams)
+    ]
 
 
 def test_split_validation_images_mode_keeps_identities_and_cross_camera_matches():

@@ -32,30 +32,60 @@ RECIPE_KEYS = ("partition", "classifier", "loss", "optimizer", "evaluation", "ne
 
 def test_preset_carries_torchreids_recipe():
     composed = preset()
-    cfg = {key: OmegaConf.to_container(composed[key], resolve=True)  # trainer paths need a Hydra run
-           for key in ("data", "backbone", "partition", "classifier", "loss", "optimizer", "scheduler",
-                       "evaluation")}
+    cfg = {
+        key: OmegaConf.to_container(composed[key], resolve=True)  # trainer paths need a Hydra run
+        for key in ("data", "backbone", "partition", "classifier", "loss", "optimizer", "scheduler", "evaluation")
+    }
     cfg["trainer"] = {key: composed.trainer[key] for key in ("max_epochs", "accelerator")}
     assert cfg["data"]["name"] == "market1501"
     assert cfg["backbone"] | {"neck_dim": None} == {  # ImageNet-pretrained osnet_x1_0 with its 512-d fc
-        "name": "osnet", "pretrained": "$OSNET_IMAGENET_WEIGHTS", "width": 1.0, "last_stride": None,
-        "channels_last": True, "neck_dim": None}
+        "name": "osnet",
+        "pretrained": "$OSNET_IMAGENET_WEIGHTS",
+        "width": 1.0,
+        "last_stride": None,
+        "channels_last": True,
+        "neck_dim": None,
+    }
     assert composed.neck_dim == 512
     assert cfg["partition"]["name"] == "global"
     assert cfg["classifier"] == {"name": "shared", "bnneck": False, "logits": "linear", "scale": 64.0, "margin": 0.35}
     data = cfg["data"]
     assert (data["height"], data["width"], data["batch_size"], data["sampler"]) == (256, 128, 64, "random")
     assert data["augment"] == {"flip": True, "pad": 0, "random_erasing": 0.0}  # random_flip only
-    assert cfg["loss"] == {"label_smoothing": 0.1, "triplet_weight": 0.0, "triplet_margin": 0.3,
-                           "metric_feature": "before", "terms": {}}
-    assert cfg["optimizer"] == {"name": "adam", "lr": 0.0015, "weight_decay": 5e-4, "betas": [0.9, 0.999],
-                                "amsgrad": True}
-    assert cfg["scheduler"] == {"name": "warmup_cosine", "warmup_epochs": 0, "max_epochs": 250, "min_lr": 0.0,
-                                "warmup_factor": 0.01, "delay_epochs": 0}
+    assert cfg["loss"] == {
+        "label_smoothing": 0.1,
+        "triplet_weight": 0.0,
+        "triplet_margin": 0.3,
+        "metric_feature": "before",
+        "terms": {},
+    }
+    assert cfg["optimizer"] == {
+        "name": "adam",
+        "lr": 0.0015,
+        "weight_decay": 5e-4,
+        "betas": [0.9, 0.999],
+        "amsgrad": True,
+    }
+    assert cfg["scheduler"] == {
+        "name": "warmup_cosine",
+        "warmup_epochs": 0,
+        "max_epochs": 250,
+        "min_lr": 0.0,
+        "warmup_factor": 0.01,
+        "delay_epochs": 0,
+    }
     assert cfg["trainer"]["max_epochs"] == 250 and cfg["trainer"]["accelerator"] == "gpu"
     assert cfg["evaluation"] | {"memory_budget_bytes": 0} == {
-        "metric": None, "distance": "euclidean", "normalize": False, "flip": False, "rerank": False, "rerank_k1": 20,
-        "rerank_k2": 6, "rerank_lambda": 0.3, "memory_budget_bytes": 0, "visibility": False,
+        "metric": None,
+        "distance": "euclidean",
+        "normalize": False,
+        "flip": False,
+        "rerank": False,
+        "rerank_k1": 20,
+        "rerank_k2": 6,
+        "rerank_lambda": 0.3,
+        "memory_budget_bytes": 0,
+        "visibility": False,
         "visibility_threshold": 0.5,
     }
     freeze = instantiate(composed.callbacks.freeze_backbone)
@@ -71,9 +101,12 @@ def test_default_run_freezes_nothing():
 
 def test_unset_weights_variable_is_named(monkeypatch):
     monkeypatch.delenv("OSNET_IMAGENET_WEIGHTS", raising=False)
-    with pytest.raises(ValueError, match=r"backbone.pretrained=\$OSNET_IMAGENET_WEIGHTS names the environment "
-                                         r"variable OSNET_IMAGENET_WEIGHTS, which is not set: export "
-                                         r"OSNET_IMAGENET_WEIGHTS=/path/to/weights.pth, or pass backbone.pretrained="):
+    with pytest.raises(
+        ValueError,
+        match=r"backbone.pretrained=\$OSNET_IMAGENET_WEIGHTS names the environment "
+        r"variable OSNET_IMAGENET_WEIGHTS, which is not set: export "
+        r"OSNET_IMAGENET_WEIGHTS=/path/to/weights.pth, or pass backbone.pretrained=",
+    ):
         create_backbone(**model_config(preset())["backbone"])
 
 
@@ -88,6 +121,7 @@ def test_recipe_runs_on_any_data_and_device():
     """osnet_torchreid carries the recipe of market_osnet_imagenet and leaves size, batch, epochs, device and
     weights to the data and run; market_osnet_imagenet = the recipe + Torchreid's Market run settings."""
     recipe, market = preset("data=synthetic_tiny", experiment="osnet_torchreid"), preset()
+
     def plain(value):
         return OmegaConf.to_container(value) if OmegaConf.is_config(value) else value
 
@@ -105,9 +139,16 @@ def test_recipe_runs_on_any_data_and_device():
 
 def test_torchreid_head_init_draws_fc_and_classifier_from_n_0_001():
     torch.manual_seed(0)
-    common = dict(backbone={"name": "osnet", "width": 0.25}, partition={"name": "global"},
-                  classifier={"name": "shared"}, optimizer={"name": "adam", "lr": 1e-3},
-                  scheduler={"name": "none"}, num_classes=751, image_size=(64, 32), neck_dim=512)
+    common = dict(
+        backbone={"name": "osnet", "width": 0.25},
+        partition={"name": "global"},
+        classifier={"name": "shared"},
+        optimizer={"name": "adam", "lr": 1e-3},
+        scheduler={"name": "none"},
+        num_classes=751,
+        image_size=(64, 32),
+        neck_dim=512,
+    )
     model = ReIDModule(**common, head_init="torchreid")
     for layer in (model.head.neck.fc, model.classifier.fc):
         weight = layer.weight.detach()

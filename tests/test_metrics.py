@@ -24,14 +24,19 @@ from tests.reference_evaluator import evaluate_reference, market_ap
 HAND = {
     "qf": torch.tensor([[0.0], [10.0], [3.5], [1.5]]),
     "gf": torch.tensor([[1.0], [2.0], [3.0], [4.0], [5.0], [6.0], [7.0]]),
-    "q_pids": torch.tensor([1, 3, 2, 1]), "g_pids": torch.tensor([1, 0, 1, -1, 2, 1, 3]),
-    "q_camids": torch.tensor([0, 0, 0, 3]), "g_camids": torch.tensor([0, 1, 1, 2, 1, 2, 0]),
+    "q_pids": torch.tensor([1, 3, 2, 1]),
+    "g_pids": torch.tensor([1, 0, 1, -1, 2, 1, 3]),
+    "q_camids": torch.tensor([0, 0, 0, 3]),
+    "g_camids": torch.tensor([0, 1, 1, 2, 1, 2, 0]),
 }
 HAND_AP = [1 / 2, 1 / 3, (1 + 2 / 3 + 3 / 5) / 3]  # mean of i / r_i
 HAND_INP = [2 / 4, 1 / 3, 3 / 5]
 # Market MATLAB AP: mean over hits of ((i-1)/(r_i-1) [1 if r_i = 1] + i/r_i) / 2
-HAND_MARKET = [((0 + 1 / 2) / 2 + (1 / 3 + 2 / 4) / 2) / 2, (0 + 1 / 3) / 2,
-               ((1 + 1) / 2 + (1 / 2 + 2 / 3) / 2 + (2 / 4 + 3 / 5) / 2) / 3]
+HAND_MARKET = [
+    ((0 + 1 / 2) / 2 + (1 / 3 + 2 / 4) / 2) / 2,
+    (0 + 1 / 3) / 2,
+    ((1 + 1) / 2 + (1 / 2 + 2 / 3) / 2 + (2 / 4 + 3 / 5) / 2) / 3,
+]
 
 
 @pytest.mark.parametrize("budget", [1 << 30, 2000])  # one chunk / one query per chunk
@@ -53,8 +58,15 @@ def test_tie_goes_to_the_lower_gallery_index_both_ways():
     # q at 0; a match and a non-match at the same distance (4): whichever has the lower index ranks first.
     for match_first in (True, False):
         g_pids = torch.tensor([7, 0] if match_first else [0, 7])
-        result = evaluate(torch.zeros(1, 1), torch.tensor([[2.0], [-2.0]]), torch.tensor([7]), g_pids,
-                          torch.tensor([0]), torch.tensor([1, 1]), max_rank=2)
+        result = evaluate(
+            torch.zeros(1, 1),
+            torch.tensor([[2.0], [-2.0]]),
+            torch.tensor([7]),
+            g_pids,
+            torch.tensor([0]),
+            torch.tensor([1, 1]),
+            max_rank=2,
+        )
         assert result["cmc"] == ([1.0, 1.0] if match_first else [0.0, 1.0])
         assert result["mAP"] == (1.0 if match_first else 0.5)
 
@@ -66,8 +78,17 @@ def test_cosine_ties_and_duplicates_follow_the_reference():
     g_pids, g_camids = torch.tensor([4, 5, 3, 0, 5, 9]), torch.tensor([1, 1, 1, 1, 1, 1])
     q_pids, q_camids = torch.tensor([3, 5]), torch.tensor([0, 0])
     result = evaluate(qf, gf, q_pids, g_pids, q_camids, g_camids, distance="cosine", max_rank=6)
-    reference = evaluate_reference(qf.numpy(), gf.numpy(), q_pids.numpy(), g_pids.numpy(), q_camids.numpy(),
-                                   g_camids.numpy(), metric="cosine", max_rank=6, return_ranks=True)
+    reference = evaluate_reference(
+        qf.numpy(),
+        gf.numpy(),
+        q_pids.numpy(),
+        g_pids.numpy(),
+        q_camids.numpy(),
+        g_camids.numpy(),
+        metric="cosine",
+        max_rank=6,
+        return_ranks=True,
+    )
     # q0: g5 (d=0) then g0, g2* tie (index 0 first) -> rank 3; q1: g1*, g3, g4* are identical -> 1, 3
     assert [r.tolist() for r in reference["ranks"]] == [[3], [1, 3]]
     assert result["cmc"] == reference["cmc"] == [0.5, 0.5, 1.0, 1.0, 1.0, 1.0]
@@ -103,10 +124,15 @@ def random_problem(seed, num_query=60, num_gallery=400, dim=24, num_ids=25, kind
     else:  # "quantized": many exact and near ties, duplicates
         qf = torch.randint(0, 3, (num_query, dim), generator=g) * 0.1
         gf = torch.randint(0, 3, (num_gallery, dim), generator=g) * 0.1
-        gf[1::7] = gf[::7][:len(gf[1::7])]  # exact duplicates
-    return {"qf": qf, "gf": gf, "q_pids": q_pids, "g_pids": g_pids,
-            "q_camids": torch.randint(0, 4, (num_query,), generator=g),
-            "g_camids": torch.randint(0, 4, (num_gallery,), generator=g)}
+        gf[1::7] = gf[::7][: len(gf[1::7])]  # exact duplicates
+    return {
+        "qf": qf,
+        "gf": gf,
+        "q_pids": q_pids,
+        "g_pids": g_pids,
+        "q_camids": torch.randint(0, 4, (num_query,), generator=g),
+        "g_camids": torch.randint(0, 4, (num_gallery,), generator=g),
+    }
 
 
 @pytest.mark.parametrize("kind", ["clustered", "random", "quantized"])
@@ -131,12 +157,12 @@ def test_gallery_in_blocks_when_it_does_not_fit_the_budget():
 
 def test_numpy_float64_and_half_inputs():
     problem = random_problem(5)
-    as_numpy = evaluate(**{k: v.double().numpy() if v.is_floating_point() else v.numpy()
-                           for k, v in problem.items()})
+    as_numpy = evaluate(**{k: v.double().numpy() if v.is_floating_point() else v.numpy() for k, v in problem.items()})
     assert as_numpy == evaluate(**problem)
     half = {**problem, "qf": problem["qf"].half(), "gf": problem["gf"].half()}
-    reference = evaluate_reference(**{k: v.float().numpy() if v.is_floating_point() else v.numpy()
-                                      for k, v in half.items()})
+    reference = evaluate_reference(
+        **{k: v.float().numpy() if v.is_floating_point() else v.numpy() for k, v in half.items()}
+    )
     assert evaluate(**half)["cmc"] == reference["cmc"]
 
 
@@ -150,18 +176,32 @@ def test_normalize_equals_cosine_ranking():
 
 def test_no_valid_query_gives_nan_with_a_warning():
     with pytest.warns(UserWarning, match="no query has a valid match"):
-        result = evaluate(torch.zeros(1, 2), torch.ones(2, 2), torch.tensor([1]), torch.tensor([1, 2]),
-                          torch.tensor([0]), torch.tensor([0, 1]), max_rank=2)
+        result = evaluate(
+            torch.zeros(1, 2),
+            torch.ones(2, 2),
+            torch.tensor([1]),
+            torch.tensor([1, 2]),
+            torch.tensor([0]),
+            torch.tensor([0, 1]),
+            max_rank=2,
+        )
     assert result["num_valid_queries"] == 0 and math.isnan(result["mAP"])
-
 
 
 def test_no_query_identity_in_the_gallery_gives_nan_not_an_index_error():
     """A short validation can see queries whose pid the gallery lacks altogether (no same-pid column)."""
     with pytest.warns(UserWarning, match="no query has a valid match"):
-        result = evaluate(torch.zeros(2, 2), torch.ones(3, 2), torch.tensor([1, 2]), torch.tensor([5, 6, 7]),
-                          torch.tensor([0, 0]), torch.tensor([1, 1, 1]), max_rank=2)
+        result = evaluate(
+            torch.zeros(2, 2),
+            torch.ones(3, 2),
+            torch.tensor([1, 2]),
+            torch.tensor([5, 6, 7]),
+            torch.tensor([0, 0]),
+            torch.tensor([1, 1, 1]),
+            max_rank=2,
+        )
     assert result["num_valid_queries"] == 0 and math.isnan(result["mAP"])
+
 
 @pytest.mark.parametrize("rows_sorted_whole", [False, True])
 def test_count_keys_matches_brute_force(rows_sorted_whole):
@@ -206,7 +246,7 @@ def test_flip_average_and_pairwise_distance():
 
 def test_flip_average_mirrors_part_maps_with_their_images():
     images, maps = torch.arange(4.0).view(1, 1, 1, 4), torch.tensor([[[1, 0, 0, 2]]])
-    features = flip_average(lambda x, m: (x[..., 0].flatten(1) * m[..., 0]), images, maps)  # column 0 x its label
+    features = flip_average(lambda x, m: x[..., 0].flatten(1) * m[..., 0], images, maps)  # column 0 x its label
     assert torch.equal(features, torch.tensor([[(0.0 * 1 + 3.0 * 2) / 2]]))
     assert torch.equal(flip_average(lambda x, m: x[..., 0].flatten(1), images, None), torch.tensor([[1.5]]))
 
@@ -237,13 +277,13 @@ def test_retrieval_metric_options_and_empty_sides():
     metric = RetrievalMetric()
     with pytest.raises(RuntimeError, match="before any update"):
         metric.compute()
-    metric.update(torch.randn(3, 4), torch.tensor([1, 2, 3]), torch.zeros(3), torch.ones(3, dtype=torch.bool),
-                  torch.arange(3))
+    metric.update(
+        torch.randn(3, 4), torch.tensor([1, 2, 3]), torch.zeros(3), torch.ones(3, dtype=torch.bool), torch.arange(3)
+    )
     with pytest.warns(UserWarning, match="both are needed"):
         assert math.isnan(metric.compute()["mAP"].item())
     with pytest.raises(ValueError, match="camids has shape"):
-        metric.update(torch.randn(3, 4), torch.tensor([1, 2, 3]), torch.zeros(2), torch.ones(3),
-                      torch.arange(3))
+        metric.update(torch.randn(3, 4), torch.tensor([1, 2, 3]), torch.zeros(2), torch.ones(3), torch.arange(3))
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU")
@@ -259,7 +299,12 @@ def test_ranked_gallery_ranks_like_the_scores_and_hides_same_camera_matches(metr
     """q (pid 1, cam 0) = [1, 0]; gallery: 1 = pid 1 cam 1 at [10, 0] (cosine 0, squared L2 81),
     2 = pid 2 cam 1 at [0.9, 0.5] (cosine 0.126, squared L2 0.26), 3 = pid 1 cam 0 (same camera: not shown)."""
     metric_ = RetrievalMetric(distance=metric, max_rank=2, ranks=(1,))
-    metric_.update(torch.tensor([[1.0, 0.0], [10.0, 0.0], [0.9, 0.5], [1.0, 0.0]]), torch.tensor([1, 1, 2, 1]),
-                   torch.tensor([0, 1, 1, 0]), torch.tensor([1, 0, 0, 0]), torch.tensor([0, 1, 2, 3]))
+    metric_.update(
+        torch.tensor([[1.0, 0.0], [10.0, 0.0], [0.9, 0.5], [1.0, 0.0]]),
+        torch.tensor([1, 1, 2, 1]),
+        torch.tensor([0, 1, 1, 0]),
+        torch.tensor([1, 0, 0, 0]),
+        torch.tensor([0, 1, 2, 3]),
+    )
     ((query, gallery, matches),) = metric_.ranked_gallery(num_queries=5, top_k=3)
     assert query == 0 and gallery == expected and matches == [i == 1 for i in expected]

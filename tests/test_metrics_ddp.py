@@ -14,20 +14,28 @@ WORLD = 2
 
 def make_data(num_query: int = 41, num_gallery: int = 160, dim: int = 12) -> dict:
     g = torch.Generator().manual_seed(0)
-    pids = torch.cat([torch.randint(1, 15, (num_query,), generator=g), torch.randint(0, 15, (num_gallery,),
-                                                                                      generator=g)])
+    pids = torch.cat(
+        [torch.randint(1, 15, (num_query,), generator=g), torch.randint(0, 15, (num_gallery,), generator=g)]
+    )
     centres = torch.randn(15, dim, generator=g)
     n = num_query + num_gallery
-    return {"embeddings": centres[pids] + torch.randn(n, dim, generator=g), "pids": pids,
-            "camids": torch.randint(0, 3, (n,), generator=g), "is_query": torch.arange(n) < num_query,
-            "index": torch.arange(n), "visibility": torch.rand(n, 3, generator=g)}  # 3 parts of 4 dimensions
+    return {
+        "embeddings": centres[pids] + torch.randn(n, dim, generator=g),
+        "pids": pids,
+        "camids": torch.randint(0, 3, (n,), generator=g),
+        "is_query": torch.arange(n) < num_query,
+        "index": torch.arange(n),
+        "visibility": torch.rand(n, 3, generator=g),
+    }  # 3 parts of 4 dimensions
 
 
 def run_metric(data: dict, order: torch.Tensor, visibility: bool = False) -> dict:
     metric = RetrievalMetric(max_rank=20, ranks=(1, 5, 10), visibility=visibility)
     for batch in order.split(16):
-        metric.update(*(data[k][batch] for k in ("embeddings", "pids", "camids", "is_query", "index")),
-                      visibility=data["visibility"][batch] if visibility else None)
+        metric.update(
+            *(data[k][batch] for k in ("embeddings", "pids", "camids", "is_query", "index")),
+            visibility=data["visibility"][batch] if visibility else None,
+        )
     return metric.compute()
 
 
@@ -36,7 +44,7 @@ def worker(rank: int, init_file: str, out_dir: str) -> None:
     try:
         data = make_data()
         n = len(data["index"])  # 201 samples: DistributedSampler pads to 202 by repeating the first
-        padded = torch.cat([torch.arange(n), torch.arange(n)[:(-n) % WORLD]])
+        padded = torch.cat([torch.arange(n), torch.arange(n)[: (-n) % WORLD]])
         shard = padded[rank::WORLD]  # rank 1 gets sample 0 again
         results = {visibility: run_metric(data, shard, visibility) for visibility in (False, True)}
         torch.save(results, os.path.join(out_dir, f"rank{rank}.pt"))

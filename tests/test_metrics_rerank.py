@@ -10,8 +10,9 @@ from reid_lightning.metrics.reranking import KReciprocalDistances, smallest_k
 from tests.reference_evaluator import evaluate_reference_distances
 
 
-def dense_rerank(qf: np.ndarray, gf: np.ndarray, metric: str, k1: int = 20, k2: int = 6,
-                 lam: float = 0.3) -> np.ndarray:
+def dense_rerank(
+    qf: np.ndarray, gf: np.ndarray, metric: str, k1: int = 20, k2: int = 6, lam: float = 0.3
+) -> np.ndarray:
     """The whole (N, N) matrix, loops over images, as in the authors' numpy code (float64, stable ties)."""
     x = np.concatenate([qf, gf]).astype(np.float64)
     n, nq = len(x), len(qf)
@@ -25,12 +26,12 @@ def dense_rerank(qf: np.ndarray, gf: np.ndarray, metric: str, k1: int = 20, k2: 
     half = int(np.around(k1 / 2))
     V = np.zeros((n, n))
     for i in range(n):
-        forward = rank[i, :k1 + 1]
-        recip = forward[np.where(rank[forward, :k1 + 1] == i)[0]]
+        forward = rank[i, : k1 + 1]
+        recip = forward[np.where(rank[forward, : k1 + 1] == i)[0]]
         expansion = recip
         for c in recip:
-            c_forward = rank[c, :half + 1]
-            c_recip = c_forward[np.where(rank[c_forward, :half + 1] == c)[0]]
+            c_forward = rank[c, : half + 1]
+            c_recip = c_forward[np.where(rank[c_forward, : half + 1] == c)[0]]
             if len(np.intersect1d(c_recip, recip)) > 2 / 3 * len(c_recip):
                 expansion = np.append(expansion, c_recip)
         expansion = np.unique(expansion)
@@ -50,10 +51,14 @@ def problem(seed: int, num_query: int = 40, num_gallery: int = 200, dim: int = 1
     centres = torch.randn(num_ids, dim, generator=g)
     q_pids = torch.randint(1, num_ids, (num_query,), generator=g)
     g_pids = torch.randint(0, num_ids, (num_gallery,), generator=g)
-    return {"qf": centres[q_pids] + 0.8 * torch.randn(num_query, dim, generator=g),
-            "gf": centres[g_pids] + 0.8 * torch.randn(num_gallery, dim, generator=g),
-            "q_pids": q_pids, "g_pids": g_pids, "q_camids": torch.randint(0, 4, (num_query,), generator=g),
-            "g_camids": torch.randint(0, 4, (num_gallery,), generator=g)}
+    return {
+        "qf": centres[q_pids] + 0.8 * torch.randn(num_query, dim, generator=g),
+        "gf": centres[g_pids] + 0.8 * torch.randn(num_gallery, dim, generator=g),
+        "q_pids": q_pids,
+        "g_pids": g_pids,
+        "q_camids": torch.randint(0, 4, (num_query,), generator=g),
+        "g_camids": torch.randint(0, 4, (num_gallery,), generator=g),
+    }
 
 
 @pytest.mark.parametrize("metric", ["euclidean", "cosine"])
@@ -70,8 +75,13 @@ def test_sparse_chunked_equals_dense(metric, k2):
 
 def test_evaluate_with_rerank_matches_reference_on_dense_distances():
     p = problem(1)
-    expected = evaluate_reference_distances(dense_rerank(p["qf"].numpy(), p["gf"].numpy(), "euclidean"),
-                                            p["q_pids"], p["g_pids"], p["q_camids"], p["g_camids"])
+    expected = evaluate_reference_distances(
+        dense_rerank(p["qf"].numpy(), p["gf"].numpy(), "euclidean"),
+        p["q_pids"],
+        p["g_pids"],
+        p["q_camids"],
+        p["g_camids"],
+    )
     for budget in (1 << 30, 2_000_000):
         result = evaluate(**p, rerank=True, memory_budget_bytes=budget)
         assert result["cmc"] == expected["cmc"]

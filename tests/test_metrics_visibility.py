@@ -28,8 +28,7 @@ def test_hand_worked_case_and_no_common_part():
     dist, tol, exact = source.rows(0, 1)
     assert source.last > 4 * 2 and np.log2(source.last).is_integer()  # above twice any finite distance
     assert dist[0].tolist() == [1.0, 2.5, source.last, 4.0]
-    assert direct_visible_distance(q.numpy(), g.numpy(), q_vis.numpy(), g_vis.numpy(), "euclidean").tolist() \
-        == expected
+    assert direct_visible_distance(q.numpy(), g.numpy(), q_vis.numpy(), g_vis.numpy(), "euclidean").tolist() == expected
     assert exact(torch.zeros(4, dtype=torch.long), torch.arange(4)).tolist() == [1.0, 2.5, source.last, 4.0]
     other = torch.tensor([[False, True]])  # sees only part 1: shares nothing with gallery items 0 and 2
     dist = visible_distance_source(q, g, other, g_vis, "euclidean").rows(0, 1)[0]
@@ -41,8 +40,7 @@ def test_cosine_is_the_mean_of_one_minus_part_cosines():
     g = torch.tensor([[[0.0, 3.0], [0.0, 1.0]], [[1.0, 1.0], [1.0, 0.0]]])
     vis = torch.ones(1, 2, dtype=torch.bool)
     dist = visible_distance_source(q, g, vis, torch.ones(2, 2, dtype=torch.bool), "cosine").rows(0, 1)[0]
-    torch.testing.assert_close(dist[0], torch.tensor([(1 + 0) / 2, ((1 - 2 ** -0.5) + 1) / 2],
-                                                     dtype=torch.float64))
+    torch.testing.assert_close(dist[0], torch.tensor([(1 + 0) / 2, ((1 - 2**-0.5) + 1) / 2], dtype=torch.float64))
 
 
 def random_parts(n: int, parts: int = 3, dim: int = 4, seed: int = 0):
@@ -54,13 +52,18 @@ def random_parts(n: int, parts: int = 3, dim: int = 4, seed: int = 0):
 @pytest.mark.parametrize("budget", [1 << 30, 3000])  # gallery operands kept, or rebuilt in blocks of a few
 def test_product_form_is_within_its_bound_and_exact_is_the_formula(metric, budget):
     (qf, q_scores), (gf, g_scores) = random_parts(7, seed=1), random_parts(23, seed=2)
-    source = visible_distance_source(qf, gf, q_scores, g_scores, metric, threshold=0.4,
-                                     memory_budget_bytes=budget)
+    source = visible_distance_source(qf, gf, q_scores, g_scores, metric, threshold=0.4, memory_budget_bytes=budget)
     assert (source.cached is None) == (budget < 1 << 20)
     dist, tol, exact = source.rows(2, 7)
     rows, cols = (x.flatten() for x in torch.meshgrid(torch.arange(5), torch.arange(23), indexing="ij"))
-    truth = direct_visible_distance(qf[2:7][rows].numpy(), gf[cols].numpy(), (q_scores[2:7] >= 0.4)[rows].numpy(),
-                                    (g_scores >= 0.4)[cols].numpy(), metric, source.last)
+    truth = direct_visible_distance(
+        qf[2:7][rows].numpy(),
+        gf[cols].numpy(),
+        (q_scores[2:7] >= 0.4)[rows].numpy(),
+        (g_scores >= 0.4)[cols].numpy(),
+        metric,
+        source.last,
+    )
     assert np.array_equal(exact(rows, cols).numpy(), truth)
     assert ((dist.flatten() - torch.from_numpy(truth)).abs() <= tol.expand(5, 23).flatten()).all()
     assert (dist == source.last).any()  # the random visibility leaves some pairs without a common part
@@ -76,8 +79,7 @@ def test_scores_are_thresholded_and_booleans_pass():
 
 def test_embeddings_that_do_not_split_into_the_parts_are_an_error():
     with pytest.raises(ValueError, match="width 10 do not split into 3 parts"):
-        visible_distance_source(torch.randn(2, 10), torch.randn(2, 10), torch.ones(2, 3), torch.ones(2, 3),
-                                "euclidean")
+        visible_distance_source(torch.randn(2, 10), torch.randn(2, 10), torch.ones(2, 3), torch.ones(2, 3), "euclidean")
 
 
 # Evaluation with visibility: two queries, five gallery items, two parts of one dimension.
@@ -92,8 +94,10 @@ def test_embeddings_that_do_not_split_into_the_parts_are_an_error():
 VISIBLE_HAND = {
     "qf": torch.tensor([[0.0, 0.0], [1.0, 9.0]]),
     "gf": torch.tensor([[1.0, 1.0], [3.0, 0.0], [0.0, 0.0], [2.0, 2.0], [5.0, 5.0]]),
-    "q_pids": torch.tensor([1, 2]), "g_pids": torch.tensor([2, 1, 1, 3, 4]),
-    "q_camids": torch.tensor([0, 0]), "g_camids": torch.ones(5, dtype=torch.long),
+    "q_pids": torch.tensor([1, 2]),
+    "g_pids": torch.tensor([2, 1, 1, 3, 4]),
+    "q_camids": torch.tensor([0, 0]),
+    "g_camids": torch.ones(5, dtype=torch.long),
     "q_visibility": torch.tensor([[True, True], [True, False]]),
     "g_visibility": torch.tensor([[True, True], [False, True], [False, False], [True, True], [False, False]]),
 }
@@ -109,8 +113,9 @@ def test_evaluate_with_visibility_on_the_hand_worked_case(budget):
     assert plain["mAP"] != result["mAP"]  # g2 = the query's features: first without visibility
 
 
-def visible_problem(seed: int, kind: str, num_query: int = 40, num_gallery: int = 300, parts: int = 4,
-                    dim: int = 6, num_ids: int = 20) -> dict:
+def visible_problem(
+    seed: int, kind: str, num_query: int = 40, num_gallery: int = 300, parts: int = 4, dim: int = 6, num_ids: int = 20
+) -> dict:
     g = torch.Generator().manual_seed(seed)
     q_pids = torch.randint(1, num_ids, (num_query,), generator=g)
     g_pids = torch.randint(0, num_ids, (num_gallery,), generator=g)
@@ -123,10 +128,16 @@ def visible_problem(seed: int, kind: str, num_query: int = 40, num_gallery: int 
         gf = torch.randint(0, 2, (num_gallery, parts * dim), generator=g).float()
     q_vis, g_vis = torch.rand(num_query, parts, generator=g), torch.rand(num_gallery, parts, generator=g)
     g_vis[::9] = 0.0  # some gallery items show no part at all
-    return {"qf": qf, "gf": gf, "q_pids": q_pids, "g_pids": g_pids,
-            "q_camids": torch.randint(0, 3, (num_query,), generator=g),
-            "g_camids": torch.randint(0, 3, (num_gallery,), generator=g),
-            "q_visibility": q_vis, "g_visibility": g_vis}
+    return {
+        "qf": qf,
+        "gf": gf,
+        "q_pids": q_pids,
+        "g_pids": g_pids,
+        "q_camids": torch.randint(0, 3, (num_query,), generator=g),
+        "g_camids": torch.randint(0, 3, (num_gallery,), generator=g),
+        "q_visibility": q_vis,
+        "g_visibility": g_vis,
+    }
 
 
 def reference_with_visibility(problem: dict, metric: str, threshold: float = 0.5) -> dict:
@@ -135,10 +146,13 @@ def reference_with_visibility(problem: dict, metric: str, threshold: float = 0.5
     q_parts = problem["qf"].view(len(problem["qf"]), parts, -1).numpy()
     g_parts = problem["gf"].view(len(problem["gf"]), parts, -1).numpy()
     q_vis, g_vis = (problem["q_visibility"] >= threshold).numpy(), (problem["g_visibility"] >= threshold).numpy()
-    rows = (direct_visible_distance(q_parts[i:i + 1], g_parts, q_vis[i:i + 1], g_vis, metric)
-            for i in range(len(q_parts)))
-    return evaluate_reference_distances(rows, *(problem[k].numpy() for k in ("q_pids", "g_pids", "q_camids",
-                                                                           "g_camids")))
+    rows = (
+        direct_visible_distance(q_parts[i : i + 1], g_parts, q_vis[i : i + 1], g_vis, metric)
+        for i in range(len(q_parts))
+    )
+    return evaluate_reference_distances(
+        rows, *(problem[k].numpy() for k in ("q_pids", "g_pids", "q_camids", "g_camids"))
+    )
 
 
 @pytest.mark.parametrize("kind", ["clustered", "quantized"])
@@ -146,8 +160,9 @@ def reference_with_visibility(problem: dict, metric: str, threshold: float = 0.5
 def test_evaluate_with_visibility_equals_the_reference_whatever_the_chunking(kind, metric):
     problem = visible_problem(0, kind)
     reference = reference_with_visibility(problem, metric)
-    results = [evaluate(**problem, distance=metric, memory_budget_bytes=budget)
-               for budget in (1 << 30, 400_000, 60_000)]  # one chunk / several / gallery operands in blocks
+    results = [
+        evaluate(**problem, distance=metric, memory_budget_bytes=budget) for budget in (1 << 30, 400_000, 60_000)
+    ]  # one chunk / several / gallery operands in blocks
     assert results[0] == results[1] == results[2]  # identical under chunking, bit for bit
     assert results[0]["cmc"] == reference["cmc"]
     assert results[0]["num_valid_queries"] == reference["num_valid_queries"]
@@ -160,8 +175,10 @@ def test_retrieval_metric_with_visibility_equals_evaluate():
     n = 62
     embeddings = torch.cat([problem["qf"], problem["gf"]])
     visibility = torch.cat([problem["q_visibility"], problem["g_visibility"]])
-    pids, camids = torch.cat([problem["q_pids"], problem["g_pids"]]), torch.cat([problem["q_camids"],
-                                                                               problem["g_camids"]])
+    pids, camids = (
+        torch.cat([problem["q_pids"], problem["g_pids"]]),
+        torch.cat([problem["q_camids"], problem["g_camids"]]),
+    )
     metric = RetrievalMetric(visibility=True, visibility_threshold=0.5)
     for batch in torch.randperm(n, generator=torch.Generator().manual_seed(0)).split(16):
         metric.update(embeddings[batch], pids[batch], camids[batch], batch < 12, batch, visibility=visibility[batch])

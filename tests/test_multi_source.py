@@ -59,10 +59,15 @@ def _market_tree(root: Path, train: list[str], query: list[str], gallery: list[s
 
 @pytest.fixture
 def two_trees(tmp_path):
-    a = _market_tree(tmp_path / "a", ["0001_c1s1_0_00.jpg", "0001_c2s1_0_00.jpg", "0007_c1s1_0_00.jpg"],
-                     ["0010_c1s1_0_00.jpg"], ["0010_c2s1_0_00.jpg", "0000_c3s1_0_00.jpg"])
-    b = _market_tree(tmp_path / "b", ["0001_c1s1_0_00.jpg", "0001_c2s1_0_00.jpg"],
-                     ["0020_c1s1_0_00.jpg"], ["0020_c2s1_0_00.jpg"])
+    a = _market_tree(
+        tmp_path / "a",
+        ["0001_c1s1_0_00.jpg", "0001_c2s1_0_00.jpg", "0007_c1s1_0_00.jpg"],
+        ["0010_c1s1_0_00.jpg"],
+        ["0010_c2s1_0_00.jpg", "0000_c3s1_0_00.jpg"],
+    )
+    b = _market_tree(
+        tmp_path / "b", ["0001_c1s1_0_00.jpg", "0001_c2s1_0_00.jpg"], ["0020_c1s1_0_00.jpg"], ["0020_c2s1_0_00.jpg"]
+    )
     b_maps = str(tmp_path / "pb")  # b's part maps live outside its root
     return DatasetSpec("a", "market1501", str(a)), DatasetSpec("b", "market1501", str(b), part_maps=b_maps)
 
@@ -74,12 +79,18 @@ def test_data_module_trains_on_the_union_and_tests_each_target(two_trees):
     data = ReIDDataModule(cfg, sources=[a, b])
     assert data.num_classes == 3 and data.test_targets == ["a", "b"]  # targets default to the sources
     assert [(s.path.parent.parent.name, s.pid, s.dataset) for s in data.training.train] == [
-        ("a", 0, "a"), ("a", 0, "a"), ("a", 1, "a"), ("b", 2, "b"), ("b", 2, "b")]
+        ("a", 0, "a"),
+        ("a", 0, "a"),
+        ("a", 1, "a"),
+        ("b", 2, "b"),
+        ("b", 2, "b"),
+    ]
     loaders = data.test_dataloader()
     assert [len(loader.dataset) for loader in loaders] == [3, 2]
     assert [s.pid for s in loaders[1].dataset.samples] == [20, 20] and loaders[1].dataset.is_query == [True, False]
-    only_b = ReIDDataModule(data_config(name="market1501", root=a.root, val_split=None, cache=False), sources=[a],
-                            targets=[b])
+    only_b = ReIDDataModule(
+        data_config(name="market1501", root=a.root, val_split=None, cache=False), sources=[a], targets=[b]
+    )
     assert only_b.test_targets == ["b"] and len(only_b.test_dataloader().dataset) == 2
     single = ReIDDataModule(data_config(name="market1501", root=a.root, val_split=None))
     assert single.test_targets is None and single.sources[0].key == "market1501"
@@ -91,8 +102,9 @@ def test_data_module_trains_on_the_union_and_tests_each_target(two_trees):
 
 def test_balanced_random_sampling_and_part_maps_per_dataset(two_trees, tmp_path):
     a, b = two_trees
-    cfg = data_config(name="market1501", root=a.root, val_split=None, batch_size=2, num_workers=0, balance_sources=True,
-                     cache=False)
+    cfg = data_config(
+        name="market1501", root=a.root, val_split=None, batch_size=2, num_workers=0, balance_sources=True, cache=False
+    )
     sampler = ReIDDataModule(cfg, sources=[a, b]).train_dataloader().sampler
     assert sampler.weights.tolist() == pytest.approx([1 / 6] * 3 + [1 / 4] * 2)
     with_maps = ReIDDataModule(cfg, load_part_maps=True, sources=[a, b])
@@ -122,8 +134,13 @@ def hydra_conf():
 def test_presets_and_mappings_resolve_to_dataset_specs(hydra_conf, monkeypatch, tmp_path):
     monkeypatch.setenv("MARKET1501_ROOT", "/data/market")
     monkeypatch.setenv("CUHK03_NP_ROOT", "/data/cuhk")
-    sources = dataset_specs(["market1501", {"key": "mine", "name": "folder", "root": "/data/mine",
-                                            "options": {"missing_camids": "distinct"}}], "data.sources")
+    sources = dataset_specs(
+        [
+            "market1501",
+            {"key": "mine", "name": "folder", "root": "/data/mine", "options": {"missing_camids": "distinct"}},
+        ],
+        "data.sources",
+    )
     assert sources[0] == DatasetSpec("market1501", "market1501", "/data/market", {}, None)
     assert sources[1] == DatasetSpec("mine", "folder", "/data/mine", {"missing_camids": "distinct"}, None)
     targets = dataset_specs(["mine", "cuhk03_np", "synthetic_tiny"], "data.targets", known=sources)
@@ -148,8 +165,11 @@ def test_the_runs_own_preset_keeps_its_command_line_settings_as_source_or_target
 
 def test_preset_and_mapping_errors(hydra_conf, monkeypatch):
     monkeypatch.delenv("MARKET1501_ROOT", raising=False)
-    with pytest.raises(ValueError, match=r"data.sources preset market1501 \(market1501\) has no root folder.*"
-                                         r"MARKET1501_ROOT"):
+    with pytest.raises(
+        ValueError,
+        match=r"data.sources preset market1501 \(market1501\) has no root folder.*"
+        r"MARKET1501_ROOT",
+    ):
         dataset_specs(["market1501"], "data.sources")
     with pytest.raises(ValueError, match=r"names 'dukemtcm', which is not a conf/data preset.*close matches: dukemtmc"):
         dataset_specs(["dukemtcm"], "data.sources")
@@ -160,8 +180,14 @@ def test_preset_and_mapping_errors(hydra_conf, monkeypatch):
 
 
 def test_console_prints_one_row_per_target(capsys):
-    results = {"a/rank1": 0.5, "a/mAP": 0.25, "b/rank1": 0.125, "b/mAP": 0.0625, "a/num_valid_queries": 3,
-               "best_val/mAP": 0.75}
+    results = {
+        "a/rank1": 0.5,
+        "a/mAP": 0.25,
+        "b/rank1": 0.125,
+        "b/mAP": 0.0625,
+        "a/num_valid_queries": 3,
+        "best_val/mAP": 0.75,
+    }
     print_results(results, targets=["a", "b"])
     out = capsys.readouterr().out
     assert "target" in out and "0.5000" in out and "0.0625" in out and "num_valid" not in out
@@ -179,22 +205,34 @@ def _job(sweep: Path, name: str, overrides: list[str], sources: list[str], metri
 
 def test_tables_give_a_row_per_target_and_lay_sources_against_targets(tmp_path):
     def scores(r1_syn, r1_b):
-        return {"syn/rank1": r1_syn, "syn/mAP": r1_syn / 2, "syn_b/rank1": r1_b, "syn_b/mAP": r1_b / 2,
-                "best_val/mAP": 0.9}  # the validation score beside them is no target
+        return {
+            "syn/rank1": r1_syn,
+            "syn/mAP": r1_syn / 2,
+            "syn_b/rank1": r1_b,
+            "syn_b/mAP": r1_b / 2,
+            "best_val/mAP": 0.9,
+        }  # the validation score beside them is no target
 
     _job(tmp_path, "0_data=synthetic", ["data=synthetic"], ["syn"], scores(0.8, 0.3))
     _job(tmp_path, "1_data=synthetic_b", ["data=synthetic_b"], ["syn_b"], scores(0.2, 0.6))
     results = collect(tmp_path)
     assert list(zip(results.runs["source"], results.runs["target"], results.runs["rank1"], strict=True)) == [
-        ("syn", "syn", 0.8), ("syn", "syn_b", 0.3), ("syn_b", "syn", 0.2), ("syn_b", "syn_b", 0.6)]
+        ("syn", "syn", 0.8),
+        ("syn", "syn_b", 0.3),
+        ("syn_b", "syn", 0.2),
+        ("syn_b", "syn_b", 0.6),
+    ]
     table = markdown_table(results, "4.4")
     assert "| data | target | R1 | R5 | R10 | mAP |" in table
     assert "| synthetic_b | syn | 0.200 | - | - | 0.100 |" in table
     assert "best_val" not in table
     cross = cross_domain_table(results).splitlines()
-    assert cross[2:] == ["| data | source \\ target | syn | syn_b |", "|---|---|---:|---:|",
-                         "| synthetic | syn | 0.800 / 0.400 | 0.300 / 0.150 |",
-                         "| synthetic_b | syn_b | 0.200 / 0.100 | 0.600 / 0.300 |"]
+    assert cross[2:] == [
+        "| data | source \\ target | syn | syn_b |",
+        "|---|---|---:|---:|",
+        "| synthetic | syn | 0.800 / 0.400 | 0.300 / 0.150 |",
+        "| synthetic_b | syn_b | 0.200 / 0.100 | 0.600 / 0.300 |",
+    ]
 
 
 def test_part_maps_of_images_outside_their_root_are_a_clear_error(tmp_path):
@@ -209,8 +247,14 @@ def test_part_maps_of_images_outside_their_root_are_a_clear_error(tmp_path):
 def test_a_plain_run_with_a_validation_score_is_one_row(tmp_path):
     (tmp_path / "0_x" / ".hydra").mkdir(parents=True)
     (tmp_path / "0_x" / ".hydra" / "overrides.yaml").write_text(yaml.safe_dump(["backbone=osnet"]))
-    write_record(tmp_path / "0_x", FINISHED, {}, metrics={"rank1": 0.5, "mAP": 0.25, "best_val/mAP": 0.75},
-                 sources=["synthetic"], targets=None)
+    write_record(
+        tmp_path / "0_x",
+        FINISHED,
+        {},
+        metrics={"rank1": 0.5, "mAP": 0.25, "best_val/mAP": 0.75},
+        sources=["synthetic"],
+        targets=None,
+    )
     (tmp_path / "1_y" / ".hydra").mkdir(parents=True)  # a plain run's record listing its tested dataset
     (tmp_path / "1_y" / ".hydra" / "overrides.yaml").write_text(yaml.safe_dump(["backbone=dcti"]))
     write_record(tmp_path / "1_y", FINISHED, {}, metrics={"rank1": 0.25}, sources=["synthetic"], targets=["synthetic"])

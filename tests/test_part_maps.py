@@ -86,8 +86,7 @@ def test_label_grouping_errors():
 
 
 def test_presets():
-    assert PART_NAMES_7 == ("background", "head", "torso", "upper_arms", "forearms", "upper_legs",
-                            "lower_legs")
+    assert PART_NAMES_7 == ("background", "head", "torso", "upper_arms", "forearms", "upper_legs", "lower_legs")
     assert PASCAL_PERSON_PART_7.names == PART_NAMES_7
     assert PASCAL_PERSON_PART_7.lookup[:7].tolist() == list(range(7))
     lip = LIP_20_TO_PPP_7

@@ -41,7 +41,7 @@ class PartsDataset(Dataset):
 
     def __getitem__(self, index: int) -> dict:
         part_map = torch.zeros(32, 16, dtype=torch.long)
-        part_map[4 + index:12, 4:12] = 1
+        part_map[4 + index : 12, 4:12] = 1
         part_map[12:28, 2:14] = 2
         return {"image": torch.randn(3, 32, 16), "part_map": part_map, "pid": torch.tensor(index % 2)}
 
@@ -76,9 +76,17 @@ def fit_with_callback(tmp_path, partition: str, val_maps: bool = True) -> EventA
     loader = DataLoader(PartsDataset(), batch_size=3)
     val_loader = DataLoader(PartsDataset() if val_maps else ImagesDataset(), batch_size=3)
     logger = pl.loggers.TensorBoardLogger(tmp_path, name="run", version=0)
-    trainer = pl.Trainer(max_epochs=2, limit_train_batches=1, limit_val_batches=1, accelerator="cpu",
-                         logger=logger, callbacks=[PartMaskCallback(num_images=2, every_n_epochs=2)],
-                         enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False)
+    trainer = pl.Trainer(
+        max_epochs=2,
+        limit_train_batches=1,
+        limit_val_batches=1,
+        accelerator="cpu",
+        logger=logger,
+        callbacks=[PartMaskCallback(num_images=2, every_n_epochs=2)],
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+    )
     trainer.fit(TinyModel(partition), train_dataloaders=loader, val_dataloaders=val_loader)
     events = EventAccumulator(str(tmp_path / "run" / "version_0"), size_guidance={"images": 0})
     events.Reload()

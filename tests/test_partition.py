@@ -18,12 +18,11 @@ def rows_feature_map(h: int = 6, w: int = 3, channels: int = 2) -> torch.Tensor:
 
 def square_map(size: int = 20, top: int = 5, left: int = 5, side: int = 10, label: int = 1) -> torch.Tensor:
     part_map = torch.zeros(1, size, size, dtype=torch.long)
-    part_map[0, top:top + side, left:left + side] = label
+    part_map[0, top : top + side, left : left + side] = label
     return part_map
 
 
-@pytest.mark.parametrize("name, parts",
-                         [("global", 1), ("stripes", 6), ("binary_mask", 7), ("gaussian_mask", 7)])
+@pytest.mark.parametrize("name, parts", [("global", 1), ("stripes", 6), ("binary_mask", 7), ("gaussian_mask", 7)])
 def test_every_partition_gives_batch_parts_channels(name, parts):
     partition = create_partition(name)
     feature_map = torch.randn(3, 5, 8, 4)
@@ -140,7 +139,7 @@ def test_bilinear_masks_match_interpolating_the_smoothed_image():
 
 def test_blur_matrix_rows_are_the_gaussian_with_replicated_borders():
     matrix = blur_matrix(9, sigma=1.0, radius=4)
-    kernel = np.exp(-np.arange(-4, 5) ** 2 / 2)
+    kernel = np.exp(-(np.arange(-4, 5) ** 2) / 2)
     kernel /= kernel.sum()
     torch.testing.assert_close(matrix[4], torch.from_numpy(kernel).float())  # the middle: the kernel itself
     assert matrix[0, 0] == pytest.approx(kernel[:5].sum())  # the edge pixel takes the weight falling outside
@@ -180,9 +179,15 @@ def test_visibility_is_each_part_mask_mass_in_cells_and_every_stripe_is_visible(
     assert torch.equal(stripes.visibility, torch.ones(2, 3)) and stripes.masks is None
 
 
-@pytest.mark.parametrize("name, evaluation, training", [("global", False, False), ("stripes", False, False),
-                                                        ("gaussian_mask", True, True),
-                                                        ("predicted_mask", False, True)])
+@pytest.mark.parametrize(
+    "name, evaluation, training",
+    [
+        ("global", False, False),
+        ("stripes", False, False),
+        ("gaussian_mask", True, True),
+        ("predicted_mask", False, True),
+    ],
+)
 def test_where_each_partition_needs_part_maps(name, evaluation, training):
     cls = PARTITIONS.get(name)
     assert (cls.requires_part_maps, cls.requires_part_maps_for_training) == (evaluation, training)

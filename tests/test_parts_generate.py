@@ -34,8 +34,10 @@ def generated(tmp_path_factory):
 
 def mean_rows(labels: np.ndarray) -> dict[str, float]:
     rows = np.arange(labels.shape[0])[:, None].repeat(labels.shape[1], axis=1)
-    return {name: rows[np.isin(labels, parts)].mean() if np.isin(labels, parts).any() else np.nan
-            for name, parts in (("head", [1]), ("torso", [2]), ("legs", [5, 6]))}
+    return {
+        name: rows[np.isin(labels, parts)].mean() if np.isin(labels, parts).any() else np.nan
+        for name, parts in (("head", [1]), ("torso", [2]), ("legs", [5, 6]))
+    }
 
 
 def test_fixture_is_small_real_and_market_named():
@@ -122,21 +124,35 @@ def test_data_module_trains_one_step_on_generated_maps(generated, tmp_path):
         for image in sorted((source / TRAIN).glob("*.jpg"))[:2]:
             name = image.name.replace("_c1", f"_{camera}")
             shutil.copy(image, root / split / name)
-            shutil.copy(source / "part_maps" / TRAIN / f"{image.stem}.png",
-                        root / "part_maps" / split / f"{Path(name).stem}.png")
-    data = datamodule.ReIDDataModule(data_config(name="market1501", root=str(root), batch_size=8, val_split=None,
-                                                          num_workers=0), load_part_maps=True)
+            shutil.copy(
+                source / "part_maps" / TRAIN / f"{image.stem}.png",
+                root / "part_maps" / split / f"{Path(name).stem}.png",
+            )
+    data = datamodule.ReIDDataModule(
+        data_config(name="market1501", root=str(root), batch_size=8, val_split=None, num_workers=0), load_part_maps=True
+    )
     data.setup("fit")
     batch = next(iter(data.train_dataloader()))
     assert batch["part_map"].shape == (8, 128, 64) and int(batch["part_map"].max()) <= 6
-    model = module.ReIDModule(backbone={"name": "osnet", "pretrained": False},
-                              partition={"name": "gaussian_mask", "sigma": 8.0},
-                              classifier={"name": "shared"}, optimizer={"name": "sgd", "lr": 0.01},
-                              scheduler={"name": "none"}, num_classes=data.num_classes,
-                              image_size=(data.cfg.height, data.cfg.width))
+    model = module.ReIDModule(
+        backbone={"name": "osnet", "pretrained": False},
+        partition={"name": "gaussian_mask", "sigma": 8.0},
+        classifier={"name": "shared"},
+        optimizer={"name": "sgd", "lr": 0.01},
+        scheduler={"name": "none"},
+        num_classes=data.num_classes,
+        image_size=(data.cfg.height, data.cfg.width),
+    )
     before = [p.detach().clone() for p in model.parameters()]
-    trainer = pl.Trainer(max_steps=1, accelerator="cpu", logger=False, enable_checkpointing=False,
-                         enable_progress_bar=False, enable_model_summary=False, limit_val_batches=0)
+    trainer = pl.Trainer(
+        max_steps=1,
+        accelerator="cpu",
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        limit_val_batches=0,
+    )
     trainer.fit(model, datamodule=data)
     assert trainer.global_step == 1
     assert any(not torch.equal(a, b) for a, b in zip(before, model.parameters(), strict=True))

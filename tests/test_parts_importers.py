@@ -89,13 +89,24 @@ def test_label_map_errors_name_the_file_and_the_fix(tmp_path):
 
 # 14 points (LSP order: head top, neck, right arm, left arm, right leg, left leg) of an upright
 # person, in MATLAB's 1-based pixel coordinates (x, y).
-LSP_PERSON = np.array([
-    (32.5, 7), (32.5, 28),  # head top, neck
-    (22.5, 30), (18.5, 45), (16.5, 58),  # right shoulder, elbow, wrist
-    (42.5, 30), (46.5, 45), (48.5, 58),  # left
-    (26.5, 60), (27.5, 90), (27.5, 118),  # right hip, knee, ankle
-    (38.5, 60), (37.5, 90), (37.5, 118),  # left
-])
+LSP_PERSON = np.array(
+    [
+        (32.5, 7),
+        (32.5, 28),  # head top, neck
+        (22.5, 30),
+        (18.5, 45),
+        (16.5, 58),  # right shoulder, elbow, wrist
+        (42.5, 30),
+        (46.5, 45),
+        (48.5, 58),  # left
+        (26.5, 60),
+        (27.5, 90),
+        (27.5, 118),  # right hip, knee, ankle
+        (38.5, 60),
+        (37.5, 90),
+        (37.5, 118),  # left
+    ]
+)
 
 
 def matlab_pp(people: list[np.ndarray]) -> np.ndarray:
@@ -163,9 +174,24 @@ def test_layumi_errors(tmp_path):
 
 # OpenPose 18 (COCO order) of the same person, 0-based pixels; -1 = missing.
 OPENPOSE_PERSON = {
-    0: (32, 17), 1: (32, 29), 2: (22, 30), 3: (18, 45), 4: (16, 58), 5: (42, 30), 6: (46, 45), 7: (48, 58),
-    8: (26, 60), 9: (27, 90), 10: (27, 118), 11: (38, 60), 12: (37, 90), 13: (37, 118),
-    14: (30, 15), 15: (34, 15), 16: (29, 17), 17: (35, 17),
+    0: (32, 17),
+    1: (32, 29),
+    2: (22, 30),
+    3: (18, 45),
+    4: (16, 58),
+    5: (42, 30),
+    6: (46, 45),
+    7: (48, 58),
+    8: (26, 60),
+    9: (27, 90),
+    10: (27, 118),
+    11: (38, 60),
+    12: (37, 90),
+    13: (37, 118),
+    14: (30, 15),
+    15: (34, 15),
+    16: (29, 17),
+    17: (35, 17),
 }
 
 
@@ -178,8 +204,12 @@ def csv_line(name: str, points: dict[int, tuple[int, int]]) -> str:
 def test_openpose_csv_matches_images_by_name(tmp_path):
     root = make_root(tmp_path)
     src = tmp_path / "market-annotation-test.csv"
-    lines = ["name:keypoints_y:keypoints_x", csv_line(QUERY[0], OPENPOSE_PERSON),
-             csv_line(GALLERY[0], {0: (32, 17)}), csv_line("9999_c1s1_000001_01.jpg", OPENPOSE_PERSON)]
+    lines = [
+        "name:keypoints_y:keypoints_x",
+        csv_line(QUERY[0], OPENPOSE_PERSON),
+        csv_line(GALLERY[0], {0: (32, 17)}),
+        csv_line("9999_c1s1_000001_01.jpg", OPENPOSE_PERSON),
+    ]
     src.write_text("\n".join(lines) + "\n")
     table = read_openpose_csv(src)
     assert table[QUERY[0]][0].tolist() == [32.5, 17.5] and np.isnan(table[GALLERY[0]][1]).all()

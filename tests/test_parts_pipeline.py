@@ -13,8 +13,18 @@ from reid_lightning.parts.rasterize import split_by_height
 from reid_lightning.parts.skeleton import INDEX, JOINTS
 
 SIZE = (128, 64)
-PERSON = dict(l_ear=(34, 18), r_ear=(30, 18), l_shoulder=(42, 30), r_shoulder=(22, 30), l_hip=(38, 60),
-              r_hip=(26, 60), l_knee=(37, 90), r_knee=(27, 90), l_ankle=(37, 118), r_ankle=(27, 118))
+PERSON = dict(
+    l_ear=(34, 18),
+    r_ear=(30, 18),
+    l_shoulder=(42, 30),
+    r_shoulder=(22, 30),
+    l_hip=(38, 60),
+    r_hip=(26, 60),
+    l_knee=(37, 90),
+    r_knee=(27, 90),
+    l_ankle=(37, 118),
+    r_ankle=(27, 118),
+)
 
 
 def skeleton(**points) -> np.ndarray:
@@ -74,8 +84,13 @@ def stub_root(tmp_path, monkeypatch):
 def test_summary_counts_methods_and_failures(stub_root):
     (stub_root / "query" / "0009_c2s1_000009_01.jpg").write_bytes(b"broken")
     summary = generate_part_maps(stub_root, workers=1, progress=False)
-    assert (summary.images, summary.written, summary.pose, summary.fallback_mask, summary.fallback_box) == \
-        (5, 4, 2, 1, 1)
+    assert (summary.images, summary.written, summary.pose, summary.fallback_mask, summary.fallback_box) == (
+        5,
+        4,
+        2,
+        1,
+        1,
+    )
     assert summary.fallback_rate == pytest.approx(0.5)
     assert len(summary.failures) == 1 and "0009_c2s1_000009_01.jpg" in summary.failures[0]["image"]
     saved = json.loads((stub_root / "part_maps" / "summary.json").read_text())

@@ -24,10 +24,20 @@ def skeleton(**points) -> np.ndarray:
 
 # An upright person in a 128x64 crop: shoulders 20 px apart, torso 30 px long, so the scale is 20.
 PERSON = dict(
-    l_ear=(34, 18), r_ear=(30, 18),
-    l_shoulder=(42, 30), r_shoulder=(22, 30), l_hip=(38, 60), r_hip=(26, 60),
-    l_elbow=(46, 45), r_elbow=(18, 45), l_wrist=(48, 58), r_wrist=(16, 58),
-    l_knee=(37, 90), r_knee=(27, 90), l_ankle=(37, 118), r_ankle=(27, 118),
+    l_ear=(34, 18),
+    r_ear=(30, 18),
+    l_shoulder=(42, 30),
+    r_shoulder=(22, 30),
+    l_hip=(38, 60),
+    r_hip=(26, 60),
+    l_elbow=(46, 45),
+    r_elbow=(18, 45),
+    l_wrist=(48, 58),
+    r_wrist=(16, 58),
+    l_knee=(37, 90),
+    r_knee=(27, 90),
+    l_ankle=(37, 118),
+    r_ankle=(27, 118),
 )
 
 
@@ -59,7 +69,8 @@ def test_each_segment_lands_on_its_body_part():
         (51, 47): 4,  # left forearm (elbow 46,45 -> wrist 48,58)
         (75, 37): 5,  # left thigh (hip 38,60 -> knee 37,90)
         (104, 27): 6,  # right shin (knee 27,90 -> ankle 27,118)
-        (0, 0): 0, (3, 32): 0,  # corner, above the head (disc radius 0.36 x 20 = 7.2)
+        (0, 0): 0,
+        (3, 32): 0,  # corner, above the head (disc radius 0.36 x 20 = 7.2)
         (110, 32): 0,  # between the shins (5 px from each, radius 0.17 x 20 = 3.4)
     }
     for (row, col), label in expected.items():

@@ -66,7 +66,8 @@ def test_cli_import_and_show(tmp_path, capsys):
 
 
 def test_python_dash_m_runs_the_cli():
-    result = subprocess.run([sys.executable, "-m", "reid_lightning.parts", "--help"], capture_output=True,
-                            text=True, check=True)
+    result = subprocess.run(
+        [sys.executable, "-m", "reid_lightning.parts", "--help"], capture_output=True, text=True, check=True
+    )
     for command in ("generate", "import-maps", "import-keypoints", "show"):
         assert command in result.stdout

@@ -54,13 +54,15 @@ def test_pooling_is_the_thesis_mean_of_mask_times_features():
     torch.testing.assert_close(out.features, expected)
     weighted = PredictedMasks(in_channels=2, num_part_labels=3, pooling="weighted")
     weighted.load_state_dict(partition.state_dict())
-    torch.testing.assert_close(weighted(feature_map), expected * 12 / probabilities.sum((2, 3))[..., None],
-                               atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(
+        weighted(feature_map), expected * 12 / probabilities.sum((2, 3))[..., None], atol=1e-5, rtol=1e-5
+    )
 
 
 def test_visibility_is_the_part_mass_in_cells_capped_at_one():
-    partition = fixed_probabilities(PredictedMasks(in_channels=1, num_part_labels=2, visible_cells=2.0),
-                                    [0.0, math.log(3.0)])  # p = (1/4, 3/4) in each of 4 cells
+    partition = fixed_probabilities(
+        PredictedMasks(in_channels=1, num_part_labels=2, visible_cells=2.0), [0.0, math.log(3.0)]
+    )  # p = (1/4, 3/4) in each of 4 cells
     visibility = partition.outputs(torch.randn(1, 1, 2, 2)).visibility
     torch.testing.assert_close(visibility, torch.tensor([[0.5, 1.0]]))  # masses 1 and 3 cells, / 2, capped
 
@@ -77,8 +79,9 @@ def test_soft_target_loss_on_a_hand_made_map():
 
 
 def test_nearest_target_loss_on_a_hand_made_map():
-    partition = fixed_probabilities(PredictedMasks(in_channels=1, num_part_labels=2, targets="nearest"),
-                                    [0.0, math.log(3.0)])
+    partition = fixed_probabilities(
+        PredictedMasks(in_channels=1, num_part_labels=2, targets="nearest"), [0.0, math.log(3.0)]
+    )
     logits = partition.outputs(torch.zeros(1, 1, 2, 2)).logits
     assert torch.equal(partition.target(hand_map(), (2, 2)), torch.tensor([[[1, 1], [0, 0]]]))
     loss = partition.mask_loss(logits, hand_map())
@@ -150,16 +153,26 @@ def test_training_loss_is_the_weighted_mask_loss():
 
 
 def tiny_module(partition: dict, **kwargs) -> ReIDModule:
-    return ReIDModule(backbone={"name": "osnet", "pretrained": False, "width": 0.25}, partition=partition,
-                      classifier={"name": "shared"}, optimizer={"name": "sgd", "lr": 0.01},
-                      scheduler={"name": "none"}, num_classes=3, image_size=(64, 32), **kwargs)
+    return ReIDModule(
+        backbone={"name": "osnet", "pretrained": False, "width": 0.25},
+        partition=partition,
+        classifier={"name": "shared"},
+        optimizer={"name": "sgd", "lr": 0.01},
+        scheduler={"name": "none"},
+        num_classes=3,
+        image_size=(64, 32),
+        **kwargs,
+    )
 
 
 def test_training_step_adds_the_mask_loss_and_evaluation_needs_the_image_alone(one_torch_thread):
     torch.manual_seed(0)
     model = tiny_module({"name": "predicted_mask", "loss_weight": 0.5}, loss={"label_smoothing": 0.0})
-    batch = {"image": torch.randn(4, 3, 64, 32), "part_map": torch.randint(0, 7, (4, 64, 32)),
-             "pid": torch.tensor([0, 1, 2, 0])}
+    batch = {
+        "image": torch.randn(4, 3, 64, 32),
+        "part_map": torch.randint(0, 7, (4, 64, 32)),
+        "pid": torch.tensor([0, 1, 2, 0]),
+    }
     model.train()
     torch.manual_seed(1)
     loss = model.training_step(batch, 0)
@@ -189,9 +202,17 @@ def test_train_py_with_predicted_masks_needs_no_part_maps_at_test(tmp_path):
     splits = load_dataset("synthetic", root, num_train_ids=12, num_test_ids=8, num_distractors=10, num_junk=4)
     for split in ("query", "gallery"):
         shutil.rmtree(root / "part_maps" / splits.folder[split])
-    run_entry_point("train.py", "data=synthetic_tiny", "head=predicted_mask_shared_visibility",
-                    "trainer.max_epochs=1", "trainer.check_val_every_n_epoch=1", "data.height=64", "data.width=32",
-                    f"paths.data_dir={tmp_path / 'data'}", f"paths.log_dir={tmp_path / 'logs'}")
+    run_entry_point(
+        "train.py",
+        "data=synthetic_tiny",
+        "head=predicted_mask_shared_visibility",
+        "trainer.max_epochs=1",
+        "trainer.check_val_every_n_epoch=1",
+        "data.height=64",
+        "data.width=32",
+        f"paths.data_dir={tmp_path / 'data'}",
+        f"paths.log_dir={tmp_path / 'logs'}",
+    )
     (run_dir,) = (tmp_path / "logs" / "train" / "runs").iterdir()
     record = json.loads((run_dir / "result.json").read_text())
     assert record["status"] == "finished" and 0.0 <= record["metrics"]["mAP"] <= 1.0

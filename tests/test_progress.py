@@ -47,9 +47,16 @@ def test_a_terminal_keeps_the_rich_bar_anything_else_gets_lines():
 
 def test_a_two_epoch_run_prints_one_line_per_epoch(tmp_path):
     out = io.StringIO()
-    trainer = pl.Trainer(max_epochs=2, callbacks=[progress_bar(out)], logger=False, enable_checkpointing=False,
-                         enable_model_summary=False, accelerator="cpu", default_root_dir=tmp_path,
-                         num_sanity_val_steps=1)
+    trainer = pl.Trainer(
+        max_epochs=2,
+        callbacks=[progress_bar(out)],
+        logger=False,
+        enable_checkpointing=False,
+        enable_model_summary=False,
+        accelerator="cpu",
+        default_root_dir=tmp_path,
+        num_sanity_val_steps=1,
+    )
     trainer.fit(Tiny(), loader(), loader(4))
     lines = out.getvalue().splitlines()
     assert len(lines) == 2, out.getvalue()

@@ -13,20 +13,41 @@ def make_job(sweep, name, overrides, status=None, metrics=None, complexity=None)
     (job / ".hydra").mkdir(parents=True)
     (job / ".hydra" / "overrides.yaml").write_text(yaml.safe_dump(overrides))
     if status:
-        write_record(job, status, {}, metrics=metrics, complexity=complexity or {},
-                     error="FloatingPointError: training loss is nan" if status == FAILED else None)
+        write_record(
+            job,
+            status,
+            {},
+            metrics=metrics,
+            complexity=complexity or {},
+            error="FloatingPointError: training loss is nan" if status == FAILED else None,
+        )
 
 
 def fake_sweep(tmp_path):
     sweep = tmp_path / "multirun"
     sweep.mkdir()
-    (sweep / "multirun.yaml").write_text(yaml.safe_dump(
-        {"hydra": {"overrides": {"task": ["backbone=osnet,nasnet,dcti,resnet50", "trainer.max_epochs=1"]}}}))
+    (sweep / "multirun.yaml").write_text(
+        yaml.safe_dump(
+            {"hydra": {"overrides": {"task": ["backbone=osnet,nasnet,dcti,resnet50", "trainer.max_epochs=1"]}}}
+        )
+    )
     metrics = {"rank1": 0.628, "rank5": 0.823, "rank10": 0.876, "mAP": 0.35, "mINP": 0.1}
-    make_job(sweep, "0_backbone=osnet", ["backbone=osnet", "trainer.max_epochs=1"], FINISHED, metrics,
-             {"params_total": 2193616, "macs": 250000000, "macs_thesis": 255199776})
-    make_job(sweep, "1_backbone=nasnet", ["backbone=nasnet", "trainer.max_epochs=1"], FINISHED,
-             {**metrics, "rank1": 0.593}, {"params_total": 4232978, "macs": 95000000, "macs_thesis": 99959103})
+    make_job(
+        sweep,
+        "0_backbone=osnet",
+        ["backbone=osnet", "trainer.max_epochs=1"],
+        FINISHED,
+        metrics,
+        {"params_total": 2193616, "macs": 250000000, "macs_thesis": 255199776},
+    )
+    make_job(
+        sweep,
+        "1_backbone=nasnet",
+        ["backbone=nasnet", "trainer.max_epochs=1"],
+        FINISHED,
+        {**metrics, "rank1": 0.593},
+        {"params_total": 4232978, "macs": 95000000, "macs_thesis": 99959103},
+    )
     make_job(sweep, "2_backbone=dcti", ["backbone=dcti", "trainer.max_epochs=1"], FAILED)
     return sweep
 
@@ -66,8 +87,9 @@ def test_rows_follow_the_job_numbers_not_the_folder_names(tmp_path):
     sweep = tmp_path / "multirun"
     lrs = [f"optimizer.lr={i}" for i in range(12)]
     sweep.mkdir()
-    (sweep / "multirun.yaml").write_text(yaml.safe_dump({"hydra": {"overrides": {"task": [
-        "optimizer.lr=" + ",".join(str(i) for i in range(12))]}}}))
+    (sweep / "multirun.yaml").write_text(
+        yaml.safe_dump({"hydra": {"overrides": {"task": ["optimizer.lr=" + ",".join(str(i) for i in range(12))]}}})
+    )
     for i in (11, 2, 10, 0, 1, 3, 4, 5, 6, 7, 8, 9):
         make_job(sweep, f"{i}_{lrs[i]}", [lrs[i]], FINISHED, {"rank1": 0.5}, {})
     assert list(collect(sweep).finished["run"]) == [f"{i}_{lrs[i]}" for i in range(12)]  # 10_ after 9_
@@ -77,10 +99,25 @@ def test_a_named_sweep_reports_jobs_of_its_config_params_that_never_started(tmp_
     """sweeps/*.yaml sweep `hydra.sweeper.params`; the command line then only says `sweep=<name>`."""
     sweep = tmp_path / "multirun"
     sweep.mkdir()
-    (sweep / "multirun.yaml").write_text(yaml.safe_dump({"hydra": {
-        "overrides": {"task": ["sweep=quick"]},
-        "sweeper": {"_target_": "hydra._internal.core_plugins.basic_sweeper.BasicSweeper",
-                    "params": {"backbone": "osnet,nasnet", "partition": "global"}}}}))
-    make_job(sweep, "0_backbone=osnet,partition=global", ["backbone=osnet", "partition=global", "sweep=quick"],
-             FINISHED, {"rank1": 0.5}, {})
+    (sweep / "multirun.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "hydra": {
+                    "overrides": {"task": ["sweep=quick"]},
+                    "sweeper": {
+                        "_target_": "hydra._internal.core_plugins.basic_sweeper.BasicSweeper",
+                        "params": {"backbone": "osnet,nasnet", "partition": "global"},
+                    },
+                }
+            }
+        )
+    )
+    make_job(
+        sweep,
+        "0_backbone=osnet,partition=global",
+        ["backbone=osnet", "partition=global", "sweep=quick"],
+        FINISHED,
+        {"rank1": 0.5},
+        {},
+    )
     assert collect(sweep).missing == ["backbone=nasnet,partition=global,sweep=quick"]

@@ -14,7 +14,7 @@ PIDS = [pid for pid, n in enumerate([8, 8, 6, 5, 4, 4, 4, 3, 2, 1]) for _ in ran
 def batches(sampler, batch_size):
     indices = list(sampler)
     assert len(indices) == len(sampler)
-    return [indices[i:i + batch_size] for i in range(0, len(indices), batch_size)]
+    return [indices[i : i + batch_size] for i in range(0, len(indices), batch_size)]
 
 
 def test_every_batch_holds_p_identities_with_k_images():

@@ -30,10 +30,15 @@ def toy_sweep(tmp_path, drop=None):
                 continue
             folder = sweep / f"{job}_partition={partition},seed={seed}"
             (folder / ".hydra").mkdir(parents=True)
-            (folder / ".hydra" / "overrides.yaml").write_text(yaml.safe_dump([f"partition={partition}",
-                                                                               f"seed={seed}"]))
-            write_record(folder, FINISHED, {}, metrics={"rank1": RANK1[partition][seed], "rank5": 0.9,
-                                                        "rank10": 0.95, "mAP": MAP[partition][seed]})
+            (folder / ".hydra" / "overrides.yaml").write_text(
+                yaml.safe_dump([f"partition={partition}", f"seed={seed}"])
+            )
+            write_record(
+                folder,
+                FINISHED,
+                {},
+                metrics={"rank1": RANK1[partition][seed], "rank5": 0.9, "rank10": 0.95, "mAP": MAP[partition][seed]},
+            )
             job += 1
     failed = sweep / f"{job}_partition=global,seed=0"
     (failed / ".hydra").mkdir(parents=True)
@@ -82,8 +87,10 @@ def test_paired_difference_and_its_t_interval(tmp_path):
     assert diff.n == 3 and diff.mean == pytest.approx(0.10)
     assert diff.low == pytest.approx(0.10 - 4.302653 * 0.03 / math.sqrt(3), abs=1e-6)
     assert diff.high == pytest.approx(0.174524, abs=1e-6)
-    assert diff.describe("gaussian_mask", "stripes") == \
-        "gaussian_mask - stripes: rank1 +0.100 (95% interval +0.025 .. +0.175, n=3 paired seeds)"
+    assert (
+        diff.describe("gaussian_mask", "stripes")
+        == "gaussian_mask - stripes: rank1 +0.100 (95% interval +0.025 .. +0.175, n=3 paired seeds)"
+    )
 
 
 def test_only_shared_seeds_are_paired(tmp_path):

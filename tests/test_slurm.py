@@ -24,8 +24,7 @@ from tests.conftest import ROOT
 
 SCRIPTS = ROOT / "scripts" / "slurm"
 # Small jobs that fit the local cluster (2 CPUs): one CPU, 2 GB each, so two run at once.
-LOCAL_RESOURCES = ["hydra.launcher.cpus_per_task=1", "hydra.launcher.mem_gb=2",
-                   "hydra.launcher.timeout_min=20"]
+LOCAL_RESOURCES = ["hydra.launcher.cpus_per_task=1", "hydra.launcher.mem_gb=2", "hydra.launcher.timeout_min=20"]
 TINY = ["data=synthetic_tiny"]
 INTERRUPTED = "interrupted.ckpt"  # what a SIGTERM (a requeue) leaves, beside last.ckpt
 
@@ -67,8 +66,17 @@ def data_root(tmp_path_factory) -> Path:
 
 
 def _train_command(tmp_path: Path, data_root: Path, *overrides: str) -> list[str]:
-    return [sys.executable, str(ROOT / "train.py"), "-m", "hydra/launcher=slurm", *TINY,
-            f"data.root={data_root}", f"hydra.sweep.dir={tmp_path / 'sweep'}", *LOCAL_RESOURCES, *overrides]
+    return [
+        sys.executable,
+        str(ROOT / "train.py"),
+        "-m",
+        "hydra/launcher=slurm",
+        *TINY,
+        f"data.root={data_root}",
+        f"hydra.sweep.dir={tmp_path / 'sweep'}",
+        *LOCAL_RESOURCES,
+        *overrides,
+    ]
 
 
 def _env() -> dict:
@@ -119,8 +127,7 @@ def test_multirun_runs_each_job_as_a_slurm_job(slurm, data_root, tmp_path):
 # Two ways a running job gets requeued: by hand or by preemption (`scontrol requeue`: SIGTERM, then SIGKILL),
 # and submitit's own path for time limits (SLURM sends USR2 signal_delay_s before the limit; submitit
 # pickles the job again, calls `scontrol requeue` and exits). Either way the rerun must resume.
-REQUEUES = {"scontrol-requeue": ["scontrol", "requeue"],
-            "usr2-before-time-limit": ["scancel", "--signal=USR2"]}
+REQUEUES = {"scontrol-requeue": ["scontrol", "requeue"], "usr2-before-time-limit": ["scancel", "--signal=USR2"]}
 
 
 @pytest.mark.parametrize("how", list(REQUEUES))
@@ -128,10 +135,16 @@ def test_requeued_job_resumes_from_its_checkpoint(slurm, data_root, tmp_path, ho
     sweep = tmp_path / "sweep"
     # One loader worker: SLURM signals every process of the job, workers included; only the training
     # process may react (a worker that also checkpoints and requeues breaks the run).
-    cmd = _train_command(tmp_path, data_root, "backbone=mobilenetv2", "trainer.max_epochs=4",
-                         "trainer.check_val_every_n_epoch=1", "test=false", "data.num_workers=1")
-    launcher = subprocess.Popen(cmd, cwd=ROOT, env=_env(), text=True, stdout=subprocess.PIPE,
-                                stderr=subprocess.STDOUT)
+    cmd = _train_command(
+        tmp_path,
+        data_root,
+        "backbone=mobilenetv2",
+        "trainer.max_epochs=4",
+        "trainer.check_val_every_n_epoch=1",
+        "test=false",
+        "data.num_workers=1",
+    )
+    launcher = subprocess.Popen(cmd, cwd=ROOT, env=_env(), text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
         last = _wait_for_checkpoint(sweep, lambda: launcher.poll() is not None, timeout=600)
         (job_id,) = _job_ids(sweep)
@@ -180,11 +193,28 @@ def test_sbatch_example_trains_two_ranks_that_resume_together_after_a_requeue(sl
     # queued again): both ranks rerun in the same folder and resume from the last checkpoint. (Lightning's own
     # SIGUSR1 save-and-requeue deadlocked once here with two gloo ranks, so this test does not rely on it.)
     out_file = tmp_path / "slurm-%j.out"
-    sbatch = ["sbatch", "--parsable", "--gres=none", "--ntasks-per-node=2", "--cpus-per-task=1", "--mem=4G",
-              f"--output={out_file}", str(ROOT / "scripts" / "sbatch" / "train_ddp.sbatch")]
-    overrides = ["trainer.accelerator=cpu", "trainer.sync_batchnorm=false", *TINY, f"data.root={data_root}",
-                 "backbone=mobilenetv2", "trainer.max_epochs=4", "trainer.check_val_every_n_epoch=1",
-                 "test=false", "data.num_workers=1", f"paths.log_dir={tmp_path / 'logs'}"]
+    sbatch = [
+        "sbatch",
+        "--parsable",
+        "--gres=none",
+        "--ntasks-per-node=2",
+        "--cpus-per-task=1",
+        "--mem=4G",
+        f"--output={out_file}",
+        str(ROOT / "scripts" / "sbatch" / "train_ddp.sbatch"),
+    ]
+    overrides = [
+        "trainer.accelerator=cpu",
+        "trainer.sync_batchnorm=false",
+        *TINY,
+        f"data.root={data_root}",
+        "backbone=mobilenetv2",
+        "trainer.max_epochs=4",
+        "trainer.check_val_every_n_epoch=1",
+        "test=false",
+        "data.num_workers=1",
+        f"paths.log_dir={tmp_path / 'logs'}",
+    ]
     proc = _run([*sbatch, *overrides], 60, cwd=ROOT, env={**_env(), "PYTHON": sys.executable})
     assert proc.returncode == 0, proc.stderr
     job_id = proc.stdout.strip().split(";")[0]

@@ -23,9 +23,17 @@ LRS = "optimizer.lr=0.01,0.02,1e30"
 @pytest.fixture(scope="module")
 def sweep(tmp_path_factory):
     base = tmp_path_factory.mktemp("sweep")
-    args = ["-m", "data=synthetic_tiny", "trainer.max_epochs=1", "partition=global", LRS,
-            f"paths.log_dir={base / 'logs'}", f"paths.data_dir={base / 'data'}", f"hydra.sweep.dir={base / 'sweep'}",
-            "callbacks.part_masks=null"]
+    args = [
+        "-m",
+        "data=synthetic_tiny",
+        "trainer.max_epochs=1",
+        "partition=global",
+        LRS,
+        f"paths.log_dir={base / 'logs'}",
+        f"paths.data_dir={base / 'data'}",
+        f"hydra.sweep.dir={base / 'sweep'}",
+        "callbacks.part_masks=null",
+    ]
     first = run_entry_point("train.py", *args)
     return base / "sweep", args, first
 
@@ -54,8 +62,13 @@ def test_rerun_skips_finished_jobs(sweep):
 @pytest.mark.slow
 def test_results_command_tables_both_runs_and_reports_the_failure(sweep):
     sweep_dir, _, _ = sweep
-    proc = subprocess.run([sys.executable, "-m", "reid_lightning.reporting", str(sweep_dir)], capture_output=True,
-                          text=True, cwd=ROOT, check=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "reid_lightning.reporting", str(sweep_dir)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        check=True,
+    )
     lines = proc.stdout.splitlines()
     rows = [line for line in lines if line.startswith("| 0.0")]
     assert len(rows) == 2 and all(cell.strip() != "-" for cell in rows[0].split("|")[1:-1])
@@ -70,8 +83,9 @@ def test_comparison_notebook_runs_on_the_sweep(sweep, monkeypatch):
     sweep_dir, _, _ = sweep
     monkeypatch.setenv("REID_SWEEP_DIR", str(sweep_dir))
     notebook = nbformat.read(ROOT / "notebooks" / "compare_runs.ipynb", as_version=4)
-    NotebookClient(notebook, timeout=300, kernel_name="python3",
-                   resources={"metadata": {"path": str(ROOT / "notebooks")}}).execute()
+    NotebookClient(
+        notebook, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(ROOT / "notebooks")}}
+    ).execute()
     outputs = [o for cell in notebook.cells if cell.cell_type == "code" for o in cell.outputs]
     assert not [o for o in outputs if o.output_type == "error"]
     assert any("image/png" in o.get("data", {}) for o in outputs)
@@ -79,8 +93,11 @@ def test_comparison_notebook_runs_on_the_sweep(sweep, monkeypatch):
 
 def test_committed_notebook_has_no_outputs():
     notebook = nbformat.read(ROOT / "notebooks" / "compare_runs.ipynb", as_version=4)
-    assert all(not cell.get("outputs") and not cell.get("execution_count")
-               for cell in notebook.cells if cell.cell_type == "code")
+    assert all(
+        not cell.get("outputs") and not cell.get("execution_count")
+        for cell in notebook.cells
+        if cell.cell_type == "code"
+    )
 
 
 @pytest.mark.slow
@@ -88,9 +105,17 @@ def test_optuna_search_stores_its_study_and_a_rerun_resumes_it(tmp_path):
     """hparams_search=optuna: trials maximise val/mAP, the study is in SQLite, a rerun adds trials to it."""
     import optuna
 
-    args = ["hparams_search=optuna", "data=synthetic_tiny", "trainer.max_epochs=1", "trainer.check_val_every_n_epoch=1",
-            "partition=global", "callbacks.part_masks=null", "callbacks.ranked_list=null",
-            f"paths.log_dir={tmp_path / 'logs'}", f"paths.data_dir={tmp_path / 'data'}"]
+    args = [
+        "hparams_search=optuna",
+        "data=synthetic_tiny",
+        "trainer.max_epochs=1",
+        "trainer.check_val_every_n_epoch=1",
+        "partition=global",
+        "callbacks.part_masks=null",
+        "callbacks.ranked_list=null",
+        f"paths.log_dir={tmp_path / 'logs'}",
+        f"paths.data_dir={tmp_path / 'data'}",
+    ]
     run_entry_point("train.py", *args, "hydra.sweeper.n_trials=2")
     storage = f"sqlite:///{tmp_path / 'logs' / 'optuna' / 'studies.db'}"
     study = optuna.load_study(study_name="lr_wd_ls", storage=storage)
@@ -111,8 +136,9 @@ def test_optuna_search_stores_its_study_and_a_rerun_resumes_it(tmp_path):
 @pytest.mark.slow
 def test_a_plain_multirun_finds_its_folders_from_the_launch_directory(tmp_path):
     """`train.py -m a=x,y` with no path overrides: the sweep folder resolves before any job exists."""
-    run_entry_point("train.py", "-m", "debug=fast_dev_run", "data=synthetic_tiny", "partition=global,stripes",
-                    cwd=tmp_path)
+    run_entry_point(
+        "train.py", "-m", "debug=fast_dev_run", "data=synthetic_tiny", "partition=global,stripes", cwd=tmp_path
+    )
     (sweep_dir,) = (tmp_path / "logs" / "debug" / "multiruns").iterdir()  # logs/ of the launch directory
     assert sorted(p.name for p in sweep_dir.iterdir() if p.is_dir()) == ["0_partition=global", "1_partition=stripes"]
     assert (tmp_path / "data" / "synthetic_tiny" / "bounding_box_train").is_dir()

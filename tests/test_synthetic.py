@@ -44,7 +44,8 @@ def test_layout_names_and_counts_parse_with_market_parser(small):
     jobs = plan(SMALL)
     files = {split: sorted(p.name for p in (small / split).iterdir()) for split in SPLITS}
     assert {split: len(names) for split, names in files.items()} == {
-        split: sum(j.folder == split for j in jobs) for split in SPLITS}
+        split: sum(j.folder == split for j in jobs) for split in SPLITS
+    }
     assert all(NAME.match(name) for names in files.values() for name in names)
     gallery = files["bounding_box_test"]
     assert sum(n.startswith("-1_") for n in gallery) == 3 and sum(n.startswith("0000_") for n in gallery) == 5
@@ -144,7 +145,8 @@ def test_ensure_synthetic_generates_reuses_and_regenerates(tmp_path):
     assert load_market1501(root).num_train_pids == 4
     assert json.loads((root / MANIFEST).read_text())["config"]["num_train_ids"] == 4
     assert len(list((root / "part_maps" / "bounding_box_train").glob("*.png"))) == len(
-        list((root / "bounding_box_train").glob("*.jpg")))  # no stale maps left behind
+        list((root / "bounding_box_train").glob("*.jpg"))
+    )  # no stale maps left behind
 
 
 def test_ensure_synthetic_refuses_foreign_folder(tmp_path):
@@ -155,8 +157,25 @@ def test_ensure_synthetic_refuses_foreign_folder(tmp_path):
 
 
 def test_cli_flags_and_config_validation(tmp_path, capsys):
-    main(["--root", str(tmp_path / "cli"), "--num-train-ids", "3", "--num-test-ids", "2", "--num-junk", "0",
-          "--num-distractors", "1", "--image-size", "64", "32", "--preview", str(tmp_path / "grid.png")])
+    main(
+        [
+            "--root",
+            str(tmp_path / "cli"),
+            "--num-train-ids",
+            "3",
+            "--num-test-ids",
+            "2",
+            "--num-junk",
+            "0",
+            "--num-distractors",
+            "1",
+            "--image-size",
+            "64",
+            "32",
+            "--preview",
+            str(tmp_path / "grid.png"),
+        ]
+    )
     image = next((tmp_path / "cli" / "query").glob("*.jpg"))
     assert Image.open(image).size == (32, 64)
     assert (tmp_path / "grid.png").is_file() and "synthetic Market-1501" in capsys.readouterr().out

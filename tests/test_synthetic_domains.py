@@ -19,9 +19,23 @@ from reid_lightning.data.generator.writer import manifest_config
 
 TINY = SyntheticConfig(num_train_ids=4, num_test_ids=4, num_distractors=3, num_junk=2, seed=3)
 NAME = re.compile(r"^(-1|\d{4})_c([1-9])s[1-6]_\d{6}_\d{2}\.jpg$")
-VERSION_2_KNOBS = ["num_train_ids", "num_test_ids", "num_cameras", "cameras_per_id", "train_images_per_camera",
-                   "query_images_per_camera", "gallery_images_per_camera", "num_distractors", "num_junk",
-                   "image_size", "misalignment", "part_drop_prob", "part_erode_prob", "part_mislabel_prob", "seed"]
+VERSION_2_KNOBS = [
+    "num_train_ids",
+    "num_test_ids",
+    "num_cameras",
+    "cameras_per_id",
+    "train_images_per_camera",
+    "query_images_per_camera",
+    "gallery_images_per_camera",
+    "num_distractors",
+    "num_junk",
+    "image_size",
+    "misalignment",
+    "part_drop_prob",
+    "part_erode_prob",
+    "part_mislabel_prob",
+    "seed",
+]
 
 
 def _pixels(root: Path) -> np.ndarray:
@@ -55,8 +69,9 @@ def test_domain_b_is_brighter_warmer_taller_and_has_eight_cameras(two_domains):
 def test_synthetic_loader_parses_the_domain_cameras(two_domains):
     _, b = two_domains
     stamp = (b / MANIFEST).stat().st_mtime_ns
-    splits = load_dataset("synthetic", b, num_train_ids=4, num_test_ids=4, num_distractors=3, num_junk=2, seed=3,
-                          domain="b")
+    splits = load_dataset(
+        "synthetic", b, num_train_ids=4, num_test_ids=4, num_distractors=3, num_junk=2, seed=3, domain="b"
+    )
     assert (b / MANIFEST).stat().st_mtime_ns == stamp  # reused as generated, not regenerated
     cameras = {s.camid for s in splits.train + splits.query + splits.gallery}
     assert max(cameras) > 5 and cameras <= set(range(8))  # c7, c8 parse (0-based camids 6, 7)
@@ -72,7 +87,8 @@ def test_same_identity_rules_in_both_domains():
             cams[job.folder][pid].add(int(cam))
         num_cameras = config.resolved().num_cameras
         assert {int(c) for per_pid in cams.values() for cs in per_pid.values() for c in cs} <= set(
-            range(1, num_cameras + 1))
+            range(1, num_cameras + 1)
+        )
         assert len(cams["bounding_box_train"]) == 4 and len(cams["query"]) == 4
         assert sum(j.name.startswith("0000_") for j in jobs) == 3 and sum(j.name.startswith("-1_") for j in jobs) == 2
         for pid, query_cams in cams["query"].items():  # every query has a gallery match in another camera
@@ -91,7 +107,12 @@ def test_camera_count_up_to_nine_gives_market_style_names():
 def test_style_knobs_default_to_the_domain_and_can_be_mixed():
     b = SyntheticConfig(domain="b").resolved()
     assert (b.palette, b.illumination, b.background, b.num_cameras, b.image_size) == (
-        "summer", "warm_indoor", "mall", 8, (144, 64))
+        "summer",
+        "warm_indoor",
+        "mall",
+        8,
+        (144, 64),
+    )
     mixed = SyntheticConfig(domain="b", num_cameras=4, palette="market").resolved()
     assert (mixed.palette, mixed.num_cameras, mixed.illumination) == ("market", 4, "warm_indoor")
     with pytest.raises(ValueError, match="domain='c' is unknown.*'a', 'b'"):
@@ -107,11 +128,20 @@ def test_default_domain_output_and_manifest_unchanged(two_domains, tmp_path):
     spelling out domain a's style gives the same bytes as leaving it to the default."""
     assert list(manifest_config(SyntheticConfig())) == VERSION_2_KNOBS
     assert [f.name for f in fields(SyntheticConfig) if f.metadata["since"] <= 2] == VERSION_2_KNOBS
-    explicit = replace(TINY, domain="a", palette="market", illumination="daylight", background="street",
-                       num_cameras=6, image_size=(128, 64), occlusion=0.0)
+    explicit = replace(
+        TINY,
+        domain="a",
+        palette="market",
+        illumination="daylight",
+        background="street",
+        num_cameras=6,
+        image_size=(128, 64),
+        occlusion=0.0,
+    )
     generate(tmp_path, explicit)
     a, _ = two_domains
 
     def hashes(root: Path) -> dict[str, str]:
         return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest() for p in root.rglob("*.*")}
+
     assert hashes(tmp_path) == hashes(a)

@@ -17,8 +17,16 @@ from reid_lightning.data.generator.identities import sample_identity
 from reid_lightning.data.generator.occlusion import pick_occluder, sample_occluder
 from reid_lightning.data.generator.render import render
 
-CLEAN = SyntheticConfig(num_train_ids=4, num_test_ids=4, num_distractors=3, num_junk=2, seed=5,
-                        part_drop_prob=0.0, part_erode_prob=0.0, part_mislabel_prob=0.0)
+CLEAN = SyntheticConfig(
+    num_train_ids=4,
+    num_test_ids=4,
+    num_distractors=3,
+    num_junk=2,
+    seed=5,
+    part_drop_prob=0.0,
+    part_erode_prob=0.0,
+    part_mislabel_prob=0.0,
+)
 SIZE = (128, 64)
 
 
@@ -71,8 +79,12 @@ def test_occlusions_are_listed_and_reproducible(sets, tmp_path):
     with open(occluded / "occlusions.csv", newline="") as file:
         rows = list(csv.DictReader(file))
     listed = {row["image"] for row in rows}
-    expected = {f"{folder}/{p.name}" for folder in ("query", "bounding_box_test")
-                for p in (occluded / folder).glob("*.jpg") if not p.name.startswith(("0000_", "-1_"))}
+    expected = {
+        f"{folder}/{p.name}"
+        for folder in ("query", "bounding_box_test")
+        for p in (occluded / folder).glob("*.jpg")
+        if not p.name.startswith(("0000_", "-1_"))
+    }
     assert listed == expected and {row["occluder"] for row in rows} == {"box", "pedestrian"}
     again = tmp_path / "again"
     generate(again, replace(CLEAN, occlusion=1.0))
@@ -100,11 +112,18 @@ def test_render_blanks_the_part_map_exactly_under_the_occluder(kind, seed):
     ident = sample_identity(np.random.default_rng([seed, 0]))
     shot = sample_shot(np.random.default_rng([seed, 1]), ident, camera, SIZE, misalignment=0.5)
     image, parts = render(ident, shot, camera, SIZE, np.random.default_rng([seed, 3]))
-    occluder = sample_occluder(np.random.default_rng([seed, 2]), kind, shot, camera, SIZE, PALETTES["market"],
-                               parts > 0)
+    occluder = sample_occluder(
+        np.random.default_rng([seed, 2]), kind, shot, camera, SIZE, PALETTES["market"], parts > 0
+    )
     bodies = []
-    image_occluded, parts_occluded = render(ident, shot, camera, SIZE, np.random.default_rng([seed, 3]),
-                                            occlude=lambda body: bodies.append(body) or occluder)
+    image_occluded, parts_occluded = render(
+        ident,
+        shot,
+        camera,
+        SIZE,
+        np.random.default_rng([seed, 3]),
+        occlude=lambda body: bodies.append(body) or occluder,
+    )
     assert np.array_equal(bodies[0], parts > 0)  # render hands the occluder the person's part pixels
     assert np.array_equal(parts_occluded, np.where(occluder.mask, 0, parts))
     hidden = (occluder.mask & (parts > 0)).sum() / (parts > 0).sum()

@@ -27,8 +27,17 @@ FIXTURE = json.loads(gzip.decompress((Path(__file__).parent / "fixtures" / FIXTU
 MODELS = sorted(FIXTURE)  # osnet_x1_0, osnet_x0_75, osnet_x0_5, osnet_x0_25, nasnetamobile
 LAYOUT = {"osnet": TORCHREID_OSNET, "nasnet": TORCHREID_NASNET}
 HEAD_KEYS = {  # what Torchreid's networks have beyond our backbone (read in torchreid/models/{osnet,nasnet}.py)
-    "osnet": ["fc.0.weight", "fc.0.bias", "fc.1.weight", "fc.1.bias", "fc.1.running_mean", "fc.1.running_var",
-              "fc.1.num_batches_tracked", "classifier.weight", "classifier.bias"],
+    "osnet": [
+        "fc.0.weight",
+        "fc.0.bias",
+        "fc.1.weight",
+        "fc.1.bias",
+        "fc.1.running_mean",
+        "fc.1.running_var",
+        "fc.1.num_batches_tracked",
+        "classifier.weight",
+        "classifier.bias",
+    ],
     "nasnet": ["classifier.weight", "classifier.bias"],
 }
 
@@ -95,34 +104,40 @@ def test_every_torchreid_key_maps_to_exactly_one_of_ours(model):
     assert len(renamed) == {"osnet": 558, "nasnet": 1316}[spec["backbone"]]
 
 
-@pytest.mark.parametrize("torchreid_key, ours", [  # read off both sources by hand
-    ("conv1.conv.weight", "conv1.0.weight"),
-    ("conv2.0.conv1.bn.running_var", "conv2.0.reduce.1.running_var"),
-    ("conv2.0.conv2a.conv2.weight", "conv2.0.streams.0.0.1.weight"),
-    ("conv3.1.conv2c.2.bn.bias", "conv3.1.streams.2.2.2.bias"),
-    ("conv4.0.conv2d.3.conv1.weight", "conv4.0.streams.3.3.0.weight"),
-    ("conv2.1.gate.fc2.bias", "conv2.1.gate.3.bias"),
-    ("conv3.0.downsample.bn.weight", "conv3.0.shortcut.1.weight"),
-    ("conv4.1.conv3.conv.weight", "conv4.1.expand.0.weight"),
-    ("conv3.2.0.bn.running_mean", "conv3.2.1.running_mean"),
-    ("conv5.bn.num_batches_tracked", "conv5.1.num_batches_tracked"),
-])
+@pytest.mark.parametrize(
+    "torchreid_key, ours",
+    [  # read off both sources by hand
+        ("conv1.conv.weight", "conv1.0.weight"),
+        ("conv2.0.conv1.bn.running_var", "conv2.0.reduce.1.running_var"),
+        ("conv2.0.conv2a.conv2.weight", "conv2.0.streams.0.0.1.weight"),
+        ("conv3.1.conv2c.2.bn.bias", "conv3.1.streams.2.2.2.bias"),
+        ("conv4.0.conv2d.3.conv1.weight", "conv4.0.streams.3.3.0.weight"),
+        ("conv2.1.gate.fc2.bias", "conv2.1.gate.3.bias"),
+        ("conv3.0.downsample.bn.weight", "conv3.0.shortcut.1.weight"),
+        ("conv4.1.conv3.conv.weight", "conv4.1.expand.0.weight"),
+        ("conv3.2.0.bn.running_mean", "conv3.2.1.running_mean"),
+        ("conv5.bn.num_batches_tracked", "conv5.1.num_batches_tracked"),
+    ],
+)
 def test_osnet_key_examples(torchreid_key, ours):
     assert TORCHREID_OSNET.rename(torchreid_key) == ours
 
 
-@pytest.mark.parametrize("torchreid_key, ours", [
-    ("conv0.bn.running_var", "conv0.1.running_var"),
-    ("cell_stem_0.comb_iter_0_right.separable_1.depthwise_conv2d.weight", "stem0.c0_prev.sep1.0.weight"),
-    ("cell_stem_1.path_2.conv.weight", "stem1.project_previous.conv2.weight"),
-    ("cell_0.final_path_bn.bias", "cells.0.project_previous.bn.bias"),
-    ("cell_1.conv_prev_1x1.conv.weight", "cells.1.project_previous.1.weight"),
-    ("cell_3.comb_iter_1_left.bn_sep_2.weight", "cells.3.c1_prev_a.bn2.weight"),
-    ("reduction_cell_0.comb_iter_4_left.separable_2.pointwise_conv2d.weight", "cells.4.c4_c0.sep2.1.weight"),
-    ("cell_9.comb_iter_4_left.bn_sep_1.running_mean", "cells.8.c4_cur.bn1.running_mean"),
-    ("reduction_cell_1.conv_1x1.bn.weight", "cells.9.project_current.2.weight"),
-    ("cell_15.comb_iter_0_right.separable_2.depthwise_conv2d.weight", "cells.13.c0_prev.sep2.0.weight"),
-])
+@pytest.mark.parametrize(
+    "torchreid_key, ours",
+    [
+        ("conv0.bn.running_var", "conv0.1.running_var"),
+        ("cell_stem_0.comb_iter_0_right.separable_1.depthwise_conv2d.weight", "stem0.c0_prev.sep1.0.weight"),
+        ("cell_stem_1.path_2.conv.weight", "stem1.project_previous.conv2.weight"),
+        ("cell_0.final_path_bn.bias", "cells.0.project_previous.bn.bias"),
+        ("cell_1.conv_prev_1x1.conv.weight", "cells.1.project_previous.1.weight"),
+        ("cell_3.comb_iter_1_left.bn_sep_2.weight", "cells.3.c1_prev_a.bn2.weight"),
+        ("reduction_cell_0.comb_iter_4_left.separable_2.pointwise_conv2d.weight", "cells.4.c4_c0.sep2.1.weight"),
+        ("cell_9.comb_iter_4_left.bn_sep_1.running_mean", "cells.8.c4_cur.bn1.running_mean"),
+        ("reduction_cell_1.conv_1x1.bn.weight", "cells.9.project_current.2.weight"),
+        ("cell_15.comb_iter_0_right.separable_2.depthwise_conv2d.weight", "cells.13.c0_prev.sep2.0.weight"),
+    ],
+)
 def test_nasnet_key_examples(torchreid_key, ours):
     assert TORCHREID_NASNET.rename(torchreid_key) == ours
 
@@ -139,22 +154,31 @@ def test_cadene_nasnet_file_with_last_linear_loads(tmp_path):
 
 def test_file_of_another_architecture_names_file_layout_and_fix(tmp_path):
     torch.save(torchreid_state("osnet_x0_25"), tmp_path / "osnet_x0_25_imagenet.pth")
-    with pytest.raises(ValueError, match=r"osnet_x0_25_imagenet.pth look like a Torchreid OSNet file \(osnet_x0_25\)"
-                                         r", which does not fit backbone NASNetAMobile: use backbone=osnet "
-                                         r"backbone.width=0.25"):
+    with pytest.raises(
+        ValueError,
+        match=r"osnet_x0_25_imagenet.pth look like a Torchreid OSNet file \(osnet_x0_25\)"
+        r", which does not fit backbone NASNetAMobile: use backbone=osnet "
+        r"backbone.width=0.25",
+    ):
         create_backbone("nasnet", pretrained=str(tmp_path / "osnet_x0_25_imagenet.pth"))
     torch.save(torchreid_state("nasnetamobile"), tmp_path / "nasnet.pth")
-    with pytest.raises(ValueError, match=r"nasnet.pth look like a Torchreid/Cadene NASNet-A mobile file "
-                                         r"\(nasnetamobile\).*use backbone=nasnet"):
+    with pytest.raises(
+        ValueError,
+        match=r"nasnet.pth look like a Torchreid/Cadene NASNet-A mobile file "
+        r"\(nasnetamobile\).*use backbone=nasnet",
+    ):
         create_backbone("osnet", width=0.25, pretrained=str(tmp_path / "nasnet.pth"))
 
 
 def test_file_of_another_width_names_the_width(tmp_path):
     torch.save(torchreid_state("osnet_x0_5"), tmp_path / "osnet_x0_5_imagenet.pth")
-    with pytest.raises(ValueError, match=r"osnet_x0_5_imagenet.pth do not fit backbone OSNet: .*shape mismatches: "
-                                         r"conv1.0.weight \(file \(32, 3, 7, 7\), model \(64, 3, 7, 7\)\).*looks "
-                                         r"like a Torchreid OSNet file \(osnet_x0_5\): use backbone=osnet "
-                                         r"backbone.width=0.5"):
+    with pytest.raises(
+        ValueError,
+        match=r"osnet_x0_5_imagenet.pth do not fit backbone OSNet: .*shape mismatches: "
+        r"conv1.0.weight \(file \(32, 3, 7, 7\), model \(64, 3, 7, 7\)\).*looks "
+        r"like a Torchreid OSNet file \(osnet_x0_5\): use backbone=osnet "
+        r"backbone.width=0.5",
+    ):
         create_backbone("osnet", width=1.0, pretrained=str(tmp_path / "osnet_x0_5_imagenet.pth"))
 
 

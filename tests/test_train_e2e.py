@@ -76,8 +76,9 @@ def test_eval_reproduces_test_metrics_from_the_checkpoint(trained_run, tmp_path)
 @pytest.mark.slow
 def test_resuming_with_a_checkpoint_of_another_model_is_refused(trained_run):
     run_dir, paths, _ = trained_run
-    proc = run_entry_point("train.py", *TINY, *paths, "partition=stripes", f"ckpt_path={run_dir}/checkpoints/last.ckpt",
-                           check=False)
+    proc = run_entry_point(
+        "train.py", *TINY, *paths, "partition=stripes", f"ckpt_path={run_dir}/checkpoints/last.ckpt", check=False
+    )
     assert proc.returncode != 0
     assert "was trained with another model config" in proc.stderr and "partition" in proc.stderr
 
@@ -94,8 +95,16 @@ def test_the_checkpoint_serves_the_deploy_tools(trained_run, tmp_path):
     run_dir, paths, _ = trained_run
     ckpt, data = run_dir / "checkpoints" / "last.ckpt", Path(paths[1].split("=", 1)[1]) / "synthetic_tiny"
     assert FeatureExtractor(ckpt, device="cpu").preprocessing == Preprocessing(128, 64)  # stored by train.py
-    embed_main([str(ckpt), str(data / "query"), "-o", str(tmp_path / "query.npz"),
-                "--part-maps", str(data / "part_maps" / "query")])  # the default head masks body parts
+    embed_main(
+        [
+            str(ckpt),
+            str(data / "query"),
+            "-o",
+            str(tmp_path / "query.npz"),
+            "--part-maps",
+            str(data / "part_maps" / "query"),
+        ]
+    )  # the default head masks body parts
     saved = np.load(tmp_path / "query.npz")
     assert saved["features"].shape == (len(list((data / "query").glob("*.jpg"))), 7 * 512)
     export_main([str(ckpt), "-o", str(tmp_path / "model"), "--format", "torchscript"])
@@ -103,8 +112,9 @@ def test_the_checkpoint_serves_the_deploy_tools(trained_run, tmp_path):
 
 
 def test_missing_dataset_folder_names_the_path_and_the_fix(tmp_path):
-    proc = run_entry_point("train.py", "data=market1501", f"data.root={tmp_path}/nowhere",
-                           f"paths.log_dir={tmp_path}/logs", check=False)
+    proc = run_entry_point(
+        "train.py", "data=market1501", f"data.root={tmp_path}/nowhere", f"paths.log_dir={tmp_path}/logs", check=False
+    )
     assert proc.returncode != 0
     assert f"{tmp_path}/nowhere" in proc.stderr and "data.root" in proc.stderr
 
@@ -116,7 +126,13 @@ def test_market_without_root_says_how_to_set_it(tmp_path, monkeypatch):
 
 
 def test_unknown_backbone_lists_the_known_ones(tmp_path):
-    proc = run_entry_point("train.py", "data=synthetic_tiny", "backbone.name=no_such_net",
-                           f"paths.log_dir={tmp_path}/logs", f"paths.data_dir={tmp_path}/data", check=False)
+    proc = run_entry_point(
+        "train.py",
+        "data=synthetic_tiny",
+        "backbone.name=no_such_net",
+        f"paths.log_dir={tmp_path}/logs",
+        f"paths.data_dir={tmp_path}/data",
+        check=False,
+    )
     assert proc.returncode != 0
     assert "no_such_net" in proc.stderr and "osnet" in proc.stderr and "nasnet" in proc.stderr

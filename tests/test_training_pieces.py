@@ -56,8 +56,14 @@ def test_run_record_round_trip(tmp_path):
 
 def test_checkpoint_of_another_model_is_refused_with_the_differences(tmp_path):
     path = tmp_path / "x.ckpt"
-    hparams = {"backbone": {"name": "nasnet", "pretrained": False}, "partition": {"name": "global"},
-               "classifier": {"name": "shared"}, "neck_dim": None, "num_classes": 10, "num_part_labels": 7}
+    hparams = {
+        "backbone": {"name": "nasnet", "pretrained": False},
+        "partition": {"name": "global"},
+        "classifier": {"name": "shared"},
+        "neck_dim": None,
+        "num_classes": 10,
+        "num_part_labels": 7,
+    }
     torch.save({"hyper_parameters": hparams, "state_dict": {}, "loops": {}, "optimizer_states": []}, path)
     same_but_pretrained = {**hparams, "backbone": {"name": "nasnet", "pretrained": True}}
     check_checkpoint_matches(path, same_but_pretrained)  # the weights source does not change the model
@@ -69,9 +75,15 @@ def test_checkpoint_of_another_model_is_refused_with_the_differences(tmp_path):
         check_checkpoint_matches(tmp_path / "missing.ckpt", hparams)
 
 
-@pytest.mark.parametrize("overrides, neck_dim", [([], 0), (["experiment=thesis_ch4"], 512),
-                                                   (["experiment=thesis_ch4", "backbone=nasnet"], None),
-                                                   (["neck_dim=256"], 256)])
+@pytest.mark.parametrize(
+    "overrides, neck_dim",
+    [
+        ([], 0),
+        (["experiment=thesis_ch4"], 512),
+        (["experiment=thesis_ch4", "backbone=nasnet"], None),
+        (["neck_dim=256"], 256),
+    ],
+)
 def test_neck_width_comes_from_the_top_level_or_the_backbone_preset(overrides, neck_dim):
     """The default recipe has no neck; thesis_ch4 gives OSNet its paper's 512-d fc; never a backbone option."""
     from pathlib import Path

@@ -61,7 +61,7 @@ def count_macs(model: nn.Module, inputs: tuple) -> dict[str, int]:
 
 
 def _kernel_numel(kernel_size) -> int:
-    return math.prod(kernel_size) if isinstance(kernel_size, tuple) else kernel_size ** 2
+    return math.prod(kernel_size) if isinstance(kernel_size, tuple) else kernel_size**2
 
 
 def _adaptive_kernel_numel(module: nn.Module, x: torch.Tensor) -> int:
@@ -138,8 +138,13 @@ class ThesisNetwork(nn.Module):
     """A backbone completed the way Table 4.3 counted it: global average pooling (a module, or
     functional as in Torchreid's NASNet), OSNet's 512-d fc (our PartNeck) and/or a 751-way classifier."""
 
-    def __init__(self, backbone: nn.Module, pool_module: bool = True, neck: nn.Module | None = None,
-                 num_classes: int | None = None):
+    def __init__(
+        self,
+        backbone: nn.Module,
+        pool_module: bool = True,
+        neck: nn.Module | None = None,
+        num_classes: int | None = None,
+    ):
         super().__init__()
         self.backbone = backbone
         self.pool = nn.AdaptiveAvgPool2d(1) if pool_module else None
@@ -168,16 +173,49 @@ class ThesisRow:
 
 
 THESIS_TABLE_4_3 = (
-    ThesisRow("ResNet-50", "resnet50", 25_046_831, 677_931_759, True, False, True,
-              "incl. 751-way classifier (torchvision-style fc)"),
-    ThesisRow("DCTI", "dcti", 8_022_447, 2_056_823_023, True, False, True,
-              "thesis layout (docstring), incl. 751-way classifier"),
-    ThesisRow("NASNet", "nasnet", 4_232_978, 99_959_103, False, False, False,
-              "no classifier; functional global pooling"),
-    ThesisRow("MobileNetV2", "mobilenetv2", 2_224_960, 55_627_776, True, False, False,
-              "timm's: no t=1 expansion conv (-1,088), ReLU6 counted"),
-    ThesisRow("OSNet", "osnet", 2_193_616, 255_199_776, True, True, False,
-              "incl. 512-d fc (PartNeck); shared gate counted per call"),
+    ThesisRow(
+        "ResNet-50",
+        "resnet50",
+        25_046_831,
+        677_931_759,
+        True,
+        False,
+        True,
+        "incl. 751-way classifier (torchvision-style fc)",
+    ),
+    ThesisRow(
+        "DCTI",
+        "dcti",
+        8_022_447,
+        2_056_823_023,
+        True,
+        False,
+        True,
+        "thesis layout (docstring), incl. 751-way classifier",
+    ),
+    ThesisRow(
+        "NASNet", "nasnet", 4_232_978, 99_959_103, False, False, False, "no classifier; functional global pooling"
+    ),
+    ThesisRow(
+        "MobileNetV2",
+        "mobilenetv2",
+        2_224_960,
+        55_627_776,
+        True,
+        False,
+        False,
+        "timm's: no t=1 expansion conv (-1,088), ReLU6 counted",
+    ),
+    ThesisRow(
+        "OSNet",
+        "osnet",
+        2_193_616,
+        255_199_776,
+        True,
+        True,
+        False,
+        "incl. 512-d fc (PartNeck); shared gate counted per call",
+    ),
 )
 
 
@@ -191,8 +229,12 @@ def thesis_network(row: ThesisRow, num_classes: int = 751) -> ThesisNetwork:
     return ThesisNetwork(backbone, row.pool_module, neck, num_classes if row.classifier else None)
 
 
-def table_4_3(height: int = MARKET_IMAGE_SIZE[0], width: int = MARKET_IMAGE_SIZE[1], latency_repeats: int = 0,
-              latency_warmup: int = 2) -> list[dict]:
+def table_4_3(
+    height: int = MARKET_IMAGE_SIZE[0],
+    width: int = MARKET_IMAGE_SIZE[1],
+    latency_repeats: int = 0,
+    latency_warmup: int = 2,
+) -> list[dict]:
     """Our counts of the Table 4.3 networks at height x width next to the thesis's; with latency_repeats > 0
     also their measured latency (analysis/latency.py's keys, `machine` included)."""
     rows = []
@@ -200,19 +242,31 @@ def table_4_3(height: int = MARKET_IMAGE_SIZE[0], width: int = MARKET_IMAGE_SIZE
     for row in THESIS_TABLE_4_3:
         net = thesis_network(row)
         thesis = count_thesis_complexity(net, inputs)
-        rows.append({"model": row.label, "params": thesis.params, "params_thesis": row.params,
-                     "macs_thesis_convention": thesis.macs, "macs_thesis": row.macs,
-                     "params_distinct": count_parameters(net), **count_macs(net, inputs), "note": row.note})
+        rows.append(
+            {
+                "model": row.label,
+                "params": thesis.params,
+                "params_thesis": row.params,
+                "macs_thesis_convention": thesis.macs,
+                "macs_thesis": row.macs,
+                "params_distinct": count_parameters(net),
+                **count_macs(net, inputs),
+                "note": row.note,
+            }
+        )
         if latency_repeats:
             from reid_lightning.analysis.latency import measure_network
 
-            rows[-1].update(measure_network(net, (torch.zeros(2, 3, height, width),), latency_repeats,
-                                            latency_warmup))
+            rows[-1].update(measure_network(net, (torch.zeros(2, 3, height, width),), latency_repeats, latency_warmup))
     return rows
 
 
-LATENCY_COLUMNS = {"ms/img b1 1thr": "ms_per_image_b1_1t", "ms/img b1 all": "ms_per_image_b1_all",
-                   "img/s b32 1thr": "images_per_s_b32_1t", "img/s b32 all": "images_per_s_b32_all"}
+LATENCY_COLUMNS = {
+    "ms/img b1 1thr": "ms_per_image_b1_1t",
+    "ms/img b1 all": "ms_per_image_b1_all",
+    "img/s b32 1thr": "images_per_s_b32_1t",
+    "img/s b32 all": "images_per_s_b32_all",
+}
 
 
 def latency_cell(row: dict, key: str) -> str:
@@ -228,30 +282,55 @@ def main(argv: list[str] | None = None) -> None:
 
     parser = argparse.ArgumentParser(description=main.__doc__)
     parser.add_argument("--size", default="128x64", help="input HxW (the thesis: 128x64)")
-    parser.add_argument("--latency", action="store_true", help="also measure ONNX Runtime latency on this CPU "
-                        "(and GPU images/s with CUDA); takes ~30 s per network")
+    parser.add_argument(
+        "--latency",
+        action="store_true",
+        help="also measure ONNX Runtime latency on this CPU (and GPU images/s with CUDA); takes ~30 s per network",
+    )
     parser.add_argument("--repeats", type=int, default=10, help="timed calls per latency figure (median kept)")
     args = parser.parse_args(argv)
     height, width = (int(v) for v in args.size.lower().split("x"))
     torch.set_num_threads(1)
     table = Table(title=f"Table 4.3 at {height}x{width}: ours (Torchreid's counting) vs the thesis")
-    for column in ("model", "params", "thesis", "diff", "MACs (every layer)", "thesis", "diff",
-                   "params distinct", "MACs conv/linear", "FLOPs conv/linear",
-                   *(LATENCY_COLUMNS if args.latency else ()), "variant counted"):
+    for column in (
+        "model",
+        "params",
+        "thesis",
+        "diff",
+        "MACs (every layer)",
+        "thesis",
+        "diff",
+        "params distinct",
+        "MACs conv/linear",
+        "FLOPs conv/linear",
+        *(LATENCY_COLUMNS if args.latency else ()),
+        "variant counted",
+    ):
         table.add_column(column, justify="left" if column in ("model", "variant counted") else "right")
     rows = table_4_3(height, width, latency_repeats=args.repeats if args.latency else 0)
     for r in rows:
         measured = [latency_cell(r, key) for key in LATENCY_COLUMNS.values()] if args.latency else []
-        table.add_row(r["model"], f"{r['params']:,}", f"{r['params_thesis']:,}",
-                      f"{r['params'] - r['params_thesis']:+,}",
-                      f"{r['macs_thesis_convention']:,}", f"{r['macs_thesis']:,}",
-                      f"{r['macs_thesis_convention'] - r['macs_thesis']:+,}", f"{r['params_distinct']:,}",
-                      f"{r['macs']:,}", f"{r['flops']:,}", *measured, r["note"])
+        table.add_row(
+            r["model"],
+            f"{r['params']:,}",
+            f"{r['params_thesis']:,}",
+            f"{r['params'] - r['params_thesis']:+,}",
+            f"{r['macs_thesis_convention']:,}",
+            f"{r['macs_thesis']:,}",
+            f"{r['macs_thesis_convention'] - r['macs_thesis']:+,}",
+            f"{r['params_distinct']:,}",
+            f"{r['macs']:,}",
+            f"{r['flops']:,}",
+            *measured,
+            r["note"],
+        )
     Console(width=240).print(table)
     if args.latency:
         print(f"latency: ONNX Runtime (CPU), median of {args.repeats} calls after warm-up, on {rows[0]['machine']}")
-    print("params / MACs (every layer): Torchreid's compute_model_complexity(only_conv_linear=False) rules, "
-          "the thesis's convention. MACs/FLOPs conv/linear: torch.utils.flop_counter (FLOPs = 2 x MACs).")
+    print(
+        "params / MACs (every layer): Torchreid's compute_model_complexity(only_conv_linear=False) rules, "
+        "the thesis's convention. MACs/FLOPs conv/linear: torch.utils.flop_counter (FLOPs = 2 x MACs)."
+    )
 
 
 if __name__ == "__main__":

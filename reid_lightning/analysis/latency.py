@@ -120,10 +120,13 @@ def measure_gpu(net: nn.Module, inputs: tuple, repeats: int, warmup: int) -> dic
         return {}
     device = torch.device("cuda")
     net = net.to(device).eval()
-    batch = [x[:1].expand(BATCH_LARGE, *x.shape[1:]).contiguous().to(device) if isinstance(x, torch.Tensor) else x
-             for x in inputs]
+    batch = [
+        x[:1].expand(BATCH_LARGE, *x.shape[1:]).contiguous().to(device) if isinstance(x, torch.Tensor) else x
+        for x in inputs
+    ]
     result = {}
     for name, dtype in (("fp16", torch.float16), ("bf16", torch.bfloat16)):
+
         def call(d=dtype):
             with torch.autocast("cuda", dtype=d):
                 net(*batch)

@@ -28,8 +28,12 @@ from reid_lightning.reporting.run_records import write_complexity
 
 def resize_inputs(inputs: tuple, size: tuple[int, int]) -> tuple:
     """Zeros like `inputs`, the last two dims of each image-like tensor (images, part maps) set to size."""
-    return tuple(torch.zeros(*x.shape[:-2], *size, dtype=x.dtype, device=x.device)
-                 if isinstance(x, torch.Tensor) and x.ndim >= 3 else x for x in inputs)
+    return tuple(
+        torch.zeros(*x.shape[:-2], *size, dtype=x.dtype, device=x.device)
+        if isinstance(x, torch.Tensor) and x.ndim >= 3
+        else x
+        for x in inputs
+    )
 
 
 def measure(pl_module: pl.LightningModule, input_size: tuple[int, int] | None = None) -> dict:
@@ -57,13 +61,20 @@ class ComplexityCallback(pl.Callback):
     """Parameters and MACs at fit start (rank zero), and measured latency when `latency`: scalars and
     complexity.json. The keyword values' one home is conf/callbacks/default.yaml (`complexity`)."""
 
-    def __init__(self, input_size: tuple[int, int] | list[int] | None = None, latency: bool = False,
-                 latency_repeats: int = 10, latency_warmup: int = 2):
+    def __init__(
+        self,
+        input_size: tuple[int, int] | list[int] | None = None,
+        latency: bool = False,
+        latency_repeats: int = 10,
+        latency_warmup: int = 2,
+    ):
         if input_size is not None and len(input_size) != 2:
             raise ValueError(f"ComplexityCallback input_size must be [height, width], got {input_size}")
         if latency and (latency_repeats < 1 or latency_warmup < 0):
-            raise ValueError(f"callbacks.complexity: latency_repeats must be >= 1 and latency_warmup >= 0, got "
-                             f"{latency_repeats} and {latency_warmup}")
+            raise ValueError(
+                f"callbacks.complexity: latency_repeats must be >= 1 and latency_warmup >= 0, got "
+                f"{latency_repeats} and {latency_warmup}"
+            )
         self.input_size = None if input_size is None else (int(input_size[0]), int(input_size[1]))
         self.latency, self.latency_repeats, self.latency_warmup = latency, latency_repeats, latency_warmup
 

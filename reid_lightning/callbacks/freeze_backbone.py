@@ -43,8 +43,9 @@ class FreezeBackbone(Callback):
         elif self.epochs and trainer.current_epoch == self.epochs:
             log.info("Epoch %d: backbone unfrozen, the whole network trains", trainer.current_epoch)
 
-    def on_before_optimizer_step(self, trainer: "pl.Trainer", pl_module: "pl.LightningModule",
-                                 optimizer: Optimizer) -> None:
+    def on_before_optimizer_step(
+        self, trainer: "pl.Trainer", pl_module: "pl.LightningModule", optimizer: Optimizer
+    ) -> None:
         if self.frozen(trainer):
             for parameter in pl_module.backbone.parameters():
                 parameter.grad = None

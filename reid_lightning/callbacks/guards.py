@@ -35,8 +35,9 @@ class DivergenceGuard(pl.Callback):
         self.reference: float | None = None  # mean training loss of the first epoch
         self._sum, self._count = 0.0, 0
 
-    def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs, batch,
-                           batch_idx: int) -> None:
+    def on_train_batch_end(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs, batch, batch_idx: int
+    ) -> None:
         loss = outputs["loss"] if isinstance(outputs, dict) else outputs
         if not isinstance(loss, torch.Tensor):
             return
@@ -50,15 +51,18 @@ class DivergenceGuard(pl.Callback):
                 f"training diverged at epoch {trainer.current_epoch}, step {trainer.global_step}: "
                 f"{reason or 'another rank saw a diverging loss'}. Lower optimizer.lr (the learning rate is now "
                 f"{lr:g}), add warm-up or gradient clipping (trainer.gradient_clip_val), or loosen "
-                "callbacks.divergence_guard (max_loss, max_ratio).")
+                "callbacks.divergence_guard (max_loss, max_ratio)."
+            )
 
     def reason(self, value: float) -> str | None:
         """Why `value` counts as divergence, or None."""
         if value > self.max_loss:
             return f"the loss {value:.4g} is above max_loss={self.max_loss:g}"
         if self.reference is not None and value > self.max_ratio * self.reference:
-            return (f"the loss {value:.4g} is above max_ratio={self.max_ratio:g} x the first epoch's mean loss "
-                    f"{self.reference:.4g}")
+            return (
+                f"the loss {value:.4g} is above max_ratio={self.max_ratio:g} x the first epoch's mean loss "
+                f"{self.reference:.4g}"
+            )
         return None
 
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
@@ -89,4 +93,5 @@ class TrainingStepsGuard(pl.Callback):
             f"training would run 0 steps: the training loader has {per_device} images for this device "
             f"({total} in the training set, {trainer.world_size} device(s)) and data.batch_size={batch_size} with "
             "drop_last=True, so every batch is incomplete and dropped. Set data.batch_size to at most "
-            f"{per_device} (the batch size is per device), or train on more data.")
+            f"{per_device} (the batch size is per device), or train on more data."
+        )

@@ -30,8 +30,10 @@ class InterruptionCheckpoint(pl.Callback):
         if trainer.fast_dev_run or trainer.sanity_checking or trainer.global_step == 0:
             return  # nothing trained yet: resuming would gain nothing
         trainer.save_checkpoint(self.path)
-        rank_zero_info(f"{type(exception).__name__} at epoch {trainer.current_epoch}, step {trainer.global_step}: "
-                       f"saved the training state to {self.path}")
+        rank_zero_info(
+            f"{type(exception).__name__} at epoch {trainer.current_epoch}, step {trainer.global_step}: "
+            f"saved the training state to {self.path}"
+        )
 
     def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if trainer.is_global_zero:

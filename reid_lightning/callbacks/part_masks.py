@@ -30,8 +30,9 @@ def colour_part_map(part_map: torch.Tensor) -> torch.Tensor:
     return PALETTE[part_map.long().cpu() % len(PALETTE)].permute(2, 0, 1)
 
 
-def render_part_mask_grid(image: torch.Tensor, part_map: torch.Tensor, masks: torch.Tensor,
-                          gap: int = 2) -> torch.Tensor:
+def render_part_mask_grid(
+    image: torch.Tensor, part_map: torch.Tensor, masks: torch.Tensor, gap: int = 2
+) -> torch.Tensor:
     """One row of tiles, `gap` white columns apart: image | coloured part map | image * mask_p for each part.
 
     image (3, H, W) float in [0, 1]; part_map (H, W) int labels; masks (P, h, w) float at feature
@@ -63,8 +64,13 @@ def predicted_part_map(logits: torch.Tensor, size: tuple[int, int]) -> torch.Ten
 
 
 class PartMaskCallback(pl.Callback):
-    def __init__(self, num_images: int = 4, every_n_epochs: int = 1, mean: Sequence[float] | None = None,
-                 std: Sequence[float] | None = None):
+    def __init__(
+        self,
+        num_images: int = 4,
+        every_n_epochs: int = 1,
+        mean: Sequence[float] | None = None,
+        std: Sequence[float] | None = None,
+    ):
         self.num_images, self.every_n_epochs = num_images, every_n_epochs
         self.mean, self.std = mean, std
         self.batch: dict | None = None
@@ -111,13 +117,21 @@ class PartMaskCallback(pl.Callback):
             for logger in loggers:
                 logger.experiment.add_image(f"val/part_masks/{i}", stack_rows(rows), trainer.global_step)
 
-    def on_validation_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs, batch,
-                                batch_idx: int, dataloader_idx: int = 0) -> None:
+    def on_validation_batch_end(
+        self,
+        trainer: pl.Trainer,
+        pl_module: pl.LightningModule,
+        outputs,
+        batch,
+        batch_idx: int,
+        dataloader_idx: int = 0,
+    ) -> None:
         """Keep the head of the first validation batch, as the model saw it (on the device, normalised, by
         either data path): the same images every epoch."""
         if self.batch is None and batch_idx == 0 and dataloader_idx == 0 and trainer.is_global_zero:
-            self.batch = {k: v[:self.num_images].detach().clone() for k, v in batch.items()
-                          if isinstance(v, torch.Tensor)}
+            self.batch = {
+                k: v[: self.num_images].detach().clone() for k, v in batch.items() if isinstance(v, torch.Tensor)
+            }
 
     def _mean_std(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> tuple[torch.Tensor, ...]:
         """Normalisation to undo: the callback's, else the module's hparams, the data module's, ImageNet's."""

@@ -79,8 +79,10 @@ class EpochLines(ProgressBar):
         now = time.perf_counter()
         epoch, total = trainer.current_epoch + 1, trainer.max_epochs
         metrics = trainer.callback_metrics
-        parts = [f"epoch {epoch}/{total}" if total and total > 0 else f"epoch {epoch}",
-                 f"steps {trainer.global_step - self.steps_at_start} ({trainer.global_step})"]
+        parts = [
+            f"epoch {epoch}/{total}" if total and total > 0 else f"epoch {epoch}",
+            f"steps {trainer.global_step - self.steps_at_start} ({trainer.global_step})",
+        ]
         for key, label in (("train/loss_epoch", "loss"), ("train/acc", "acc")):
             if key in metrics:
                 parts.append(f"{label} {float(metrics[key]):.4f}")
@@ -92,8 +94,9 @@ class EpochLines(ProgressBar):
         if total and total > 0 and done > 0:
             parts.append(f"ETA {clock(elapsed / done * (total - epoch))}")
         if self.validated:
-            scores = [f"{SHORT_LABELS[k]} {float(metrics[f'val/{k}']):.4f}" for k in SHOWN_METRICS
-                      if f"val/{k}" in metrics]
+            scores = [
+                f"{SHORT_LABELS[k]} {float(metrics[f'val/{k}']):.4f}" for k in SHOWN_METRICS if f"val/{k}" in metrics
+            ]
             if scores:
                 parts.append("val " + " ".join(scores))
         return "  ".join(parts)

@@ -25,7 +25,7 @@ def framed(path: Path, size: tuple[int, int], colour: tuple[int, int, int], bord
     pixels = np.asarray(Image.fromarray(read_rgb(path)).resize((w, h), Image.BILINEAR))  # as training sees it
     canvas = np.empty((h + 2 * border, w + 2 * border, 3), dtype=np.uint8)
     canvas[:] = colour
-    canvas[border:border + h, border:border + w] = pixels
+    canvas[border : border + h, border : border + w] = pixels
     return canvas
 
 
@@ -74,6 +74,9 @@ class RankedListCallback(pl.Callback):
     def render(trainer, samples, lists: list[tuple[int, list[int], list[bool]]]) -> np.ndarray:
         """lists: (query index, gallery indices, matches) per query, indices into `samples` (a test dataset's)."""
         size = tuple(trainer.lightning_module.hparams.image_size)
-        return ranked_list_grid([samples[q].path for q, _, _ in lists],
-                                [[samples[j].path for j in gallery] for _, gallery, _ in lists],
-                                [matches for _, _, matches in lists], size=size)
+        return ranked_list_grid(
+            [samples[q].path for q, _, _ in lists],
+            [[samples[j].path for j in gallery] for _, gallery, _ in lists],
+            [matches for _, _, matches in lists],
+            size=size,
+        )

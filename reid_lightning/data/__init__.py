@@ -17,6 +17,14 @@ from reid_lightning.data.samples import Sample, Splits
 from reid_lightning.data.validation import split_validation
 
 __all__ = [
-    "LIP_20_TO_PPP_7", "PART_NAMES_7", "PASCAL_PERSON_PART_7", "LabelGrouping", "Sample", "Splits",
-    "check_part_maps", "load_part_map", "part_map_path", "split_validation",
+    "LIP_20_TO_PPP_7",
+    "PART_NAMES_7",
+    "PASCAL_PERSON_PART_7",
+    "LabelGrouping",
+    "Sample",
+    "Splits",
+    "check_part_maps",
+    "load_part_map",
+    "part_map_path",
+    "split_validation",
 ]

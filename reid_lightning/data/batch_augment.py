@@ -85,8 +85,9 @@ class BatchAugment:
         mean, std = self.mean.to(images.device), self.std.to(images.device)
         return images.float().mul_(1.0 / 255).sub_(mean).div_(std)
 
-    def __call__(self, images: torch.Tensor, part_maps: torch.Tensor | None,
-                 draws: BatchDraws) -> tuple[torch.Tensor, torch.Tensor | None]:
+    def __call__(
+        self, images: torch.Tensor, part_maps: torch.Tensor | None, draws: BatchDraws
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """uint8 images (B, 3, H, W) and part maps (B, H, W) -> augmented float images and int64 maps."""
         draws = draws.to(images.device)
         rows, cols = self._crop_indices(draws, images.device)  # (B, H), (B, W) into the padded image
@@ -115,6 +116,10 @@ class BatchAugment:
         ys = torch.arange(images.shape[-2], device=images.device)[None, :, None]  # (1, H, 1)
         xs = torch.arange(images.shape[-1], device=images.device)[None, None, :]  # (1, 1, W)
         top, left = draws.erase_top[:, None, None], draws.erase_left[:, None, None]
-        inside = ((ys >= top) & (ys < top + draws.erase_h[:, None, None])
-                  & (xs >= left) & (xs < left + draws.erase_w[:, None, None]))  # (B, H, W)
+        inside = (
+            (ys >= top)
+            & (ys < top + draws.erase_h[:, None, None])
+            & (xs >= left)
+            & (xs < left + draws.erase_w[:, None, None])
+        )  # (B, H, W)
         return images.masked_fill(inside[:, None], 0.0)

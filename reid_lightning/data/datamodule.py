@@ -80,8 +80,14 @@ class ReIDDataModule(pl.LightningDataModule):
     targets default to the sources. Test metrics are named per target (`test_targets`) when `targets` are
     given or there are several; a single default target keeps the plain `test/<metric>` names."""
 
-    def __init__(self, cfg: DataConfig, load_part_maps: bool = False, sources: list[DatasetSpec] | None = None,
-                 targets: list[DatasetSpec] | None = None, load_train_part_maps: bool | None = None):
+    def __init__(
+        self,
+        cfg: DataConfig,
+        load_part_maps: bool = False,
+        sources: list[DatasetSpec] | None = None,
+        targets: list[DatasetSpec] | None = None,
+        load_train_part_maps: bool | None = None,
+    ):
         super().__init__()
         self.cfg, self.load_part_maps = cfg, load_part_maps
         # the training folders' maps (train + validation): by default as for every split
@@ -97,8 +103,10 @@ class ReIDDataModule(pl.LightningDataModule):
         for source in self.sources:
             same_key = [t for t in self.targets if t.key == source.key]
             if same_key and same_key[0] != source:
-                raise ValueError(f"data.sources and data.targets both name {source.key}, as different datasets "
-                                 f"({source} and {same_key[0]}); give one of them another key")
+                raise ValueError(
+                    f"data.sources and data.targets both name {source.key}, as different datasets "
+                    f"({source} and {same_key[0]}); give one of them another key"
+                )
         self._splits: dict[str, Splits] = {}
         self.transform_cfg = TransformConfig(height=cfg.height, width=cfg.width, **cfg.augment)
         grouping = None
@@ -130,8 +138,10 @@ class ReIDDataModule(pl.LightningDataModule):
     def training(self) -> TrainingSet:
         for source in self.sources:
             if not self.splits(source.key).train:
-                raise ValueError(f"data source {source.key} ({source.name} at {source.root}) has no train images; "
-                                 "train on a dataset with a train split, or list it in data.targets only")
+                raise ValueError(
+                    f"data source {source.key} ({source.name} at {source.root}) has no train images; "
+                    "train on a dataset with a train split, or list it in data.targets only"
+                )
         train, _ = union_of_train_sets([(s.key, self.splits(s.key).train) for s in self.sources])
         val = None
         if self.cfg.val_split:
@@ -172,9 +182,11 @@ class ReIDDataModule(pl.LightningDataModule):
             spec, root = self._specs[k], self.splits(k).root
             outside = next((samples[i].path for i in indices if not samples[i].path.is_relative_to(root)), None)
             if outside is not None:
-                raise ValueError(f"image {outside} of {k} lies outside its dataset root {root}, so it has no part-map "
-                                 "path (<part maps>/<image path under the root>.png); move the images under the root "
-                                 "(a CSV manifest's folder) or use a partition without part maps")
+                raise ValueError(
+                    f"image {outside} of {k} lies outside its dataset root {root}, so it has no part-map "
+                    "path (<part maps>/<image path under the root>.png); move the images under the root "
+                    "(a CSV manifest's folder) or use a partition without part maps"
+                )
             found = part_maps.part_map_paths([samples[i] for i in indices], root, spec.part_root)
             for i, path in zip(indices, part_maps.require_part_maps(found, spec.part_root), strict=True):
                 paths[i] = path
@@ -184,37 +196,67 @@ class ReIDDataModule(pl.LightningDataModule):
     def cache_dir(self) -> Path:
         return Path(self.cfg.cache_dir or Path(self.sources[0].root).parent / "decode_cache")
 
-    def _dataset(self, samples, train, with_maps: bool, is_query=None, pids=None,
-                 key: str | None = None, role: str = "") -> ReIDDataset | CachedReIDDataset:
+    def _dataset(
+        self, samples, train, with_maps: bool, is_query=None, pids=None, key: str | None = None, role: str = ""
+    ) -> ReIDDataset | CachedReIDDataset:
         maps = self._part_map_paths(samples, key) if with_maps else None
         if self.cfg.cache:
-            decoded = decoded_set([s.path for s in samples], maps, self.transform_cfg, self.cache_dir,
-                                  self.cfg.num_part_labels, description=f"decoding {role}")
+            decoded = decoded_set(
+                [s.path for s in samples],
+                maps,
+                self.transform_cfg,
+                self.cache_dir,
+                self.cfg.num_part_labels,
+                description=f"decoding {role}",
+            )
             return CachedReIDDataset(samples, decoded, is_query=is_query, label_lookup=self.label_lookup, pids=pids)
         return ReIDDataset(
-            samples, build_transform(self.transform_cfg, train), build_image_only_transform(self.transform_cfg, train),
-            part_map_paths=maps, part_map_loader=self._load_map, is_query=is_query,
-            label_lookup=self.label_lookup, pids=pids)
+            samples,
+            build_transform(self.transform_cfg, train),
+            build_image_only_transform(self.transform_cfg, train),
+            part_map_paths=maps,
+            part_map_loader=self._load_map,
+            is_query=is_query,
+            label_lookup=self.label_lookup,
+            pids=pids,
+        )
 
     def _load_map(self, path: Path, size: tuple[int, int]):
         return part_maps.load_part_map(path, size, self.cfg.num_part_labels)
 
-    def _retrieval_dataset(self, query, gallery, with_maps: bool, key: str | None = None,
-                           role: str = "") -> ReIDDataset | CachedReIDDataset:
-        return self._dataset(query + gallery, train=False, with_maps=with_maps,
-                             is_query=[True] * len(query) + [False] * len(gallery), key=key, role=role)
+    def _retrieval_dataset(
+        self, query, gallery, with_maps: bool, key: str | None = None, role: str = ""
+    ) -> ReIDDataset | CachedReIDDataset:
+        return self._dataset(
+            query + gallery,
+            train=False,
+            with_maps=with_maps,
+            is_query=[True] * len(query) + [False] * len(gallery),
+            key=key,
+            role=role,
+        )
 
     def train_dataloader(self) -> DataLoader:
         train = self.training.train
         pid_to_label = {pid: i for i, pid in enumerate(sorted({s.pid for s in train}))}
         labels = [pid_to_label[s.pid] for s in train]
-        dataset = self._dataset(train, train=True, with_maps=self.load_train_part_maps, pids=labels,
-                                role="train " + "+".join(s.key for s in self.sources))
+        dataset = self._dataset(
+            train,
+            train=True,
+            with_maps=self.load_train_part_maps,
+            pids=labels,
+            role="train " + "+".join(s.key for s in self.sources),
+        )
         balance = self.cfg.balance_sources and len(self.sources) > 1
         sampler = None
         if self.cfg.sampler == "identity":
-            sampler = IdentitySampler(labels, self.cfg.batch_size, self.cfg.num_instances, seed=self.cfg.seed,
-                                      sources=[s.dataset for s in train] if balance else None)
+            sampler = IdentitySampler(
+                labels,
+                self.cfg.batch_size,
+                self.cfg.num_instances,
+                seed=self.cfg.seed,
+                sources=[s.dataset for s in train] if balance else None,
+            )
         elif self.cfg.sampler != "random":
             raise ValueError(f"data.sampler={self.cfg.sampler!r} is unknown; use 'random' or 'identity'")
         elif balance:  # as many draws as images, every source equally likely
@@ -233,8 +275,13 @@ class ReIDDataModule(pl.LightningDataModule):
         loaders = []
         for target in self.targets:
             splits = self.splits(target.key)
-            dataset = self._retrieval_dataset(splits.query, splits.gallery, with_maps=self.load_part_maps,
-                                              key=target.key, role=f"{target.key} query+gallery")
+            dataset = self._retrieval_dataset(
+                splits.query,
+                splits.gallery,
+                with_maps=self.load_part_maps,
+                key=target.key,
+                role=f"{target.key} query+gallery",
+            )
             loaders.append(self._loader(dataset, self.cfg.eval_batch_size, sampler=self._eval_sampler(dataset)))
         return loaders if len(loaders) > 1 else loaders[0]
 
@@ -250,10 +297,18 @@ class ReIDDataModule(pl.LightningDataModule):
     def _loader(self, dataset, batch_size, shuffle=False, sampler=None, drop_last=False) -> DataLoader:
         workers = self.cfg.num_workers
         collate = keep_collated if isinstance(dataset, CachedReIDDataset) else None
-        return DataLoader(dataset, batch_size=min(batch_size, len(dataset)) if not drop_last else batch_size,
-                          shuffle=shuffle, sampler=sampler, drop_last=drop_last, num_workers=workers,
-                          pin_memory=torch.cuda.is_available(), persistent_workers=workers > 0,
-                          worker_init_fn=init_worker, collate_fn=collate)
+        return DataLoader(
+            dataset,
+            batch_size=min(batch_size, len(dataset)) if not drop_last else batch_size,
+            shuffle=shuffle,
+            sampler=sampler,
+            drop_last=drop_last,
+            num_workers=workers,
+            pin_memory=torch.cuda.is_available(),
+            persistent_workers=workers > 0,
+            worker_init_fn=init_worker,
+            collate_fn=collate,
+        )
 
     def on_after_batch_transfer(self, batch: dict, dataloader_idx: int) -> dict:
         """The cached path's batches, now on the device: augmented (training) and normalised. A training

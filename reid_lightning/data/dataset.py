@@ -28,10 +28,17 @@ from reid_lightning.data.transforms import apply_joint
 class ReIDDataset(Dataset):
     """Items: image (3,H,W) float, part_map (H,W) int64 (if maps given), pid, camid, index, is_query."""
 
-    def __init__(self, samples: Sequence[Sample], joint_transform, image_transform=None,
-                 part_map_paths: Sequence[Path] | None = None, part_map_loader=None,
-                 is_query: Sequence[bool] | None = None, label_lookup: np.ndarray | None = None,
-                 pids: Sequence[int] | None = None):
+    def __init__(
+        self,
+        samples: Sequence[Sample],
+        joint_transform,
+        image_transform=None,
+        part_map_paths: Sequence[Path] | None = None,
+        part_map_loader=None,
+        is_query: Sequence[bool] | None = None,
+        label_lookup: np.ndarray | None = None,
+        pids: Sequence[int] | None = None,
+    ):
         self.samples = list(samples)
         self.joint_transform, self.image_transform = joint_transform, image_transform
         self.part_map_paths = None if part_map_paths is None else list(part_map_paths)
@@ -53,8 +60,13 @@ class ReIDDataset(Dataset):
                 labels = self.label_lookup[labels]
             part_map = torch.from_numpy(np.array(labels, dtype=np.uint8))  # writable copy
         image, part_map = apply_joint(self.joint_transform, self.image_transform, image, part_map)
-        item = {"image": image, "pid": self.pids[index], "camid": sample.camid, "index": index,
-                "is_query": self.is_query[index]}
+        item = {
+            "image": image,
+            "pid": self.pids[index],
+            "camid": sample.camid,
+            "index": index,
+            "is_query": self.is_query[index],
+        }
         if part_map is not None:
             item["part_map"] = part_map.long()
         return item
@@ -66,11 +78,19 @@ class CachedReIDDataset(Dataset):
     A batch of indices is one fancy-indexed read of the memory maps (`__getitems__`), already collated: give
     the loader `collate_fn=keep_collated`."""
 
-    def __init__(self, samples: Sequence[Sample], decoded: DecodedSet, is_query: Sequence[bool] | None = None,
-                 label_lookup: np.ndarray | None = None, pids: Sequence[int] | None = None):
+    def __init__(
+        self,
+        samples: Sequence[Sample],
+        decoded: DecodedSet,
+        is_query: Sequence[bool] | None = None,
+        label_lookup: np.ndarray | None = None,
+        pids: Sequence[int] | None = None,
+    ):
         if len(decoded) != len(samples):
-            raise ValueError(f"decode cache {decoded.folder} holds {len(decoded)} images for {len(samples)} samples; "
-                             "delete the folder to rebuild it")
+            raise ValueError(
+                f"decode cache {decoded.folder} holds {len(decoded)} images for {len(samples)} samples; "
+                "delete the folder to rebuild it"
+            )
         self.samples, self.decoded = list(samples), decoded
         self.is_query = torch.tensor(list(is_query) if is_query is not None else [False] * len(self.samples))
         self.label_lookup = None if label_lookup is None else torch.from_numpy(label_lookup)  # (256,)
@@ -85,9 +105,13 @@ class CachedReIDDataset(Dataset):
 
     def __getitems__(self, indices: Sequence[int]) -> dict:
         order = torch.as_tensor(indices, dtype=torch.long)
-        batch = {"image": torch.from_numpy(self.decoded.images[order.numpy()]),  # (B, 3, H, W) uint8, a copy
-                 "pid": self.pids[order], "camid": self.camids[order], "index": order,
-                 "is_query": self.is_query[order]}
+        batch = {
+            "image": torch.from_numpy(self.decoded.images[order.numpy()]),  # (B, 3, H, W) uint8, a copy
+            "pid": self.pids[order],
+            "camid": self.camids[order],
+            "index": order,
+            "is_query": self.is_query[order],
+        }
         if self.decoded.part_maps is not None:
             maps = torch.from_numpy(self.decoded.part_maps[order.numpy()])  # (B, H, W) source labels
             batch["part_map"] = maps if self.label_lookup is None else self.label_lookup[maps.long()]

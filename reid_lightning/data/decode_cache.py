@@ -72,8 +72,11 @@ class DecodedSet:
 
 def open_decoded_set(folder: Path, with_maps: bool) -> DecodedSet:
     """Memory-map the arrays of a complete cache folder (read-only; checked by `decoded_set` in this run)."""
-    return DecodedSet(folder, np.load(folder / IMAGES, mmap_mode="r"),
-                      np.load(folder / PART_MAPS, mmap_mode="r") if with_maps else None)
+    return DecodedSet(
+        folder,
+        np.load(folder / IMAGES, mmap_mode="r"),
+        np.load(folder / PART_MAPS, mmap_mode="r") if with_maps else None,
+    )
 
 
 def file_fingerprint(path: Path, size: int) -> str:
@@ -89,12 +92,19 @@ def file_fingerprint(path: Path, size: int) -> str:
     return digest.hexdigest()
 
 
-def cache_key(images: Sequence[Path], part_maps: Sequence[Path] | None, cfg: TransformConfig,
-              description: str = "the decode cache") -> str:
+def cache_key(
+    images: Sequence[Path],
+    part_maps: Sequence[Path] | None,
+    cfg: TransformConfig,
+    description: str = "the decode cache",
+) -> str:
     """A hash of the files (path, size, mtime, content fingerprint), the input size and the resize filter.
     Files that do not exist raise one FileNotFoundError naming them."""
-    digest = hashlib.sha256(json.dumps({"version": CACHE_VERSION, "height": cfg.height, "width": cfg.width,
-                                        "interpolation": cfg.interpolation}).encode())
+    digest = hashlib.sha256(
+        json.dumps(
+            {"version": CACHE_VERSION, "height": cfg.height, "width": cfg.width, "interpolation": cfg.interpolation}
+        ).encode()
+    )
     files = list(images) + list(part_maps or [])
     missing = []
     for path in files:
@@ -107,9 +117,11 @@ def cache_key(images: Sequence[Path], part_maps: Sequence[Path] | None, cfg: Tra
         digest.update(f"{path}\0{stat.st_size}\0{stat.st_mtime_ns}\0{fingerprint}\n".encode())
     if missing:
         examples = ", ".join(str(p) for p in missing[:3])
-        raise FileNotFoundError(f"{len(missing)} of the {len(files)} files of {description} do not exist (e.g. "
-                                f"{examples}); fix the dataset's file list (a CSV manifest's paths are relative to "
-                                "its folder) or restore the files")
+        raise FileNotFoundError(
+            f"{len(missing)} of the {len(files)} files of {description} do not exist (e.g. "
+            f"{examples}); fix the dataset's file list (a CSV manifest's paths are relative to "
+            "its folder) or restore the files"
+        )
     digest.update(b"maps" if part_maps is not None else b"no maps")
     return digest.hexdigest()[:20]
 
@@ -149,8 +161,14 @@ def checksum(path: Path) -> int:
     return crc
 
 
-def decoded_set(images: Sequence[Path], part_maps: Sequence[Path] | None, cfg: TransformConfig,
-                cache_dir: str | Path, num_part_labels: int, description: str = "decoding") -> DecodedSet:
+def decoded_set(
+    images: Sequence[Path],
+    part_maps: Sequence[Path] | None,
+    cfg: TransformConfig,
+    cache_dir: str | Path,
+    num_part_labels: int,
+    description: str = "decoding",
+) -> DecodedSet:
     """The cached arrays of these files: opened if a complete cache exists and matches its record, else built
     first (once, under a lock shared by every process asking for the same key)."""
     if part_maps is not None and len(part_maps) != len(images):
@@ -180,9 +198,12 @@ def check_free_space(folder: Path, needed: int) -> None:
     """OSError (ENOSPC) naming the folder, the space needed and free, and the fix, when the arrays cannot fit."""
     free = shutil.disk_usage(folder).free
     if free < needed + FREE_SPACE_MARGIN:
-        raise OSError(errno.ENOSPC, f"cannot write {folder}: {os.strerror(errno.ENOSPC)} (the decode cache needs "
-                                    f"{needed / 1e6:.1f} MB, {free / 1e6:.1f} MB are free). Free disk space, set "
-                                    "data.cache_dir to a folder on a larger disk, or data.cache=false")
+        raise OSError(
+            errno.ENOSPC,
+            f"cannot write {folder}: {os.strerror(errno.ENOSPC)} (the decode cache needs "
+            f"{needed / 1e6:.1f} MB, {free / 1e6:.1f} MB are free). Free disk space, set "
+            "data.cache_dir to a folder on a larger disk, or data.cache=false",
+        )
 
 
 @contextmanager
@@ -191,9 +212,12 @@ def writing(path: Path):
     try:
         yield
     except OSError as err:
-        raise OSError(err.errno, f"cannot write {path}: {err.strerror or err}; the partial decode cache was removed. "
-                                 "Free disk space, set data.cache_dir to a folder on a larger disk, or "
-                                 "data.cache=false") from err
+        raise OSError(
+            err.errno,
+            f"cannot write {path}: {err.strerror or err}; the partial decode cache was removed. "
+            "Free disk space, set data.cache_dir to a folder on a larger disk, or "
+            "data.cache=false",
+        ) from err
 
 
 class ArrayFile:
@@ -202,8 +226,9 @@ class ArrayFile:
     def __init__(self, path: Path, shape: tuple[int, ...]):
         self.path, self.crc, self.bytes = path, 0, 0
         header = io.BytesIO()
-        np.lib.format.write_array_header_1_0(header, {"descr": np.lib.format.dtype_to_descr(np.dtype(np.uint8)),
-                                                      "fortran_order": False, "shape": shape})
+        np.lib.format.write_array_header_1_0(
+            header, {"descr": np.lib.format.dtype_to_descr(np.dtype(np.uint8)), "fortran_order": False, "shape": shape}
+        )
         with writing(path):
             self.file = open(path, "wb")  # noqa: SIM115 (closed by close() or abandon())
         self.write(header.getvalue())
@@ -229,8 +254,14 @@ class ArrayFile:
             self.file.close()
 
 
-def _build(folder: Path, images: Sequence[Path], part_maps: Sequence[Path] | None, cfg: TransformConfig,
-           num_part_labels: int, description: str) -> None:
+def _build(
+    folder: Path,
+    images: Sequence[Path],
+    part_maps: Sequence[Path] | None,
+    cfg: TransformConfig,
+    num_part_labels: int,
+    description: str,
+) -> None:
     """Decode and resize every file into `<folder>.tmp-<pid>`, then rename it to `folder`."""
     resize = build_resize(cfg)
     for stale in folder.parent.glob(f"{folder.name}.tmp-*"):  # of a killed builder (we hold the key's lock)
@@ -246,8 +277,7 @@ def _build(folder: Path, images: Sequence[Path], part_maps: Sequence[Path] | Non
         arrays.append(pixels)
         labels = None if part_maps is None else ArrayFile(tmp / PART_MAPS, (len(images), *size))
         arrays += [labels] if labels is not None else []
-        for i in track(range(len(images)), description=f"{description} ({len(images)} images, once)",
-                       transient=True):
+        for i in track(range(len(images)), description=f"{description} ({len(images)} images, once)", transient=True):
             image = read_image(images[i])  # (3, h, w) uint8
             if labels is None:
                 pixels.write(resize(tv_tensors.Image(image)).numpy())
@@ -257,9 +287,16 @@ def _build(folder: Path, images: Sequence[Path], part_maps: Sequence[Path] | Non
             pixels.write(image.numpy())
             labels.write(part_map.numpy())
         files = {array.path.name: array.close() for array in arrays}
-        meta = {"version": CACHE_VERSION, "count": len(images), "height": cfg.height, "width": cfg.width,
-                "interpolation": cfg.interpolation, "part_maps": part_maps is not None,
-                "first_image": str(images[0]) if len(images) else None, "files": files}
+        meta = {
+            "version": CACHE_VERSION,
+            "count": len(images),
+            "height": cfg.height,
+            "width": cfg.width,
+            "interpolation": cfg.interpolation,
+            "part_maps": part_maps is not None,
+            "first_image": str(images[0]) if len(images) else None,
+            "files": files,
+        }
         with writing(tmp / META):
             (tmp / META).write_text(json.dumps(meta, indent=1))
         shutil.rmtree(folder, ignore_errors=True)  # an incomplete or damaged folder of an older build

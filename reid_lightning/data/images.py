@@ -51,12 +51,15 @@ def read_rgb(path: str | Path) -> np.ndarray:
             image.load()  # decode everything now: a truncated file fails here, naming it
             return to_rgb_array(ImageOps.exif_transpose(image))
     except FileNotFoundError as err:
-        raise UnreadableImage(f"cannot read image {path}: the file does not exist. Fix the dataset's file list or "
-                              "restore the file.") from err
+        raise UnreadableImage(
+            f"cannot read image {path}: the file does not exist. Fix the dataset's file list or restore the file."
+        ) from err
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
         empty = " (0 bytes)" if _is_empty(path) else ""
-        raise UnreadableImage(f"cannot read image {path}{empty}: {err}. The file is corrupt or not an image; "
-                              "replace it from the original dataset or delete it.") from err
+        raise UnreadableImage(
+            f"cannot read image {path}{empty}: {err}. The file is corrupt or not an image; "
+            "replace it from the original dataset or delete it."
+        ) from err
 
 
 def read_image(path: str | Path) -> torch.Tensor:
@@ -78,8 +81,10 @@ def upright_size(path: str | Path) -> tuple[int, int]:
             width, height = image.size
             orientation = image.getexif().get(ORIENTATION_TAG, 1)
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
-        raise UnreadableImage(f"cannot read image {path}: {err}. The file is corrupt or not an image; "
-                              "replace it from the original dataset or delete it.") from err
+        raise UnreadableImage(
+            f"cannot read image {path}: {err}. The file is corrupt or not an image; "
+            "replace it from the original dataset or delete it."
+        ) from err
     return (width, height) if orientation in QUARTER_TURNS else (height, width)
 
 

@@ -21,8 +21,10 @@ def union_of_train_sets(train_sets: Sequence[tuple[str, list[Sample]]]) -> tuple
     for key, samples in train_sets:
         labels = sorted({s.pid for s in samples})
         if labels != list(range(len(labels))):
-            raise ValueError(f"train labels of source {key} are not 0..{len(labels) - 1}; its loader must relabel "
-                             "train identities (samples.relabel)")
+            raise ValueError(
+                f"train labels of source {key} are not 0..{len(labels) - 1}; its loader must relabel "
+                "train identities (samples.relabel)"
+            )
         union += [replace(s, pid=s.pid + offset, dataset=key) for s in samples]
         offset += len(labels)
     return union, offset

@@ -22,15 +22,20 @@ from reid_lightning.data.samples import Sample
 PART_NAMES_7 = ("background", "head", "torso", "upper_arms", "forearms", "upper_legs", "lower_legs")
 NUM_PART_LABELS = len(PART_NAMES_7)  # labels of a Pascal-Person-Part map: the suite's default scheme
 # One colour per label of the 7-part scheme (index = label), for every picture of part maps.
-PART_COLOURS = np.array([(0, 0, 0), (230, 40, 40), (40, 120, 240), (250, 210, 0), (255, 120, 0),
-                         (40, 200, 60), (180, 60, 230)], dtype=np.uint8)  # (7, 3)
-_GENERATE_HINT = ("generate them with `reid-parts generate --root ...` or point data.part_maps=... at a "
-                  "folder holding <split>/<image stem>.png")
+PART_COLOURS = np.array(
+    [(0, 0, 0), (230, 40, 40), (40, 120, 240), (250, 210, 0), (255, 120, 0), (40, 200, 60), (180, 60, 230)],
+    dtype=np.uint8,
+)  # (7, 3)
+_GENERATE_HINT = (
+    "generate them with `reid-parts generate --root ...` or point data.part_maps=... at a "
+    "folder holding <split>/<image stem>.png"
+)
 _UNMAPPED = 255
 
 
-def load_part_map(path: str | Path, image_size: tuple[int, int], num_part_labels: int,
-                  image_path: str | Path | None = None) -> np.ndarray:
+def load_part_map(
+    path: str | Path, image_size: tuple[int, int], num_part_labels: int, image_path: str | Path | None = None
+) -> np.ndarray:
     """Read one label map as uint8 (H, W) and check its size and label range."""
     path = Path(path)
     of_image = f" of image {image_path}" if image_path is not None else ""
@@ -40,18 +45,24 @@ def load_part_map(path: str | Path, image_size: tuple[int, int], num_part_labels
         with Image.open(path) as img:
             img.load()
             if img.mode not in ("L", "P", "I", "I;16"):
-                raise ValueError(f"part map {path} is a {img.mode} image; expected a single-channel label "
-                                 "PNG (mode L) with one integer label per pixel, not a colour rendering")
+                raise ValueError(
+                    f"part map {path} is a {img.mode} image; expected a single-channel label "
+                    "PNG (mode L) with one integer label per pixel, not a colour rendering"
+                )
             labels = np.asarray(img)
     except (UnidentifiedImageError, OSError, SyntaxError) as err:
         raise ValueError(f"part map {path} is not a readable PNG ({err}); delete and regenerate it") from err
     if labels.shape != tuple(image_size):
-        raise ValueError(f"part map {path} has size {labels.shape} (H, W), expected {tuple(image_size)} "
-                         f"like its image{of_image}; regenerate the part maps for these images")
+        raise ValueError(
+            f"part map {path} has size {labels.shape} (H, W), expected {tuple(image_size)} "
+            f"like its image{of_image}; regenerate the part maps for these images"
+        )
     found = int(labels.max()) if labels.size else 0
     if found >= num_part_labels or labels.min() < 0:
-        raise ValueError(f"part map {path} holds label {found}, allowed 0..{num_part_labels - 1} "
-                         f"(num_part_labels={num_part_labels}); set the right label grouping or num_part_labels")
+        raise ValueError(
+            f"part map {path} holds label {found}, allowed 0..{num_part_labels - 1} "
+            f"(num_part_labels={num_part_labels}); set the right label grouping or num_part_labels"
+        )
     return labels.astype(np.uint8, copy=False)
 
 
@@ -87,7 +98,8 @@ def require_part_maps(paths: Sequence[Path], where: str | Path) -> list[Path]:
     if missing:
         examples = ", ".join(str(p) for p in missing[:3])
         raise FileNotFoundError(
-            f"{len(missing)} of {len(paths)} part maps are missing in {where} (e.g. {examples}); {_GENERATE_HINT}")
+            f"{len(missing)} of {len(paths)} part maps are missing in {where} (e.g. {examples}); {_GENERATE_HINT}"
+        )
     return list(paths)
 
 
@@ -115,16 +127,20 @@ class LabelGrouping:
             for label in groups[name]:
                 label = int(label)
                 if not 0 <= label < num_source_labels:
-                    raise ValueError(f"label grouping: group {name!r} lists source label {label}, "
-                                     f"but the source has labels 0..{num_source_labels - 1}")
+                    raise ValueError(
+                        f"label grouping: group {name!r} lists source label {label}, "
+                        f"but the source has labels 0..{num_source_labels - 1}"
+                    )
                 if lookup[label] != _UNMAPPED:
-                    raise ValueError(f"label grouping: source label {label} is in both "
-                                     f"{names[lookup[label]]!r} and {name!r}")
+                    raise ValueError(
+                        f"label grouping: source label {label} is in both {names[lookup[label]]!r} and {name!r}"
+                    )
                 lookup[label] = part
         unassigned = [i for i in range(num_source_labels) if lookup[i] == _UNMAPPED]
         if unassigned:
-            raise ValueError(f"label grouping: source labels {unassigned} belong to no group; "
-                             "add them to one (e.g. background)")
+            raise ValueError(
+                f"label grouping: source labels {unassigned} belong to no group; add them to one (e.g. background)"
+            )
         return cls(tuple(names), lookup, num_source_labels)
 
     @property
@@ -135,8 +151,10 @@ class LabelGrouping:
         """Apply to a source label map (H, W) -> part map (H, W) uint8."""
         low, high = (int(labels.min()), int(labels.max())) if labels.size else (0, 0)
         if low < 0 or high >= self.num_source_labels:  # a negative label would wrap around the lookup table
-            raise ValueError(f"label map holds source label {low if low < 0 else high}, but this grouping knows "
-                             f"labels 0..{self.num_source_labels - 1}; choose the grouping of your segmenter")
+            raise ValueError(
+                f"label map holds source label {low if low < 0 else high}, but this grouping knows "
+                f"labels 0..{self.num_source_labels - 1}; choose the grouping of your segmenter"
+            )
         return self.lookup[labels]
 
 
@@ -152,14 +170,17 @@ PASCAL_PERSON_PART_7 = LabelGrouping.from_groups({name: [i] for i, name in enume
 # (pants, skirt) cover the thighs first -> upper_legs; exposed legs, socks and shoes are mostly below
 # the knee -> lower_legs. A table cannot split long trousers at the knee: that needs geometry
 # (e.g. a pose model's knee keypoints), which is the part-map generator's job, not this lookup.
-LIP_20_TO_PPP_7 = LabelGrouping.from_groups({
-    "background": [0],
-    "head": [1, 2, 4, 13],
-    "torso": [5, 6, 7, 10, 11],
-    "upper_arms": [],
-    "forearms": [3, 14, 15],
-    "upper_legs": [9, 12],
-    "lower_legs": [8, 16, 17, 18, 19],
-}, 20)
+LIP_20_TO_PPP_7 = LabelGrouping.from_groups(
+    {
+        "background": [0],
+        "head": [1, 2, 4, 13],
+        "torso": [5, 6, 7, 10, 11],
+        "upper_arms": [],
+        "forearms": [3, 14, 15],
+        "upper_legs": [9, 12],
+        "lower_legs": [8, 16, 17, 18, 19],
+    },
+    20,
+)
 
 LABEL_GROUPINGS = {"pascal_person_part_7": PASCAL_PERSON_PART_7, "lip_20_to_ppp_7": LIP_20_TO_PPP_7}

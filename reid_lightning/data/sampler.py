@@ -22,11 +22,21 @@ from torch.utils.data import Sampler
 class IdentitySampler(Sampler[int]):
     """Yields dataset indices so that consecutive runs of `batch_size` hold P = batch_size / K identities."""
 
-    def __init__(self, pids: Sequence[int], batch_size: int, num_instances: int, seed: int = 0,
-                 num_replicas: int | None = None, rank: int | None = None, sources: Sequence[str] | None = None):
+    def __init__(
+        self,
+        pids: Sequence[int],
+        batch_size: int,
+        num_instances: int,
+        seed: int = 0,
+        num_replicas: int | None = None,
+        rank: int | None = None,
+        sources: Sequence[str] | None = None,
+    ):
         if num_instances < 1 or batch_size % num_instances != 0:
-            raise ValueError(f"data.batch_size={batch_size} must be a multiple of data.num_instances="
-                             f"{num_instances} (P identities x K images per batch)")
+            raise ValueError(
+                f"data.batch_size={batch_size} must be a multiple of data.num_instances="
+                f"{num_instances} (P identities x K images per batch)"
+            )
         if num_replicas is None or rank is None:
             dist = torch.distributed
             ready = dist.is_available() and dist.is_initialized()
@@ -54,7 +64,7 @@ class IdentitySampler(Sampler[int]):
             if len(order) < self.k:  # top up a small identity by repetition, one group only
                 order = (order * self.k)[: self.k]
             source = None if self.source_of_pid is None else self.source_of_pid[pid]
-            by_source[source] += [order[i:i + self.k] for i in range(0, len(order) - self.k + 1, self.k)]
+            by_source[source] += [order[i : i + self.k] for i in range(0, len(order) - self.k + 1, self.k)]
         if self.source_of_pid is not None:  # balance: smaller sources repeat randomly drawn groups
             most = max(len(groups) for groups in by_source.values())
             for groups in by_source.values():
@@ -66,7 +76,7 @@ class IdentitySampler(Sampler[int]):
         groups = self._groups()
         per_batch = self.batch_size // self.k
         usable = len(groups) // (self.num_replicas * per_batch) * self.num_replicas * per_batch
-        mine = groups[self.rank:usable:self.num_replicas]  # whole identity groups dealt round-robin
+        mine = groups[self.rank : usable : self.num_replicas]  # whole identity groups dealt round-robin
         return [index for group in mine for index in group]
 
     def __iter__(self) -> Iterator[int]:

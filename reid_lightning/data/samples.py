@@ -32,7 +32,8 @@ class Splits:
     gallery: list[Sample]
     num_train_pids: int
     folder: dict[str, str] = field(
-        default_factory=lambda: {"train": "bounding_box_train", "query": "query", "gallery": "bounding_box_test"})
+        default_factory=lambda: {"train": "bounding_box_train", "query": "query", "gallery": "bounding_box_test"}
+    )
     name: str = ""  # the registered dataset name
 
     @property
@@ -49,8 +50,10 @@ class Splits:
 
     def summary(self) -> str:
         """A small table: images, ids and cameras per split."""
-        lines = [f"{self.name or 'dataset'} at {self.root}",
-                 f"  {'split':<8} {'folder':<19} {'images':>7} {'ids':>5} {'cams':>5}"]
+        lines = [
+            f"{self.name or 'dataset'} at {self.root}",
+            f"  {'split':<8} {'folder':<19} {'images':>7} {'ids':>5} {'cams':>5}",
+        ]
         for name in ("train", "query", "gallery"):
             samples = getattr(self, name)
             ids = len({s.pid for s in samples})

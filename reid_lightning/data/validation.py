@@ -25,8 +25,13 @@ class ValidationSplit(NamedTuple):
     gallery: list[Sample]
 
 
-def split_validation(train: list[Sample], num_val_ids: int | None = None, num_query_per_id: int | None = None,
-                     num_gallery_per_id: int = 1, seed: int = 0) -> ValidationSplit:
+def split_validation(
+    train: list[Sample],
+    num_val_ids: int | None = None,
+    num_query_per_id: int | None = None,
+    num_gallery_per_id: int = 1,
+    seed: int = 0,
+) -> ValidationSplit:
     """Hold out part of the training set for validation; the remaining train pids are relabelled 0..N-1.
 
     The thesis (section 3.2) trained on 12,185 images and validated on 751: one image of each of the
@@ -49,8 +54,10 @@ def split_validation(train: list[Sample], num_val_ids: int | None = None, num_qu
     if num_query_per_id is None:
         num_query_per_id = 1 if num_val_ids is None else NUM_CAMERAS
     if num_query_per_id < 1 or num_gallery_per_id < 0:
-        raise ValueError(f"split_validation needs num_query_per_id >= 1 and num_gallery_per_id >= 0, "
-                         f"got {num_query_per_id} and {num_gallery_per_id}")
+        raise ValueError(
+            f"split_validation needs num_query_per_id >= 1 and num_gallery_per_id >= 0, "
+            f"got {num_query_per_id} and {num_gallery_per_id}"
+        )
     rng = np.random.default_rng(seed)
     by_pid: dict[int, list[Sample]] = {}
     for s in sorted(train, key=_by_name):
@@ -58,16 +65,17 @@ def split_validation(train: list[Sample], num_val_ids: int | None = None, num_qu
 
     def pick_queries(images: list[Sample], num: int) -> list[Sample]:
         cameras = rng.permutation(sorted({s.camid for s in images}))[:num].tolist()
-        return [images[rng.choice([i for i, s in enumerate(images) if s.camid == cam])]
-                for cam in sorted(cameras)]
+        return [images[rng.choice([i for i, s in enumerate(images) if s.camid == cam])] for cam in sorted(cameras)]
 
     held_query, held_gallery = [], []
     if num_val_ids is not None:
         eligible = [pid for pid in sorted(by_pid) if len({s.camid for s in by_pid[pid]}) >= 2]
         if not 0 < num_val_ids < len(by_pid) or num_val_ids > len(eligible):
-            raise ValueError(f"split_validation: num_val_ids={num_val_ids}, but the train set has "
-                             f"{len(by_pid)} identities ({len(eligible)} seen by >= 2 cameras); "
-                             f"choose 1..{len(eligible)} and leave at least one identity to train on")
+            raise ValueError(
+                f"split_validation: num_val_ids={num_val_ids}, but the train set has "
+                f"{len(by_pid)} identities ({len(eligible)} seen by >= 2 cameras); "
+                f"choose 1..{len(eligible)} and leave at least one identity to train on"
+            )
         for pid in sorted(rng.choice(eligible, num_val_ids, replace=False).tolist()):
             images = by_pid.pop(pid)
             query = pick_queries(images, min(num_query_per_id, len({s.camid for s in images}) - 1))

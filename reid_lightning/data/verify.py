@@ -63,9 +63,11 @@ def require_samples(splits: Splits, names: Sequence[str]) -> None:
         return
     folders = ", ".join(f"{name} folder {Path(splits.root) / splits.folder[name]}" for name in empty)
     needs = {"train": "nothing to train on", "query": "no query to rank", "gallery": "nothing to rank queries against"}
-    raise ValueError(f"dataset {splits.name or '?'}: the {folders} holds no usable images "
-                     f"({'; '.join(needs.get(n, '') for n in empty)}); junk images (pid -1) do not count. Put the "
-                     "images there in the dataset's naming, or point data.root at the complete dataset.")
+    raise ValueError(
+        f"dataset {splits.name or '?'}: the {folders} holds no usable images "
+        f"({'; '.join(needs.get(n, '') for n in empty)}); junk images (pid -1) do not count. Put the "
+        "images there in the dataset's naming, or point data.root at the complete dataset."
+    )
 
 
 def require_disjoint_query_gallery(splits: Splits) -> None:
@@ -75,9 +77,11 @@ def require_disjoint_query_gallery(splits: Splits) -> None:
     both = list(dict.fromkeys(s.path for s in splits.query if s.path in gallery))
     if both:
         examples = ", ".join(str(p) for p in both[:3])
-        raise ValueError(f"dataset {splits.name or '?'} at {splits.root}: {len(both)} image(s) are both query and "
-                         f"gallery images (e.g. {examples}); list each image in one split only (a CSV manifest: one "
-                         "row per image)")
+        raise ValueError(
+            f"dataset {splits.name or '?'} at {splits.root}: {len(both)} image(s) are both query and "
+            f"gallery images (e.g. {examples}); list each image in one split only (a CSV manifest: one "
+            "row per image)"
+        )
 
 
 def check_item(item: Item, num_part_labels: int) -> list[Problem]:
@@ -105,8 +109,9 @@ def _is_empty(path: Path) -> bool:
         return False
 
 
-def check_items(items: Sequence[Item], num_part_labels: int = NUM_PART_LABELS, workers: int | None = None,
-                progress: bool = True) -> list[Problem]:
+def check_items(
+    items: Sequence[Item], num_part_labels: int = NUM_PART_LABELS, workers: int | None = None, progress: bool = True
+) -> list[Problem]:
     """Every problem of `items`, in their order; `workers` threads (default: cores x 2, I/O bound)."""
     workers = workers or min(32, 2 * (os.cpu_count() or 1))
     columns = (TextColumn("checking images and part maps"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
@@ -124,8 +129,10 @@ def raise_problems(problems: Sequence[Problem], where: str) -> None:
         return
     shown = "\n".join(f"  {p}" for p in problems[:SHOWN_PROBLEMS])
     more = f"\n  ... and {len(problems) - SHOWN_PROBLEMS} more" if len(problems) > SHOWN_PROBLEMS else ""
-    raise BadDataError(f"{len(problems)} bad file(s) in {where}; fix or remove them before training "
-                       f"(`reid-data check` lists them again; data.verify=false skips this check):\n{shown}{more}")
+    raise BadDataError(
+        f"{len(problems)} bad file(s) in {where}; fix or remove them before training "
+        f"(`reid-data check` lists them again; data.verify=false skips this check):\n{shown}{more}"
+    )
 
 
 def splits_items(splits: Splits, part_root: Path | None, names: Sequence[str]) -> list[Item]:
@@ -138,8 +145,9 @@ def splits_items(splits: Splits, part_root: Path | None, names: Sequence[str]) -
     return items
 
 
-def check_data(datasets: Sequence[tuple[Splits, Sequence[str], Path | None]], num_part_labels: int,
-               verify: bool) -> None:
+def check_data(
+    datasets: Sequence[tuple[Splits, Sequence[str], Path | None]], num_part_labels: int, verify: bool
+) -> None:
     """Pre-flight over (splits, split names, part-map folder or None) per dataset: every named split must hold
     images; with `verify`, every image (and part map) must be usable, all bad files in one error."""
     for splits, names, _ in datasets:
@@ -156,8 +164,11 @@ def check_datamodule(datamodule, train: bool, test: bool) -> None:
     target (`test`), with the part maps the run will load, under its `data.verify` switch."""
     roles = [(datamodule.sources, ("train",), datamodule.load_train_part_maps)] if train else []
     roles += [(datamodule.targets, ("query", "gallery"), datamodule.load_part_maps)] if test else []
-    datasets = [(datamodule.splits(spec.key), names, spec.part_root if with_maps else None)
-                for specs, names, with_maps in roles for spec in specs]
+    datasets = [
+        (datamodule.splits(spec.key), names, spec.part_root if with_maps else None)
+        for specs, names, with_maps in roles
+        for spec in specs
+    ]
     check_data(datasets, datamodule.cfg.num_part_labels, datamodule.cfg.verify)
 
 
@@ -167,8 +178,13 @@ def folder_items(root: Path, part_root: Path | None, exclude: Path | None = None
     where the part-map folder has the image's split folder (Market's gt_bbox/, say, has no maps and is checked
     for images only)."""
     skipped = [folder for folder in (part_root, exclude) if folder is not None]
-    images = sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()
-                    and not any(p.is_relative_to(folder) for folder in skipped))
+    images = sorted(
+        p
+        for p in root.rglob("*")
+        if p.suffix.lower() in IMAGE_SUFFIXES
+        and p.is_file()
+        and not any(p.is_relative_to(folder) for folder in skipped)
+    )
 
     def map_of(image: Path) -> Path | None:
         split = image.parent.relative_to(root)
@@ -182,11 +198,19 @@ def main(argv: list[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     check = commands.add_parser("check", help="open every image and part map once; list every bad file")
     check.add_argument("root", type=Path, help="dataset folder (as data.root), e.g. data/synthetic")
-    check.add_argument("--part-maps", type=Path, default=None,
-                       help="part-map folder (default: <root>/part_maps; checked when it exists)")
+    check.add_argument(
+        "--part-maps",
+        type=Path,
+        default=None,
+        help="part-map folder (default: <root>/part_maps; checked when it exists)",
+    )
     check.add_argument("--no-part-maps", action="store_true", help="check the images only")
-    check.add_argument("--num-part-labels", type=int, default=NUM_PART_LABELS,
-                       help=f"labels allowed in a map: 0..N-1 (default {NUM_PART_LABELS}, Pascal-Person-Part)")
+    check.add_argument(
+        "--num-part-labels",
+        type=int,
+        default=NUM_PART_LABELS,
+        help=f"labels allowed in a map: 0..N-1 (default {NUM_PART_LABELS}, Pascal-Person-Part)",
+    )
     check.add_argument("--workers", type=int, default=None, help="threads (default: 2 x cores)")
     check.add_argument("--no-progress", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
@@ -194,8 +218,10 @@ def main(argv: list[str] | None = None) -> int:
     if not root.is_dir():
         parser.error(f"{root} is not a folder")
     if args.part_maps is not None and not args.no_part_maps and not args.part_maps.expanduser().is_dir():
-        parser.error(f"--part-maps {args.part_maps} is not a folder; pass the folder holding <split>/<image stem>.png "
-                     f"(default {default_part_root(root)}), or --no-part-maps to check the images only")
+        parser.error(
+            f"--part-maps {args.part_maps} is not a folder; pass the folder holding <split>/<image stem>.png "
+            f"(default {default_part_root(root)}), or --no-part-maps to check the images only"
+        )
     part_root = None if args.no_part_maps else (args.part_maps or default_part_root(root)).expanduser()
     items = folder_items(root, part_root, exclude=default_part_root(root))
     if not items:

@@ -38,8 +38,9 @@ def sidecar_path(path: str | Path) -> Path:
     return path.with_suffix(path.suffix + SIDECAR_SUFFIX)
 
 
-def write_sidecar(path: Path, preprocessing: Preprocessing, fmt: str, dtype: str, num_classes: int,
-                  source: str | None) -> Path:
+def write_sidecar(
+    path: Path, preprocessing: Preprocessing, fmt: str, dtype: str, num_classes: int, source: str | None
+) -> Path:
     """BoxMOT's artifact metadata for one exported file, in BoxMOT's schema (version 1): the input size it
     must feed (`model_kwargs.img_size`), the resize it must use (`preprocess: resize`), and the file's facts."""
     size = [preprocessing.height, preprocessing.width]

@@ -66,9 +66,12 @@ class Exported:
 
 def contract(net: EmbeddingModel, preprocessing: Preprocessing, dtype: str, model_config: dict) -> dict[str, str]:
     """Everything a user of the exported file must know, as text key/values."""
-    part_maps = (f"uint8 (batch, {preprocessing.height}, {preprocessing.width}): one body-part label map per "
-                 f"image, labels 0..{net.num_part_labels - 1}, resized to the input size by nearest neighbour"
-                 if net.requires_part_maps else "none")
+    part_maps = (
+        f"uint8 (batch, {preprocessing.height}, {preprocessing.width}): one body-part label map per "
+        f"image, labels 0..{net.num_part_labels - 1}, resized to the input size by nearest neighbour"
+        if net.requires_part_maps
+        else "none"
+    )
     return {
         **preprocessing.metadata(),
         "input_names": "images, part_maps" if net.requires_part_maps else "images",
@@ -80,8 +83,9 @@ def contract(net: EmbeddingModel, preprocessing: Preprocessing, dtype: str, mode
         "compare_with": "cosine similarity of L2-normalised embeddings",
         "batch": "dynamic",
         "producer": f"reid-lightning {__version__}",
-        "model_config": json.dumps({k: model_config.get(k) for k in
-                                    ("backbone", "partition", "classifier", "neck_dim", "num_part_labels")}),
+        "model_config": json.dumps(
+            {k: model_config.get(k) for k in ("backbone", "partition", "classifier", "neck_dim", "num_part_labels")}
+        ),
     }
 
 
@@ -89,8 +93,9 @@ def dtype_name(dtype: str) -> str:
     return str(DTYPES[dtype]).removeprefix("torch.")  # fp16 -> float16
 
 
-def example_inputs(net: EmbeddingModel, preprocessing: Preprocessing, batch: int, dtype: str,
-                   device: torch.device, seed: int = 0) -> tuple[torch.Tensor, ...]:
+def example_inputs(
+    net: EmbeddingModel, preprocessing: Preprocessing, batch: int, dtype: str, device: torch.device, seed: int = 0
+) -> tuple[torch.Tensor, ...]:
     generator = torch.Generator().manual_seed(seed)
     images = torch.randn(batch, 3, *preprocessing.size, generator=generator).to(device, DTYPES[dtype])
     if not net.requires_part_maps:
@@ -99,15 +104,23 @@ def example_inputs(net: EmbeddingModel, preprocessing: Preprocessing, batch: int
     return images, maps.to(device)
 
 
-def export_onnx(net: nn.Module, path: Path, inputs: tuple, metadata: dict[str, str],
-                opset: int = DEFAULT_OPSET) -> None:
-    names = ["images", "part_maps"][:len(inputs)]
+def export_onnx(
+    net: nn.Module, path: Path, inputs: tuple, metadata: dict[str, str], opset: int = DEFAULT_OPSET
+) -> None:
+    names = ["images", "part_maps"][: len(inputs)]
     batch = torch.export.Dim("batch")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the exporter's deprecation and progress chatter
-        program = torch.onnx.export(net, inputs, input_names=names, output_names=["embedding"], dynamo=True,
-                                    dynamic_shapes=tuple({0: batch} for _ in inputs), opset_version=opset,
-                                    verbose=False)
+        program = torch.onnx.export(
+            net,
+            inputs,
+            input_names=names,
+            output_names=["embedding"],
+            dynamo=True,
+            dynamic_shapes=tuple({0: batch} for _ in inputs),
+            opset_version=opset,
+            verbose=False,
+        )
     program.model.metadata_props.update(metadata)
     program.save(str(path))
 
@@ -146,11 +159,21 @@ def run_exported(path: Path, inputs: tuple) -> np.ndarray:
         return module(*inputs).cpu().numpy()
 
 
-def export_model(checkpoint, out: str | Path, formats: tuple[str, ...] = ("onnx", "torchscript"),
-                 dtypes: tuple[str, ...] = ("fp32",), opset: int = DEFAULT_OPSET, normalize: bool = False,
-                 flip: bool = False, device: str | torch.device = "cpu", check: bool = True,
-                 preprocessing: Preprocessing | None = None, calibration: list | None = None,
-                 calibration_source: str = "training crops", boxmot: bool = True) -> list[Exported]:
+def export_model(
+    checkpoint,
+    out: str | Path,
+    formats: tuple[str, ...] = ("onnx", "torchscript"),
+    dtypes: tuple[str, ...] = ("fp32",),
+    opset: int = DEFAULT_OPSET,
+    normalize: bool = False,
+    flip: bool = False,
+    device: str | torch.device = "cpu",
+    check: bool = True,
+    preprocessing: Preprocessing | None = None,
+    calibration: list | None = None,
+    calibration_source: str = "training crops",
+    boxmot: bool = True,
+) -> list[Exported]:
     """Write `<out>[_fp16|_int8].onnx|.torchscript` for every asked format and dtype; `checkpoint` is a train.py
     checkpoint path or a ReIDModule (then pass `preprocessing`, or its hparams give it). int8 (ONNX only)
     needs `calibration`: preprocessed training crops (quantize.calibration_inputs), a few held out to check.
@@ -158,13 +181,17 @@ def export_model(checkpoint, out: str | Path, formats: tuple[str, ...] = ("onnx"
     single-input file."""
     unknown = [f for f in formats if f not in FORMATS] + [d for d in dtypes if d not in DTYPES and d not in QUANTIZED]
     if unknown:
-        raise ValueError(f"unknown export format or dtype {unknown[0]!r}; formats: {', '.join(FORMATS)}, "
-                         f"dtypes: {', '.join((*DTYPES, *QUANTIZED))}")
+        raise ValueError(
+            f"unknown export format or dtype {unknown[0]!r}; formats: {', '.join(FORMATS)}, "
+            f"dtypes: {', '.join((*DTYPES, *QUANTIZED))}"
+        )
     if "int8" in dtypes and "onnx" not in formats:
         raise ValueError("int8 is an ONNX Runtime quantisation: add onnx to the formats (--format onnx)")
     if "int8" in dtypes and not calibration:
-        raise ValueError("int8 needs calibration crops: pass a folder of training images (reid-export "
-                         "--calibration <folder>), or calibration=quantize.calibration_inputs(...)")
+        raise ValueError(
+            "int8 needs calibration crops: pass a folder of training images (reid-export "
+            "--calibration <folder>), or calibration=quantize.calibration_inputs(...)"
+        )
     if opset < MIN_OPSET:
         raise ValueError(f"opset {opset} is too old; use {MIN_OPSET} or newer (default {DEFAULT_OPSET})")
     device = torch.device(device)
@@ -200,7 +227,8 @@ def export_model(checkpoint, out: str | Path, formats: tuple[str, ...] = ("onnx"
                 raise ExportError(
                     f"cannot export backbone={model_config['backbone'].get('name')} with partition="
                     f"{model_config['partition'].get('name')} to {fmt} ({dtype}): {root_cause(err)}. Try the "
-                    "other format (--format), fp32, or the FeatureExtractor in PyTorch") from err
+                    "other format (--format), fp32, or the FeatureExtractor in PyTorch"
+                ) from err
             diff, cosine = parity(path, reference, net, preprocessing, dtype, device) if check else (None, None)
             sidecar = None
             if boxmot and not net.requires_part_maps:
@@ -208,11 +236,16 @@ def export_model(checkpoint, out: str | Path, formats: tuple[str, ...] = ("onnx"
             written.append(Exported(path, fmt, dtype, diff, cosine, sidecar))
     if "int8" in dtypes:
         fp32 = next((w.path for w in written if w.format == "onnx" and w.dtype == "fp32"), None)
-        int8 = export_int8(reference, out, preprocessing, model_config, opset, calibration, calibration_source,
-                           check, device, fp32)
+        int8 = export_int8(
+            reference, out, preprocessing, model_config, opset, calibration, calibration_source, check, device, fp32
+        )
         if boxmot and not reference.requires_part_maps:
-            int8 = replace(int8, sidecar=write_sidecar(int8.path, preprocessing, "onnx", "int8",
-                                                       model_config.get("num_classes", 0), source))
+            int8 = replace(
+                int8,
+                sidecar=write_sidecar(
+                    int8.path, preprocessing, "onnx", "int8", model_config.get("num_classes", 0), source
+                ),
+            )
         written.append(int8)
     return written
 
@@ -224,13 +257,24 @@ def require_writable(folder: Path) -> None:
         with tempfile.NamedTemporaryFile(dir=folder, prefix=".reid-export-probe-"):
             pass
     except OSError as err:
-        raise OSError(err.errno, f"cannot write to {folder}: {err.strerror or err}; choose an output path in a "
-                                 "writable folder (-o/--out)") from err
+        raise OSError(
+            err.errno,
+            f"cannot write to {folder}: {err.strerror or err}; choose an output path in a writable folder (-o/--out)",
+        ) from err
 
 
-def export_int8(reference: EmbeddingModel, out: Path, preprocessing: Preprocessing, model_config: dict, opset: int,
-                calibration: list, source: str, check: bool, device: torch.device,
-                fp32_path: Path | None = None) -> Exported:
+def export_int8(
+    reference: EmbeddingModel,
+    out: Path,
+    preprocessing: Preprocessing,
+    model_config: dict,
+    opset: int,
+    calibration: list,
+    source: str,
+    check: bool,
+    device: torch.device,
+    fp32_path: Path | None = None,
+) -> Exported:
     """`<out>_int8.onnx`: the fp32 ONNX model (`fp32_path` when just written, else exported anew) quantised
     (quantize.py) on `calibration` less CHECK_BATCH crops held out, then checked against PyTorch fp32 on those
     (random inputs when there are too few crops)."""
@@ -247,13 +291,16 @@ def export_int8(reference: EmbeddingModel, out: Path, preprocessing: Preprocessi
             fp32 = fp32_path
             if fp32 is None:
                 fp32 = Path(tmp) / "fp32.onnx"
-                export_onnx(reference, fp32, example_inputs(reference, preprocessing, EXAMPLE_BATCH, "fp32", device),
-                            {}, opset)
+                export_onnx(
+                    reference, fp32, example_inputs(reference, preprocessing, EXAMPLE_BATCH, "fp32", device), {}, opset
+                )
             quantize_onnx(fp32, path, used, metadata)
     except Exception as err:
-        raise ExportError(f"cannot quantise backbone={model_config['backbone'].get('name')} with partition="
-                          f"{model_config['partition'].get('name')} to int8: {root_cause(err)}. Export fp32 or "
-                          "fp16 instead") from err
+        raise ExportError(
+            f"cannot quantise backbone={model_config['backbone'].get('name')} with partition="
+            f"{model_config['partition'].get('name')} to int8: {root_cause(err)}. Export fp32 or "
+            "fp16 instead"
+        ) from err
     if not check:
         return Exported(path, "onnx", "int8", None, None)
     inputs = None if held_out is None else tuple(torch.cat(x).to(device) for x in zip(*held_out, strict=True))
@@ -261,21 +308,25 @@ def export_int8(reference: EmbeddingModel, out: Path, preprocessing: Preprocessi
     return Exported(path, "onnx", "int8", diff, cosine)
 
 
-def fold_for_boxmot(net: EmbeddingModel, preprocessing: Preprocessing,
-                    boxmot: bool) -> tuple[nn.Module, Preprocessing, str]:
+def fold_for_boxmot(
+    net: EmbeddingModel, preprocessing: Preprocessing, boxmot: bool
+) -> tuple[nn.Module, Preprocessing, str]:
     """(network, contract preprocessing, what was folded): with `boxmot` and a checkpoint whose mean/std are
     not ImageNet's, the network takes ImageNet-normalised images (as BoxMOT feeds) and maps them inside."""
     if not normalization_differs(preprocessing):
         return net, preprocessing, ""
     ours = f"mean {list(preprocessing.mean)}, std {list(preprocessing.std)}"
     if not boxmot:
-        warnings.warn(f"the checkpoint normalises with {ours}; BoxMOT always feeds ImageNet mean/std "
-                      f"({list(BOXMOT_MEAN)}, {list(BOXMOT_STD)}), so these files give it wrong features. Export "
-                      "with BoxMOT folding (the default; drop --no-boxmot) to fold the difference into the graph",
-                      stacklevel=3)
+        warnings.warn(
+            f"the checkpoint normalises with {ours}; BoxMOT always feeds ImageNet mean/std "
+            f"({list(BOXMOT_MEAN)}, {list(BOXMOT_STD)}), so these files give it wrong features. Export "
+            "with BoxMOT folding (the default; drop --no-boxmot) to fold the difference into the graph",
+            stacklevel=3,
+        )
         return net, preprocessing, ""
-    folded = Preprocessing(preprocessing.height, preprocessing.width, tuple(BOXMOT_MEAN), tuple(BOXMOT_STD),
-                           preprocessing.interpolation)
+    folded = Preprocessing(
+        preprocessing.height, preprocessing.width, tuple(BOXMOT_MEAN), tuple(BOXMOT_STD), preprocessing.interpolation
+    )
     return NormalizationAdapter(net, preprocessing).eval(), folded, f"the checkpoint's {ours}, inside the graph"
 
 
@@ -287,8 +338,15 @@ def root_cause(err: BaseException) -> str:
     return f"{type(err).__name__}: {lines[0][:300]}" if lines else type(err).__name__
 
 
-def parity(path: Path, reference: EmbeddingModel, net: EmbeddingModel, preprocessing: Preprocessing,
-           dtype: str, device: torch.device, inputs: tuple | None = None) -> tuple[float, float]:
+def parity(
+    path: Path,
+    reference: EmbeddingModel,
+    net: EmbeddingModel,
+    preprocessing: Preprocessing,
+    dtype: str,
+    device: torch.device,
+    inputs: tuple | None = None,
+) -> tuple[float, float]:
     """(max |exported - PyTorch fp32|, min cosine similarity of the two) on `inputs`, by default a fresh
     random batch of CHECK_BATCH."""
     if inputs is None:

@@ -39,9 +39,16 @@ class FeatureExtractor:
     of each image and its mirror image; output: "numpy" (float32 array) or "torch" (tensor on `device`).
     """
 
-    def __init__(self, checkpoint: str | Path | nn.Module, device: str | torch.device | None = None,
-                 batch_size: int = 32, normalize: bool = True, flip: bool = False, output: str = "numpy",
-                 preprocessing: Preprocessing | None = None):
+    def __init__(
+        self,
+        checkpoint: str | Path | nn.Module,
+        device: str | torch.device | None = None,
+        batch_size: int = 32,
+        normalize: bool = True,
+        flip: bool = False,
+        output: str = "numpy",
+        preprocessing: Preprocessing | None = None,
+    ):
         if output not in ("numpy", "torch"):
             raise ValueError(f"output={output!r}; choose 'numpy' or 'torch'")
         if batch_size < 1:
@@ -103,8 +110,10 @@ class FeatureExtractor:
                 yield self._to_device(batch_images, batch_maps)
                 batch_images, batch_maps = [], []
         if isinstance(maps, list) and count != len(maps):
-            raise ValueError(f"got {len(maps)} part maps for {count} images; pass one map per image "
-                             "(per box for (frame, boxes) inputs)")
+            raise ValueError(
+                f"got {len(maps)} part maps for {count} images; pass one map per image "
+                "(per box for (frame, boxes) inputs)"
+            )
         if batch_images:
             yield self._to_device(batch_images, batch_maps)
 
@@ -118,15 +127,19 @@ class FeatureExtractor:
                 warnings.warn("this model's partition uses no part maps; part_maps is ignored", stacklevel=3)
             return None
         if part_maps is None:
-            raise ValueError("this model's partition masks body parts and needs one part map per image: pass "
-                             "part_maps=[(H, W) uint8 label arrays, the size of each image], or "
-                             "part_maps='generate' to make them with the reid-parts pose generator")
+            raise ValueError(
+                "this model's partition masks body parts and needs one part map per image: pass "
+                "part_maps=[(H, W) uint8 label arrays, the size of each image], or "
+                "part_maps='generate' to make them with the reid-parts pose generator"
+            )
         if isinstance(part_maps, str):
             if part_maps != GENERATE:
                 raise ValueError(f"part_maps={part_maps!r}; pass a list of (H, W) uint8 arrays or '{GENERATE}'")
             if self.num_part_labels != NUM_PART_LABELS:
-                raise ValueError(f"this model was trained with {self.num_part_labels} part labels; the pose "
-                                 f"generator draws {NUM_PART_LABELS}. Pass part maps in the model's own scheme")
+                raise ValueError(
+                    f"this model was trained with {self.num_part_labels} part labels; the pose "
+                    f"generator draws {NUM_PART_LABELS}. Pass part maps in the model's own scheme"
+                )
             return GENERATE
         return list(part_maps)
 
@@ -135,18 +148,24 @@ class FeatureExtractor:
         if isinstance(maps, str):  # GENERATE
             return torch.from_numpy(self._generate(image))
         if index >= len(maps):
-            raise ValueError(f"got {len(maps)} part maps for more images (image {index} has none); pass one map "
-                             "per image (per box for (frame, boxes) inputs)")
+            raise ValueError(
+                f"got {len(maps)} part maps for more images (image {index} has none); pass one map "
+                "per image (per box for (frame, boxes) inputs)"
+            )
         labels = maps[index]
         labels = labels.cpu().numpy() if isinstance(labels, torch.Tensor) else np.asarray(labels)
         if labels.dtype.kind not in "ui":
             raise ValueError(f"part map {index} is a {labels.dtype} array; expected integer labels (uint8)")
         if labels.shape != tuple(image.shape[1:]):
-            raise ValueError(f"part map {index} has shape {labels.shape}, its image {tuple(image.shape[1:])} "
-                             "(H, W); give each map the size of its image (or crop)")
+            raise ValueError(
+                f"part map {index} has shape {labels.shape}, its image {tuple(image.shape[1:])} "
+                "(H, W); give each map the size of its image (or crop)"
+            )
         if labels.size and (labels.min() < 0 or labels.max() >= self.num_part_labels):
-            raise ValueError(f"part map {index} holds labels {labels.min()}..{labels.max()}; this model takes "
-                             f"0..{self.num_part_labels - 1}")
+            raise ValueError(
+                f"part map {index} holds labels {labels.min()}..{labels.max()}; this model takes "
+                f"0..{self.num_part_labels - 1}"
+            )
         return torch.from_numpy(labels.astype(np.uint8))
 
     def _generate(self, image: torch.Tensor) -> np.ndarray:

@@ -15,8 +15,10 @@ from PIL import Image
 
 from reid_lightning.data.images import read_image
 
-ACCEPTED = ("an image file path, a PIL image, an HxWx3 uint8 numpy array, or a (frame, boxes) pair with "
-            "boxes an (N, 4) array of x1, y1, x2, y2")
+ACCEPTED = (
+    "an image file path, a PIL image, an HxWx3 uint8 numpy array, or a (frame, boxes) pair with "
+    "boxes an (N, 4) array of x1, y1, x2, y2"
+)
 
 
 def is_frame_boxes(item) -> bool:
@@ -46,11 +48,15 @@ def array_to_tensor(array: np.ndarray, bgr: bool, what: str) -> torch.Tensor:
         hint = " (floats in [0, 1]: (a * 255).round().astype(np.uint8))" if array.dtype.kind == "f" else ""
         raise ValueError(f"{what} is a {array.dtype} array; expected uint8 pixel values 0..255{hint}")
     if array.ndim == 3 and array.shape[0] in (1, 3) and array.shape[2] not in (1, 3):
-        raise ValueError(f"{what} has shape {array.shape}, which looks channels-first; expected H x W x 3 "
-                         "(use a.transpose(1, 2, 0))")
+        raise ValueError(
+            f"{what} has shape {array.shape}, which looks channels-first; expected H x W x 3 (use a.transpose(1, 2, 0))"
+        )
     if array.ndim != 3 or array.shape[2] != 3:
-        hint = {2: " (grey: np.stack([a] * 3, axis=-1))", 3: " (RGBA: a[..., :3])",
-                4: " (a batch: pass list(array))"}.get(array.ndim, "")
+        hint = {
+            2: " (grey: np.stack([a] * 3, axis=-1))",
+            3: " (RGBA: a[..., :3])",
+            4: " (a batch: pass list(array))",
+        }.get(array.ndim, "")
         raise ValueError(f"{what} has shape {array.shape}; expected H x W x 3 (colour){hint}")
     if min(array.shape[:2]) < 1:
         raise ValueError(f"{what} is empty (shape {array.shape})")
@@ -73,8 +79,10 @@ def crop_boxes(frame: np.ndarray, boxes, bgr: bool, what: str) -> list[torch.Ten
         x1, x2 = np.clip([x1, x2], 0, width)
         y1, y2 = np.clip([y1, y2], 0, height)
         if x2 <= x1 or y2 <= y1:
-            raise ValueError(f"box {index} of {what}, {box.tolist()} (x1, y1, x2, y2), is empty inside the "
-                             f"{width}x{height} frame; drop it or fix its coordinates")
+            raise ValueError(
+                f"box {index} of {what}, {box.tolist()} (x1, y1, x2, y2), is empty inside the "
+                f"{width}x{height} frame; drop it or fix its coordinates"
+            )
         crops.append(image[:, y1:y2, x1:x2])
     return crops
 

@@ -30,8 +30,10 @@ class OnnxEmbeddingModel:
         self.path = Path(path)
         self.contract = read_contract(self.path)
         if "input_height" not in self.contract:
-            raise ValueError(f"{self.path} holds no reid-lightning input contract (metadata); export it with "
-                             "reid-export, or use its checkpoint")
+            raise ValueError(
+                f"{self.path} holds no reid-lightning input contract (metadata); export it with "
+                "reid-export, or use its checkpoint"
+            )
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = threads  # 0: ONNX Runtime's default (all cores)
         options.log_severity_level = 3

@@ -44,8 +44,9 @@ class Preprocessing:
         """From a checkpoint's hyper-parameters: `preprocessing` when stored, else `image_size` + defaults."""
         stored = hparams.get("preprocessing")
         if stored:
-            return cls(**{k: tuple(v) if k in ("mean", "std") else v for k, v in stored.items()
-                          if k in PREPROCESSING_FIELDS})
+            return cls(
+                **{k: tuple(v) if k in ("mean", "std") else v for k, v in stored.items() if k in PREPROCESSING_FIELDS}
+            )
         height, width = hparams.get("image_size", MARKET_IMAGE_SIZE)
         return cls(int(height), int(width))
 
@@ -73,12 +74,18 @@ class Preprocessing:
 
     @classmethod
     def from_metadata(cls, metadata: dict[str, str]) -> "Preprocessing":
-        return cls(int(metadata["input_height"]), int(metadata["input_width"]),
-                   tuple(json.loads(metadata["input_mean"])), tuple(json.loads(metadata["input_std"])),
-                   metadata["resize_interpolation"])
+        return cls(
+            int(metadata["input_height"]),
+            int(metadata["input_width"]),
+            tuple(json.loads(metadata["input_mean"])),
+            tuple(json.loads(metadata["input_std"])),
+            metadata["resize_interpolation"],
+        )
 
     def describe(self) -> str:
         mean = ", ".join(f"{v:.3f}" for v in self.mean)
         std = ", ".join(f"{v:.3f}" for v in self.std)
-        return (f"RGB, resized to {self.height}x{self.width} (height x width, {self.interpolation}, antialiased), "
-                f"scaled to [0, 1], normalised by mean ({mean}) and std ({std}), NCHW float")
+        return (
+            f"RGB, resized to {self.height}x{self.width} (height x width, {self.interpolation}, antialiased), "
+            f"scaled to [0, 1], normalised by mean ({mean}) and std ({std}), NCHW float"
+        )

@@ -26,13 +26,14 @@ def quantization_contract(count: int, source: str) -> dict[str, str]:
     """What the contract says about a quantised file (added to the fp32 contract's keys)."""
     return {
         "quantization": "int8 static (onnxruntime.quantization.quantize_static), QDQ format, per-channel int8 "
-                        "weights, uint8 activations, MinMax calibration",
+        "weights, uint8 activations, MinMax calibration",
         "quantization_calibration": f"{count} crops from {source}",
     }
 
 
-def calibration_inputs(images: Sequence, preprocessing, count: int, part_maps: Sequence | None = None,
-                       seed: int = 0) -> list[tuple[torch.Tensor, ...]]:
+def calibration_inputs(
+    images: Sequence, preprocessing, count: int, part_maps: Sequence | None = None, seed: int = 0
+) -> list[tuple[torch.Tensor, ...]]:
     """`count` crops drawn (seeded) from `images` (paths, PIL images or RGB arrays), each preprocessed by the
     contract's eval transform: a list of model inputs, (image (1,3,h,w) float[, part map (1,h,w) uint8])."""
     from reid_lightning.data.transforms import apply_joint
@@ -57,7 +58,7 @@ class CropsReader:
 
     def __init__(self, inputs: Sequence[tuple[torch.Tensor, ...]], names: Sequence[str]):
         self.names = list(names)
-        self.batches = [inputs[i:i + CALIBRATION_BATCH] for i in range(0, len(inputs), CALIBRATION_BATCH)]
+        self.batches = [inputs[i : i + CALIBRATION_BATCH] for i in range(0, len(inputs), CALIBRATION_BATCH)]
         self._iterator: Iterator | None = None
 
     def _feeds(self) -> Iterator[dict[str, np.ndarray]]:
@@ -73,8 +74,9 @@ class CropsReader:
         self._iterator = None
 
 
-def quantize_onnx(fp32_path: Path, out_path: Path, inputs: Sequence[tuple[torch.Tensor, ...]],
-                  metadata: dict[str, str]) -> None:
+def quantize_onnx(
+    fp32_path: Path, out_path: Path, inputs: Sequence[tuple[torch.Tensor, ...]], metadata: dict[str, str]
+) -> None:
     """Write `out_path`: the int8 static quantisation of `fp32_path`, calibrated on `inputs`, with `metadata`."""
     import onnx
     from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
@@ -88,9 +90,16 @@ def quantize_onnx(fp32_path: Path, out_path: Path, inputs: Sequence[tuple[torch.
     with tempfile.TemporaryDirectory() as tmp:
         prepared = Path(tmp) / "prepared.onnx"
         quant_pre_process(str(fp32_path), str(prepared), skip_symbolic_shape=True)  # shapes + graph cleanup
-        quantize_static(str(prepared), str(out_path), Reader(inputs, names), quant_format=QuantFormat.QDQ,
-                        per_channel=True, activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
-                        calibration_providers=["CPUExecutionProvider"])
+        quantize_static(
+            str(prepared),
+            str(out_path),
+            Reader(inputs, names),
+            quant_format=QuantFormat.QDQ,
+            per_channel=True,
+            activation_type=QuantType.QUInt8,
+            weight_type=QuantType.QInt8,
+            calibration_providers=["CPUExecutionProvider"],
+        )
     model = onnx.load(str(out_path))
     del model.metadata_props[:]
     for key, value in metadata.items():

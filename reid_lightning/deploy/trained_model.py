@@ -35,19 +35,25 @@ def model_from_checkpoint(checkpoint: dict, path: str | Path, **replaced):
     known = set(inspect.signature(ReIDModule.__init__).parameters) - {"self"}
     unknown = sorted(set(hparams) - known)
     if unknown:
-        raise ValueError(f"checkpoint {path} holds hyper-parameters this version does not know ({', '.join(unknown)}): "
-                         "it was written by another reid-lightning version, whose model they may change; use that "
-                         "version to evaluate or export it")
+        raise ValueError(
+            f"checkpoint {path} holds hyper-parameters this version does not know ({', '.join(unknown)}): "
+            "it was written by another reid-lightning version, whose model they may change; use that "
+            "version to evaluate or export it"
+        )
     try:
         model = ReIDModule(**hparams)
     except (TypeError, ValueError) as err:
-        raise ValueError(f"checkpoint {path} holds a model config this version cannot build ({err}); "
-                         "use the reid-lightning version that trained it") from err
+        raise ValueError(
+            f"checkpoint {path} holds a model config this version cannot build ({err}); "
+            "use the reid-lightning version that trained it"
+        ) from err
     result = model.load_state_dict(without_distiller(checkpoint["state_dict"]), strict=False)
     if result.missing_keys or result.unexpected_keys:
         missing, unexpected = result.missing_keys, result.unexpected_keys
-        raise ValueError(f"checkpoint {path} does not fit the model its config describes ({len(missing)} weight(s) "
-                         f"missing, e.g. {missing[:3]}; {len(unexpected)} unexpected, e.g. {unexpected[:3]}): it was "
-                         "edited, damaged or written by another reid-lightning version; use the run's "
-                         "checkpoints/last.ckpt as train.py wrote it")
+        raise ValueError(
+            f"checkpoint {path} does not fit the model its config describes ({len(missing)} weight(s) "
+            f"missing, e.g. {missing[:3]}; {len(unexpected)} unexpected, e.g. {unexpected[:3]}): it was "
+            "edited, damaged or written by another reid-lightning version; use the run's "
+            "checkpoints/last.ckpt as train.py wrote it"
+        )
     return model

@@ -35,8 +35,10 @@ OPERAND_BLOCK_ROWS = 1 << 14  # features are cast to float64 this many rows at a
 
 def check_metric(metric: str) -> str:
     if metric not in METRICS:
-        raise ValueError(f"unknown distance metric {metric!r}; use one of {METRICS} "
-                         "(euclidean = squared L2 on the features as given, cosine = 1 - cosine similarity)")
+        raise ValueError(
+            f"unknown distance metric {metric!r}; use one of {METRICS} "
+            "(euclidean = squared L2 on the features as given, cosine = 1 - cosine similarity)"
+        )
     return metric
 
 
@@ -74,13 +76,18 @@ def _operands(x: torch.Tensor, metric: str, left: bool) -> torch.Tensor:
 
 def squared_norms(features: torch.Tensor) -> torch.Tensor:
     """(N, D) -> (N,) float64 squared L2 norms, block by block."""
-    return torch.cat([(b * b).sum(1) for b in
-                      (features[s:s + OPERAND_BLOCK_ROWS].to(torch.float64)
-                       for s in range(0, len(features), OPERAND_BLOCK_ROWS))])
+    return torch.cat(
+        [
+            (b * b).sum(1)
+            for b in (
+                features[s : s + OPERAND_BLOCK_ROWS].to(torch.float64)
+                for s in range(0, len(features), OPERAND_BLOCK_ROWS)
+            )
+        ]
+    )
 
 
-def error_bound(query_sq_norms: torch.Tensor, gallery_sq_norm_max: float, dim: int,
-                metric: str) -> torch.Tensor:
+def error_bound(query_sq_norms: torch.Tensor, gallery_sq_norm_max: float, dim: int, metric: str) -> torch.Tensor:
     """(B,) -> (B, 1): bound on |product distance - direct distance| for any gallery item.
 
     A float64 dot product of n terms errs by at most n*u*sum|terms| (u = 2^-53); the product form sums
@@ -111,21 +118,21 @@ def _normalize_rows(x: np.ndarray) -> np.ndarray:
     return x / np.maximum(np.sqrt((x * x).sum(1, keepdims=True)), NORM_EPS)
 
 
-def direct_distance_torch(queries: torch.Tensor, rows: torch.Tensor, gallery: torch.Tensor,
-                          cols: torch.Tensor, metric: str) -> torch.Tensor:
+def direct_distance_torch(
+    queries: torch.Tensor, rows: torch.Tensor, gallery: torch.Tensor, cols: torch.Tensor, metric: str
+) -> torch.Tensor:
     """`direct_distance` of the pairs (queries[rows], gallery[cols]), tensors on any device -> (N,) float64.
 
     Gathered and computed a few thousand pairs at a time: the temporaries stay small (and in cache)."""
     out = torch.empty(len(rows), dtype=torch.float64)
     for start in range(0, len(rows), PAIRS_PER_BATCH):
-        q = queries[rows[start:start + PAIRS_PER_BATCH]].cpu().double().numpy()
-        g = gallery[cols[start:start + PAIRS_PER_BATCH]].cpu().double().numpy()
-        out[start:start + len(q)] = torch.from_numpy(direct_distance(q, g, metric))
+        q = queries[rows[start : start + PAIRS_PER_BATCH]].cpu().double().numpy()
+        g = gallery[cols[start : start + PAIRS_PER_BATCH]].cpu().double().numpy()
+        out[start : start + len(q)] = torch.from_numpy(direct_distance(q, g, metric))
     return out.to(queries.device)
 
 
-def pairwise_distance(queries: torch.Tensor, gallery: torch.Tensor,
-                      metric: str = "euclidean") -> torch.Tensor:
+def pairwise_distance(queries: torch.Tensor, gallery: torch.Tensor, metric: str = "euclidean") -> torch.Tensor:
     """(Q, D), (G, D) -> (Q, G) float64 distance matrix by the product form (small problems, e.g. plots)."""
     check_metric(metric)
     return query_operands(queries, metric) @ gallery_operands(gallery, metric).T
@@ -145,8 +152,9 @@ class FeatureDistances:
         self.cached = gallery_operands(gf, metric) if self.block >= len(gf) else None  # (G, D+2) float64
         self.resident_bytes = len(gf) * row_bytes if self.cached is not None else 2 * self.block * row_bytes
         cosine = metric == "cosine"
-        self.gallery_sq_norm_max = 1.0 if cosine else float(
-            (self.cached[:, -1] if self.cached is not None else squared_norms(gf)).max())
+        self.gallery_sq_norm_max = (
+            1.0 if cosine else float((self.cached[:, -1] if self.cached is not None else squared_norms(gf)).max())
+        )
 
     def rows(self, start: int, stop: int) -> tuple[torch.Tensor, torch.Tensor, Callable]:
         """Queries [start, stop) -> distances (B, G) float64, error bound (B, 1), exact(rows, cols)."""
@@ -157,7 +165,7 @@ class FeatureDistances:
         else:
             dist = torch.empty(len(left), len(self.gf), dtype=torch.float64, device=left.device)
             for s in range(0, len(self.gf), self.block):
-                dist[:, s:s + self.block] = left @ gallery_operands(self.gf[s:s + self.block], self.metric).T
+                dist[:, s : s + self.block] = left @ gallery_operands(self.gf[s : s + self.block], self.metric).T
         tol = error_bound(squared_norms(queries), self.gallery_sq_norm_max, self.gf.shape[1], self.metric)
 
         def exact(rows: torch.Tensor, cols: torch.Tensor) -> torch.Tensor:

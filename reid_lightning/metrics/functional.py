@@ -29,11 +29,26 @@ from reid_lightning.metrics.scores import query_scores, summarize
 from reid_lightning.metrics.visibility import VisibleDistances, visible_distance_source
 
 
-def evaluate(qf, gf, q_pids, g_pids, q_camids, g_camids, distance: str = "euclidean", max_rank: int = 50, *,
-             normalize: bool = False, rerank: bool = False, k1: int = RERANK_DEFAULTS["k1"],
-             k2: int = RERANK_DEFAULTS["k2"], lambda_value: float = RERANK_DEFAULTS["lambda_value"],
-             memory_budget_bytes: int = DEFAULT_MEMORY_BUDGET,
-             q_visibility=None, g_visibility=None, visibility_threshold: float = 0.5) -> dict:
+def evaluate(
+    qf,
+    gf,
+    q_pids,
+    g_pids,
+    q_camids,
+    g_camids,
+    distance: str = "euclidean",
+    max_rank: int = 50,
+    *,
+    normalize: bool = False,
+    rerank: bool = False,
+    k1: int = RERANK_DEFAULTS["k1"],
+    k2: int = RERANK_DEFAULTS["k2"],
+    lambda_value: float = RERANK_DEFAULTS["lambda_value"],
+    memory_budget_bytes: int = DEFAULT_MEMORY_BUDGET,
+    q_visibility=None,
+    g_visibility=None,
+    visibility_threshold: float = 0.5,
+) -> dict:
     """Rank the gallery for every query and score it (Market-1501 protocol, see the module docstring).
 
     qf (Q, D), gf (G, D) features; q_pids, q_camids (Q,), g_pids, g_camids (G,) integers; tensors (any
@@ -47,61 +62,95 @@ def evaluate(qf, gf, q_pids, g_pids, q_camids, g_camids, distance: str = "euclid
     metric = check_metric(distance)
     qf, gf = _as_tensor(qf, "qf"), _as_tensor(gf, "gf")
     device = qf.device
-    q_pids, g_pids, q_camids, g_camids = (_as_tensor(x, name).to(device).long() for x, name in
-                                          [(q_pids, "q_pids"), (g_pids, "g_pids"),
-                                           (q_camids, "q_camids"), (g_camids, "g_camids")])
+    q_pids, g_pids, q_camids, g_camids = (
+        _as_tensor(x, name).to(device).long()
+        for x, name in [(q_pids, "q_pids"), (g_pids, "g_pids"), (q_camids, "q_camids"), (g_camids, "g_camids")]
+    )
     gf = gf.to(device)
     _check_inputs(qf, gf, q_pids, g_pids, q_camids, g_camids, max_rank)
     if (q_visibility is None) != (g_visibility is None):
         raise ValueError("pass the visibility of both query and gallery (q_visibility and g_visibility), or neither")
     visibility = None
     if q_visibility is not None:
-        visibility = (_as_tensor(q_visibility, "q_visibility").to(device),
-                      _as_tensor(g_visibility, "g_visibility").to(device))
-    source = distance_source(qf, gf, metric, normalize=normalize, rerank=rerank, k1=k1, k2=k2,
-                             lambda_value=lambda_value, memory_budget_bytes=memory_budget_bytes,
-                             visibility=visibility, visibility_threshold=visibility_threshold)
+        visibility = (
+            _as_tensor(q_visibility, "q_visibility").to(device),
+            _as_tensor(g_visibility, "g_visibility").to(device),
+        )
+    source = distance_source(
+        qf,
+        gf,
+        metric,
+        normalize=normalize,
+        rerank=rerank,
+        k1=k1,
+        k2=k2,
+        lambda_value=lambda_value,
+        memory_budget_bytes=memory_budget_bytes,
+        visibility=visibility,
+        visibility_threshold=visibility_threshold,
+    )
     table = SamePidIndex(q_pids, g_pids)
     junk = (g_pids == -1).nonzero().squeeze(1)
-    chunk = plan_chunk_rows(len(qf), len(gf), table.width, memory_budget_bytes, source.resident_bytes,
-                            source.bytes_per_element)
+    chunk = plan_chunk_rows(
+        len(qf), len(gf), table.width, memory_budget_bytes, source.resident_bytes, source.bytes_per_element
+    )
     parts = []
     for start in range(0, len(qf), chunk):
         stop = min(start + chunk, len(qf))
         dist, tol, exact = source.rows(start, stop)
         same_pid, same_pid_valid = table.rows(start, stop)
         is_match = same_pid_valid & (g_camids[same_pid] != q_camids[start:stop, None])
-        ranks, valid = match_ranks(dist, same_pid, same_pid_valid, is_match, junk, tol, exact,
-                                   max_pairs=max(dist.numel() // 8, 1 << 16))
+        ranks, valid = match_ranks(
+            dist, same_pid, same_pid_valid, is_match, junk, tol, exact, max_pairs=max(dist.numel() // 8, 1 << 16)
+        )
         del dist
         parts.append(query_scores(ranks, valid))
     scores = {key: torch.cat([p[key] for p in parts]) for key in parts[0]}
     result = summarize(scores, max_rank)
     if result["num_valid_queries"] == 0:
-        warnings.warn("no query has a valid match in the gallery (same pid, other camera): metrics are NaN",
-                      stacklevel=2)
+        warnings.warn(
+            "no query has a valid match in the gallery (same pid, other camera): metrics are NaN", stacklevel=2
+        )
     return result
 
 
-def distance_source(qf: torch.Tensor, gf: torch.Tensor, metric: str, *, normalize: bool = False,
-                    rerank: bool = False, k1: int = RERANK_DEFAULTS["k1"], k2: int = RERANK_DEFAULTS["k2"],
-                    lambda_value: float = RERANK_DEFAULTS["lambda_value"],
-                    memory_budget_bytes: int = DEFAULT_MEMORY_BUDGET,
-                    visibility: tuple[torch.Tensor, torch.Tensor] | None = None, visibility_threshold: float = 0.5,
-                    ) -> FeatureDistances | KReciprocalDistances | VisibleDistances:
+def distance_source(
+    qf: torch.Tensor,
+    gf: torch.Tensor,
+    metric: str,
+    *,
+    normalize: bool = False,
+    rerank: bool = False,
+    k1: int = RERANK_DEFAULTS["k1"],
+    k2: int = RERANK_DEFAULTS["k2"],
+    lambda_value: float = RERANK_DEFAULTS["lambda_value"],
+    memory_budget_bytes: int = DEFAULT_MEMORY_BUDGET,
+    visibility: tuple[torch.Tensor, torch.Tensor] | None = None,
+    visibility_threshold: float = 0.5,
+) -> FeatureDistances | KReciprocalDistances | VisibleDistances:
     """The query x gallery distances `evaluate` ranks by, served by query chunk: `.rows(start, stop)`.
     visibility: (query (Q, P), gallery (G, P)) for the visibility-aware part distance."""
     if visibility is not None:
         if rerank:
-            raise ValueError("re-ranking with the visibility-aware distance is not supported; set "
-                             "evaluation.rerank=false or evaluation.visibility=false")
-        return visible_distance_source(qf, gf, *visibility, metric, normalize=normalize,
-                                       threshold=visibility_threshold, memory_budget_bytes=memory_budget_bytes)
+            raise ValueError(
+                "re-ranking with the visibility-aware distance is not supported; set "
+                "evaluation.rerank=false or evaluation.visibility=false"
+            )
+        return visible_distance_source(
+            qf,
+            gf,
+            *visibility,
+            metric,
+            normalize=normalize,
+            threshold=visibility_threshold,
+            memory_budget_bytes=memory_budget_bytes,
+        )
     if normalize:
         qf, gf = F.normalize(qf, dim=1), F.normalize(gf, dim=1)
     if rerank:
-        return KReciprocalDistances(qf, gf, metric, k1=k1, k2=k2, lambda_value=lambda_value,
-                                    budget_bytes=memory_budget_bytes)
+        return KReciprocalDistances(
+            qf, gf, metric, k1=k1, k2=k2, lambda_value=lambda_value, budget_bytes=memory_budget_bytes
+        )
     return FeatureDistances(qf, gf, metric, memory_budget_bytes)
 
 
@@ -119,19 +168,25 @@ def _check_inputs(qf, gf, q_pids, g_pids, q_camids, g_camids, max_rank: int) -> 
             raise ValueError(f"{name} must be a non-empty (N, D) feature matrix, got shape {tuple(f.shape)}")
         if not f.is_floating_point():
             raise ValueError(f"{name} must hold floating-point features, got dtype {f.dtype}")
-        bad = torch.cat([(~torch.isfinite(f[s:s + 4096])).any(1) for s in range(0, len(f), 4096)])
+        bad = torch.cat([(~torch.isfinite(f[s : s + 4096])).any(1) for s in range(0, len(f), 4096)])
         if bad.any():
             rows = bad.nonzero().squeeze(1)[:5].tolist()
             raise ValueError(f"{name} contains NaN or inf features (rows {rows}...); check the model output")
     if qf.shape[1] != gf.shape[1]:
         raise ValueError(f"query features have dimension {qf.shape[1]} but gallery features {gf.shape[1]}")
-    for name, labels, n in (("q_pids", q_pids, len(qf)), ("q_camids", q_camids, len(qf)),
-                            ("g_pids", g_pids, len(gf)), ("g_camids", g_camids, len(gf))):
+    for name, labels, n in (
+        ("q_pids", q_pids, len(qf)),
+        ("q_camids", q_camids, len(qf)),
+        ("g_pids", g_pids, len(gf)),
+        ("g_camids", g_camids, len(gf)),
+    ):
         if labels.shape != (n,):
             raise ValueError(f"{name} has shape {tuple(labels.shape)}, expected ({n},) like its features")
     if (q_pids == -1).any():
         positions = (q_pids == -1).nonzero().squeeze(1)[:5].tolist()
-        raise ValueError(f"query pid -1 (junk) at query positions {positions}"
-                         "; junk images must not be queries, drop them from the query set")
+        raise ValueError(
+            f"query pid -1 (junk) at query positions {positions}"
+            "; junk images must not be queries, drop them from the query set"
+        )
     if max_rank < 1:
         raise ValueError(f"max_rank must be >= 1, got {max_rank}")

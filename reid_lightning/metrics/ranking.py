@@ -62,7 +62,7 @@ def sort_rows_(keys: torch.Tensor) -> torch.Tensor:
         return keys
     bounds = np.linspace(0, len(array), workers + 1).astype(int).tolist()
     with ThreadPoolExecutor(workers) as pool:
-        list(pool.map(lambda i: array[bounds[i]:bounds[i + 1]].sort(axis=1), range(workers)))
+        list(pool.map(lambda i: array[bounds[i] : bounds[i + 1]].sort(axis=1), range(workers)))
     return keys
 
 
@@ -74,9 +74,16 @@ def _round_f32(x: torch.Tensor, down: bool) -> torch.Tensor:
     return torch.where(off, torch.nextafter(y, toward), y)
 
 
-def match_ranks(dist: torch.Tensor, same_pid: torch.Tensor, same_pid_valid: torch.Tensor,
-                is_match: torch.Tensor, junk: torch.Tensor, tol: torch.Tensor,
-                exact: ExactDistance | None, max_pairs: int) -> tuple[torch.Tensor, torch.Tensor]:
+def match_ranks(
+    dist: torch.Tensor,
+    same_pid: torch.Tensor,
+    same_pid_valid: torch.Tensor,
+    is_match: torch.Tensor,
+    junk: torch.Tensor,
+    tol: torch.Tensor,
+    exact: ExactDistance | None,
+    max_pairs: int,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Ranks (1-based, after removals) of the true matches of a chunk of queries.
 
     dist (B, G) float64 (overwritten); same_pid (B, K) gallery positions with the query's pid and
@@ -103,14 +110,14 @@ def match_ranks(dist: torch.Tensor, same_pid: torch.Tensor, same_pid_valid: torc
     before, at_most = count_keys(dist, lower, upper, valid)
     window = valid & (at_most > before)
     if window.any():
-        before = before + _resolve_windows(dist, match_dist, match_col, lower, upper, window, tol, exact,
-                                           max_pairs)
+        before = before + _resolve_windows(dist, match_dist, match_col, lower, upper, window, tol, exact, max_pairs)
     ranks = torch.arange(1, same_pid.shape[1] + 1, device=dist.device) + before
     return ranks.masked_fill(~valid, 0), valid
 
 
-def count_keys(dist: torch.Tensor, lower: torch.Tensor, upper: torch.Tensor,
-               valid: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def count_keys(
+    dist: torch.Tensor, lower: torch.Tensor, upper: torch.Tensor, valid: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
     """dist (B, G) float64, float32 bounds (B, K) -> per bound #keys < lower, #keys <= upper, where
     key = float32(dist).
 
@@ -146,9 +153,17 @@ def _sort_(x: torch.Tensor) -> torch.Tensor:
     return torch.sort(x).values
 
 
-def _resolve_windows(dist: torch.Tensor, match_dist: torch.Tensor, match_col: torch.Tensor,
-                     lower: torch.Tensor, upper: torch.Tensor, window: torch.Tensor, tol: torch.Tensor,
-                     exact: ExactDistance | None, max_pairs: int) -> torch.Tensor:
+def _resolve_windows(
+    dist: torch.Tensor,
+    match_dist: torch.Tensor,
+    match_col: torch.Tensor,
+    lower: torch.Tensor,
+    upper: torch.Tensor,
+    window: torch.Tensor,
+    tol: torch.Tensor,
+    exact: ExactDistance | None,
+    max_pairs: int,
+) -> torch.Tensor:
     """(B, K) count of window items that truly precede each match (ties: lower gallery index first)."""
     rows = window.any(1).nonzero().squeeze(1)  # (R,) rows with a non-empty window
     keys = dist[rows].to(torch.float32)  # (R, G), the same float32 keys as were sorted
@@ -163,7 +178,7 @@ def _resolve_windows(dist: torch.Tensor, match_dist: torch.Tensor, match_col: to
     counts = torch.zeros_like(match_dist, dtype=torch.int64)
     step = max(1, max_pairs // match_dist.shape[1])
     for start in range(0, len(cols), step):
-        row, col = rows[local[start:start + step]], cols[start:start + step]
+        row, col = rows[local[start : start + step]], cols[start : start + step]
         value = dist[row, col]  # (Mb,)
         key = value.to(torch.float32)[:, None]
         inside = window[row] & (key >= lower[row]) & (key <= upper[row])  # (Mb, K)
@@ -179,14 +194,22 @@ def _resolve_windows(dist: torch.Tensor, match_dist: torch.Tensor, match_col: to
     return counts
 
 
-def plan_chunk_rows(num_queries: int, gallery_size: int, match_width: int, budget_bytes: int,
-                    resident_bytes: int = 0, bytes_per_element: int = 32) -> int:
+def plan_chunk_rows(
+    num_queries: int,
+    gallery_size: int,
+    match_width: int,
+    budget_bytes: int,
+    resident_bytes: int = 0,
+    bytes_per_element: int = 32,
+) -> int:
     """Queries per chunk so that resident data + the chunk's working memory (~bytes_per_element * rows * G)
     fit the budget."""
     per_row = bytes_per_element * gallery_size + 64 * match_width + 1024
     rows = (budget_bytes - resident_bytes) // per_row
     if rows < 1:
-        raise ValueError(f"memory budget of {budget_bytes} bytes is too small: {resident_bytes} bytes stay "
-                         f"resident and one query row against {gallery_size} gallery items needs {per_row}; "
-                         f"raise memory_budget_bytes to at least {resident_bytes + per_row}")
+        raise ValueError(
+            f"memory budget of {budget_bytes} bytes is too small: {resident_bytes} bytes stay "
+            f"resident and one query row against {gallery_size} gallery items needs {per_row}; "
+            f"raise memory_budget_bytes to at least {resident_bytes + per_row}"
+        )
     return int(min(rows, max(num_queries, 1)))

@@ -46,9 +46,16 @@ class KReciprocalDistances:
 
     bytes_per_element = 64  # original, overlap and Jaccard (B, G) float64 on top of the ranking's 32
 
-    def __init__(self, qf: torch.Tensor, gf: torch.Tensor, metric: str, k1: int = RERANK_DEFAULTS["k1"],
-                 k2: int = RERANK_DEFAULTS["k2"], lambda_value: float = RERANK_DEFAULTS["lambda_value"],
-                 budget_bytes: int = DEFAULT_MEMORY_BUDGET):
+    def __init__(
+        self,
+        qf: torch.Tensor,
+        gf: torch.Tensor,
+        metric: str,
+        k1: int = RERANK_DEFAULTS["k1"],
+        k2: int = RERANK_DEFAULTS["k2"],
+        lambda_value: float = RERANK_DEFAULTS["lambda_value"],
+        budget_bytes: int = DEFAULT_MEMORY_BUDGET,
+    ):
         features = torch.cat([qf, gf])
         n, self.num_query, self.k2, self.lambda_value = len(features), len(qf), k2, lambda_value
         if n < k1 + 2:
@@ -66,16 +73,20 @@ class KReciprocalDistances:
         self.inv_ptr = _row_pointers(v_cols[gallery][order], n)
         self.inv_rows = v_rows[gallery][order] - self.num_query
         self.inv_vals = v_vals[gallery][order]
-        self.resident_bytes = (self.left.numel() + self.right.numel()) * 8 + self.neighbours.numel() * 8 + \
-            (len(v_cols) + len(self.inv_rows)) * 24
+        self.resident_bytes = (
+            (self.left.numel() + self.right.numel()) * 8
+            + self.neighbours.numel() * 8
+            + (len(v_cols) + len(self.inv_rows)) * 24
+        )
 
     def _distance_rows(self, start: int, stop: int, cols: slice = slice(None)) -> torch.Tensor:
         return self.left[start:stop] @ self.right[cols].T  # (B, N or G) float64
 
     def _pair_distances(self, rows: torch.Tensor, cols: torch.Tensor) -> torch.Tensor:
         """d(rows[m], cols[m]) for M pairs, a few thousand at a time -> (M,) float64."""
-        return torch.cat([(self.left[rows[s:s + 4096]] * self.right[cols[s:s + 4096]]).sum(1)
-                          for s in range(0, len(rows), 4096)])
+        return torch.cat(
+            [(self.left[rows[s : s + 4096]] * self.right[cols[s : s + 4096]]).sum(1) for s in range(0, len(rows), 4096)]
+        )
 
     def _nearest(self, k: int) -> tuple[torch.Tensor, torch.Tensor]:
         n = len(self.left)
@@ -83,8 +94,8 @@ class KReciprocalDistances:
         row_max = torch.empty(n, dtype=torch.float64, device=self.left.device)
         for start in range(0, n, self.rows_per_step):
             dist = self._distance_rows(start, start + self.rows_per_step)
-            row_max[start:start + len(dist)] = dist.max(1).values.clamp(min=torch.finfo(torch.float64).tiny)
-            neighbours[start:start + len(dist)] = smallest_k(dist / row_max[start:start + len(dist), None], k)
+            row_max[start : start + len(dist)] = dist.max(1).values.clamp(min=torch.finfo(torch.float64).tiny)
+            neighbours[start : start + len(dist)] = smallest_k(dist / row_max[start : start + len(dist), None], k)
         return neighbours, row_max
 
     def _reciprocal(self, k: int, rows: torch.Tensor) -> torch.Tensor:
@@ -96,16 +107,19 @@ class KReciprocalDistances:
         """Step 2: sparse V as (rows, cols, values), rows ascending, columns ascending within a row."""
         n, half = len(self.left), int(round(k1 / 2))  # round half to even, like np.around
         device = self.left.device
-        half_mask = torch.cat([self._reciprocal(half + 1, torch.arange(s, min(s + self.rows_per_step, n),
-                                                                          device=device))
-                               for s in range(0, n, self.rows_per_step)])  # (N, half+1): R'(c)
+        half_mask = torch.cat(
+            [
+                self._reciprocal(half + 1, torch.arange(s, min(s + self.rows_per_step, n), device=device))
+                for s in range(0, n, self.rows_per_step)
+            ]
+        )  # (N, half+1): R'(c)
         parts = []
         for start in range(0, n, self.rows_per_step):
             rows = torch.arange(start, min(start + self.rows_per_step, n), device=device)
             forward = self.neighbours[rows]  # (R, k1+1)
             in_r = self._reciprocal(k1 + 1, rows)  # (R, k1+1): R(i)
             members = forward.masked_fill(~in_r, -1)
-            cand = self.neighbours[forward, :half + 1]  # (R, k1+1, half+1): R'(c) candidates
+            cand = self.neighbours[forward, : half + 1]  # (R, k1+1, half+1): R'(c) candidates
             cand_in = half_mask[forward]  # (R, k1+1, half+1)
             shared = ((cand[..., None] == members[:, None, None, :]).any(-1) & cand_in).sum(-1)  # (R, k1+1)
             adds = in_r & (shared > 2 / 3 * cand_in.sum(-1))
@@ -128,7 +142,7 @@ class KReciprocalDistances:
         parts = []
         for start in range(0, n, self.rows_per_step):
             stop = min(start + self.rows_per_step, n)
-            near = self.neighbours[start:stop, :self.k2]  # (R, k2)
+            near = self.neighbours[start:stop, : self.k2]  # (R, k2)
             owner = torch.arange(start, stop, device=rows.device)[:, None].expand_as(near).flatten()
             pos, out_row = _expand(ptr, near.flatten(), owner)
             key = out_row * n + cols[pos]
@@ -144,12 +158,14 @@ class KReciprocalDistances:
         original /= self.row_max[start:stop, None]
         overlap = torch.zeros_like(original)  # S(i, j) = sum_f min(V[i, f], V[j, f])
         first, last = int(self.v_ptr[start]), int(self.v_ptr[stop])
-        entry_row = torch.repeat_interleave(torch.arange(stop - start, device=original.device),
-                                            self.v_ptr[start + 1:stop + 1] - self.v_ptr[start:stop])
+        entry_row = torch.repeat_interleave(
+            torch.arange(stop - start, device=original.device),
+            self.v_ptr[start + 1 : stop + 1] - self.v_ptr[start:stop],
+        )
         sizes = self.inv_ptr[self.v_cols[first:last] + 1] - self.inv_ptr[self.v_cols[first:last]]
         bounds = _split_by_total(sizes, PAIRS_PER_STEP)
         for a, b in zip(bounds[:-1], bounds[1:], strict=True):
-            cols, vals = self.v_cols[first + a:first + b], self.v_vals[first + a:first + b]
+            cols, vals = self.v_cols[first + a : first + b], self.v_vals[first + a : first + b]
             pos, which = _expand(self.inv_ptr, cols, torch.arange(b - a, device=original.device))
             flat = entry_row[a:b][which] * original.shape[1] + self.inv_rows[pos]
             overlap.view(-1).index_add_(0, flat, torch.minimum(vals[which], self.inv_vals[pos]))

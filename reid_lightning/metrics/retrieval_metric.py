@@ -32,12 +32,21 @@ class RetrievalMetric(Metric):
     higher_is_better = True
     full_state_update = False
 
-    def __init__(self, distance: str = "euclidean", max_rank: int = 50, normalize: bool = False,
-                 rerank: bool = False, memory_budget_bytes: int = DEFAULT_MEMORY_BUDGET,
-                 ranks: Sequence[int] = (1, 5, 10), rerank_k1: int = RERANK_DEFAULTS["k1"],
-                 rerank_k2: int = RERANK_DEFAULTS["k2"], rerank_lambda: float = RERANK_DEFAULTS["lambda_value"],
-                 visibility: bool = False, visibility_threshold: float = 0.5,
-                 **kwargs):
+    def __init__(
+        self,
+        distance: str = "euclidean",
+        max_rank: int = 50,
+        normalize: bool = False,
+        rerank: bool = False,
+        memory_budget_bytes: int = DEFAULT_MEMORY_BUDGET,
+        ranks: Sequence[int] = (1, 5, 10),
+        rerank_k1: int = RERANK_DEFAULTS["k1"],
+        rerank_k2: int = RERANK_DEFAULTS["k2"],
+        rerank_lambda: float = RERANK_DEFAULTS["lambda_value"],
+        visibility: bool = False,
+        visibility_threshold: float = 0.5,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         self.distance = check_metric(distance)
         self.ranks = tuple(int(k) for k in ranks)
@@ -47,16 +56,26 @@ class RetrievalMetric(Metric):
         self.memory_budget_bytes = memory_budget_bytes
         self.rerank_args = {"k1": rerank_k1, "k2": rerank_k2, "lambda_value": rerank_lambda}
         if visibility and rerank:
-            raise ValueError("re-ranking with the visibility-aware distance is not supported; set "
-                             "evaluation.rerank=false or evaluation.visibility=false")
+            raise ValueError(
+                "re-ranking with the visibility-aware distance is not supported; set "
+                "evaluation.rerank=false or evaluation.visibility=false"
+            )
         self.visibility, self.visibility_threshold = visibility, visibility_threshold
         self.state_names = ("embeddings", "pids", "camids", "is_query", "index") + (
-            ("visibilities",) if visibility else ())
+            ("visibilities",) if visibility else ()
+        )
         for name in self.state_names:
             self.add_state(name, default=[], dist_reduce_fx="cat")
 
-    def update(self, embeddings: torch.Tensor, pids: torch.Tensor, camids: torch.Tensor,
-               is_query: torch.Tensor, index: torch.Tensor, visibility: torch.Tensor | None = None) -> None:
+    def update(
+        self,
+        embeddings: torch.Tensor,
+        pids: torch.Tensor,
+        camids: torch.Tensor,
+        is_query: torch.Tensor,
+        index: torch.Tensor,
+        visibility: torch.Tensor | None = None,
+    ) -> None:
         """embeddings (B, E); pids, camids, is_query, index (B,): index = unique dataset position;
         visibility (B, P) scores or booleans, when the metric was built with visibility=True."""
         if embeddings.ndim != 2:
@@ -65,16 +84,19 @@ class RetrievalMetric(Metric):
         if self.visibility and visibility is None:
             raise ValueError("RetrievalMetric(visibility=True) needs each batch's part visibility (B, P)")
         if visibility is not None and not self.visibility:
-            raise ValueError("got part visibility, but this RetrievalMetric ranks without it; build it with "
-                             "visibility=True (evaluation.visibility=true)")
+            raise ValueError(
+                "got part visibility, but this RetrievalMetric ranks without it; build it with "
+                "visibility=True (evaluation.visibility=true)"
+            )
         if visibility is not None:
             if visibility.ndim != 2 or len(visibility) != n:
                 raise ValueError(f"visibility has shape {tuple(visibility.shape)}, expected ({n}, P)")
             self.visibilities.append(visibility.detach().float())  # float: any backend gathers it
         for name, value in (("pids", pids), ("camids", camids), ("is_query", is_query), ("index", index)):
             if torch.as_tensor(value).shape != (n,):
-                raise ValueError(f"{name} has shape {tuple(torch.as_tensor(value).shape)}, expected ({n},) "
-                                 "like the embeddings batch")
+                raise ValueError(
+                    f"{name} has shape {tuple(torch.as_tensor(value).shape)}, expected ({n},) like the embeddings batch"
+                )
         device = embeddings.device
         self.embeddings.append(embeddings.detach())
         self.pids.append(torch.as_tensor(pids, device=device).long())
@@ -87,8 +109,7 @@ class RetrievalMetric(Metric):
         padded repeats dropped. Under DDP call it inside `sync_context()` (on every rank) to see every
         rank's samples."""
         if isinstance(self.index, list) and not self.index:  # after a DDP sync the states are tensors
-            raise RuntimeError("RetrievalMetric read before any update(); feed query and gallery batches "
-                               "first")
+            raise RuntimeError("RetrievalMetric read before any update(); feed query and gallery batches first")
         index = dim_zero_cat(self.index)
         order = torch.argsort(index, stable=True)
         first = torch.ones_like(order, dtype=torch.bool)
@@ -106,10 +127,17 @@ class RetrievalMetric(Metric):
             return []
         qf, gf = embeddings[query], embeddings[~query]
         q_visibility, g_visibility = self._split_visibility(visibility, query)
-        source = distance_source(qf, gf, self.distance, normalize=self.normalize, rerank=self.rerank,
-                                 memory_budget_bytes=self.memory_budget_bytes, **self.rerank_args,
-                                 visibility=None if q_visibility is None else (q_visibility, g_visibility),
-                                 visibility_threshold=self.visibility_threshold)
+        source = distance_source(
+            qf,
+            gf,
+            self.distance,
+            normalize=self.normalize,
+            rerank=self.rerank,
+            memory_budget_bytes=self.memory_budget_bytes,
+            **self.rerank_args,
+            visibility=None if q_visibility is None else (q_visibility, g_visibility),
+            visibility_threshold=self.visibility_threshold,
+        )
         n = min(num_queries, len(qf))
         distances = source.rows(0, n)[0]  # (n, G)
         q_pid, q_cam, q_index = pids[query][:n], camids[query][:n], index[query][:n]
@@ -135,20 +163,37 @@ class RetrievalMetric(Metric):
         q_visibility, g_visibility = self._split_visibility(visibility, query)
         device = embeddings.device
         if query.all() or not query.any():
-            warnings.warn(f"RetrievalMetric saw {int(query.sum())} queries and {int((~query).sum())} gallery "
-                          "items; both are needed (e.g. a sanity check on a few batches): metrics are NaN",
-                          stacklevel=2)
-            result = {"cmc": [float("nan")] * self.max_rank, "mAP": float("nan"), "mINP": float("nan"),
-                      "mAP_market": float("nan"), "num_valid_queries": 0}
+            warnings.warn(
+                f"RetrievalMetric saw {int(query.sum())} queries and {int((~query).sum())} gallery "
+                "items; both are needed (e.g. a sanity check on a few batches): metrics are NaN",
+                stacklevel=2,
+            )
+            result = {
+                "cmc": [float("nan")] * self.max_rank,
+                "mAP": float("nan"),
+                "mINP": float("nan"),
+                "mAP_market": float("nan"),
+                "num_valid_queries": 0,
+            }
         else:
-            result = evaluate(embeddings[query], embeddings[~query], pids[query], pids[~query], camids[query],
-                              camids[~query], distance=self.distance, max_rank=self.max_rank,
-                              normalize=self.normalize, rerank=self.rerank,
-                              memory_budget_bytes=self.memory_budget_bytes, **self.rerank_args,
-                              q_visibility=q_visibility, g_visibility=g_visibility,
-                              visibility_threshold=self.visibility_threshold)
-        out = {f"rank{k}": torch.tensor(result["cmc"][k - 1], dtype=torch.float64, device=device)
-               for k in self.ranks}
+            result = evaluate(
+                embeddings[query],
+                embeddings[~query],
+                pids[query],
+                pids[~query],
+                camids[query],
+                camids[~query],
+                distance=self.distance,
+                max_rank=self.max_rank,
+                normalize=self.normalize,
+                rerank=self.rerank,
+                memory_budget_bytes=self.memory_budget_bytes,
+                **self.rerank_args,
+                q_visibility=q_visibility,
+                g_visibility=g_visibility,
+                visibility_threshold=self.visibility_threshold,
+            )
+        out = {f"rank{k}": torch.tensor(result["cmc"][k - 1], dtype=torch.float64, device=device) for k in self.ranks}
         for key in ("mAP", "mINP", "mAP_market"):
             out[key] = torch.tensor(result[key], dtype=torch.float64, device=device)
         out["num_valid_queries"] = torch.tensor(result["num_valid_queries"], device=device)

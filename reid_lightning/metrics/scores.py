@@ -39,7 +39,7 @@ def summarize(scores: dict[str, torch.Tensor], max_rank: int) -> dict:
         nan = float("nan")
         return {"cmc": [nan] * max_rank, "mAP": nan, "mINP": nan, "mAP_market": nan, "num_valid_queries": 0}
     first = scores["first_rank"][valid].clamp(max=max_rank + 1)
-    hits_at = torch.bincount(first.cpu(), minlength=max_rank + 2)[1:max_rank + 1].cumsum(0)  # hit by rank n
+    hits_at = torch.bincount(first.cpu(), minlength=max_rank + 2)[1 : max_rank + 1].cumsum(0)  # hit by rank n
     return {
         "cmc": [count / num_valid for count in hits_at.tolist()],
         "mAP": scores["ap"][valid].sum().item() / num_valid,

@@ -49,14 +49,18 @@ def visible_parts(visibility: torch.Tensor, threshold: float = 0.5) -> torch.Ten
 def as_parts(features: torch.Tensor, visible: torch.Tensor, name: str) -> torch.Tensor:
     """Embeddings (N, P*D) or part features (N, P, D) -> (N, P, D), P taken from the visibility (N, P)."""
     if visible.ndim != 2 or len(visible) != len(features):
-        raise ValueError(f"{name} visibility has shape {tuple(visible.shape)}; expected (N, P) with N = "
-                         f"{len(features)} like its features")
+        raise ValueError(
+            f"{name} visibility has shape {tuple(visible.shape)}; expected (N, P) with N = "
+            f"{len(features)} like its features"
+        )
     parts = visible.shape[1]
     if features.ndim == 2:
         if parts == 0 or features.shape[1] % parts:
-            raise ValueError(f"{name} embeddings of width {features.shape[1]} do not split into {parts} parts "
-                             "(the visibility's second dimension); the embedding must be P part features "
-                             "concatenated")
+            raise ValueError(
+                f"{name} embeddings of width {features.shape[1]} do not split into {parts} parts "
+                "(the visibility's second dimension); the embedding must be P part features "
+                "concatenated"
+            )
         features = features.view(len(features), parts, -1)
     if features.ndim != 3 or features.shape[1] != parts:
         raise ValueError(f"{name} part features have shape {tuple(features.shape)}; expected (N, {parts}, D)")
@@ -72,8 +76,14 @@ def last_distance(qf: torch.Tensor, gf: torch.Tensor, metric: str) -> float:
     return float(2.0 ** (int(np.ceil(np.log2(max(bound, 1.0)))) + 2))
 
 
-def direct_visible_distance(queries: np.ndarray, gallery: np.ndarray, query_visible: np.ndarray,
-                            gallery_visible: np.ndarray, metric: str, last: float = np.inf) -> np.ndarray:
+def direct_visible_distance(
+    queries: np.ndarray,
+    gallery: np.ndarray,
+    query_visible: np.ndarray,
+    gallery_visible: np.ndarray,
+    metric: str,
+    last: float = np.inf,
+) -> np.ndarray:
     """Ground truth in float64 numpy: row-paired parts (N or 1, P, D), (N, P, D) and visibilities (N or 1, P),
     (N, P) -> (N,) mean distance over the parts visible in both; `last` where no part is."""
     gallery = np.asarray(gallery, dtype=np.float64)
@@ -99,8 +109,15 @@ class VisibleDistances:
 
     bytes_per_element = 48  # the ranking's 32 + the (B, G) float64 visible-part counts and numerators
 
-    def __init__(self, q_parts: torch.Tensor, g_parts: torch.Tensor, q_visible: torch.Tensor,
-                 g_visible: torch.Tensor, metric: str, budget_bytes: int):
+    def __init__(
+        self,
+        q_parts: torch.Tensor,
+        g_parts: torch.Tensor,
+        q_visible: torch.Tensor,
+        g_visible: torch.Tensor,
+        metric: str,
+        budget_bytes: int,
+    ):
         check_metric(metric)
         self.qf, self.gf, self.metric = q_parts, g_parts, metric
         self.q_visible, self.g_visible = q_visible.bool(), g_visible.bool()
@@ -117,8 +134,7 @@ class VisibleDistances:
 
     def _gallery(self, start: int, stop: int) -> tuple[torch.Tensor, torch.Tensor]:
         visible = self.g_visible[start:stop]
-        return (part_operands(self.gf[start:stop], visible, self.metric, left=False),
-                visible.to(torch.float64))
+        return (part_operands(self.gf[start:stop], visible, self.metric, left=False), visible.to(torch.float64))
 
     def rows(self, start: int, stop: int) -> tuple[torch.Tensor, torch.Tensor, Callable]:
         """Queries [start, stop) -> distances (B, G) float64, error bound (B, 1), exact(rows, cols)."""
@@ -129,8 +145,8 @@ class VisibleDistances:
         count = torch.empty_like(total)
         for s in range(0, len(self.gf), self.block):
             right, right_visible = self.cached if self.cached is not None else self._gallery(s, s + self.block)
-            total[:, s:s + self.block] = left @ right.T
-            count[:, s:s + self.block] = left_visible @ right_visible.T  # exact: small integers
+            total[:, s : s + self.block] = left @ right.T
+            count[:, s : s + self.block] = left_visible @ right_visible.T  # exact: small integers
         dist = total.div_(count.clamp(min=1)).masked_fill_(count == 0, self.last)
         del count
         q_sq = (queries.double() * visible.unsqueeze(-1)).pow(2).sum((1, 2))  # (B,)
@@ -143,31 +159,54 @@ class VisibleDistances:
 
         return dist, tol, exact
 
-    def direct(self, queries: torch.Tensor, visible: torch.Tensor, rows: torch.Tensor,
-               cols: torch.Tensor) -> torch.Tensor:
+    def direct(
+        self, queries: torch.Tensor, visible: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor
+    ) -> torch.Tensor:
         """`direct_visible_distance` of the pairs (queries[rows], gallery[cols]) -> (N,) float64, a few
         thousand pairs at a time."""
         out = torch.empty(len(rows), dtype=torch.float64)
         for start in range(0, len(rows), PAIRS_PER_BATCH):
-            r, c = rows[start:start + PAIRS_PER_BATCH], cols[start:start + PAIRS_PER_BATCH]
-            out[start:start + len(r)] = torch.from_numpy(direct_visible_distance(
-                queries[r].cpu().double().numpy(), self.gf[c].cpu().double().numpy(),
-                visible[r].cpu().numpy(), self.g_visible[c].cpu().numpy(), self.metric, self.last))
+            r, c = rows[start : start + PAIRS_PER_BATCH], cols[start : start + PAIRS_PER_BATCH]
+            out[start : start + len(r)] = torch.from_numpy(
+                direct_visible_distance(
+                    queries[r].cpu().double().numpy(),
+                    self.gf[c].cpu().double().numpy(),
+                    visible[r].cpu().numpy(),
+                    self.g_visible[c].cpu().numpy(),
+                    self.metric,
+                    self.last,
+                )
+            )
         return out.to(queries.device)
 
 
-def visible_distance_source(qf: torch.Tensor, gf: torch.Tensor, q_visibility: torch.Tensor,
-                            g_visibility: torch.Tensor, metric: str, *, normalize: bool = False,
-                            threshold: float = 0.5,
-                            memory_budget_bytes: int = DEFAULT_MEMORY_BUDGET) -> VisibleDistances:
+def visible_distance_source(
+    qf: torch.Tensor,
+    gf: torch.Tensor,
+    q_visibility: torch.Tensor,
+    g_visibility: torch.Tensor,
+    metric: str,
+    *,
+    normalize: bool = False,
+    threshold: float = 0.5,
+    memory_budget_bytes: int = DEFAULT_MEMORY_BUDGET,
+) -> VisibleDistances:
     """Embeddings (N, P*D) or parts (N, P, D) with visibility (N, P) -> `VisibleDistances`.
     normalize: L2-normalise each part feature (the distance is per part)."""
     q_visible, g_visible = visible_parts(q_visibility, threshold), visible_parts(g_visibility, threshold)
     q_parts, g_parts = as_parts(qf, q_visible, "query"), as_parts(gf, g_visible, "gallery")
     if q_parts.shape[1:] != g_parts.shape[1:]:
-        raise ValueError(f"query parts {tuple(q_parts.shape[1:])} and gallery parts {tuple(g_parts.shape[1:])} "
-                         "differ; both must come from the same model")
+        raise ValueError(
+            f"query parts {tuple(q_parts.shape[1:])} and gallery parts {tuple(g_parts.shape[1:])} "
+            "differ; both must come from the same model"
+        )
     if normalize:
         q_parts, g_parts = F.normalize(q_parts, dim=-1, eps=NORM_EPS), F.normalize(g_parts, dim=-1, eps=NORM_EPS)
-    return VisibleDistances(q_parts, g_parts.to(q_parts.device), q_visible.to(q_parts.device),
-                            g_visible.to(q_parts.device), metric, memory_budget_bytes)
+    return VisibleDistances(
+        q_parts,
+        g_parts.to(q_parts.device),
+        q_visible.to(q_parts.device),
+        g_visible.to(q_parts.device),
+        metric,
+        memory_budget_bytes,
+    )

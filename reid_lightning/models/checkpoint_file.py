@@ -14,9 +14,11 @@ import torch
 MODEL_KEYS = ("backbone", "partition", "classifier", "neck_dim", "num_classes", "num_part_labels")
 
 
-FOREIGN_FIX = ("reid-lightning takes the checkpoints its train.py writes (<run folder>/checkpoints/*.ckpt), which "
-               "carry the model config. To use these weights, train from them: python train.py "
-               "backbone=<architecture> backbone.pretrained=<file>, then use that run's checkpoints/last.ckpt")
+FOREIGN_FIX = (
+    "reid-lightning takes the checkpoints its train.py writes (<run folder>/checkpoints/*.ckpt), which "
+    "carry the model config. To use these weights, train from them: python train.py "
+    "backbone=<architecture> backbone.pretrained=<file>, then use that run's checkpoints/last.ckpt"
+)
 
 
 def read_checkpoint(ckpt_path: str | Path) -> dict:
@@ -31,8 +33,10 @@ def read_checkpoint(ckpt_path: str | Path) -> dict:
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=False)
     except Exception as err:
-        raise ValueError(f"cannot read checkpoint {path} ({type(err).__name__}: {err}): it is corrupt, truncated "
-                         "or not a PyTorch file") from err
+        raise ValueError(
+            f"cannot read checkpoint {path} ({type(err).__name__}: {err}): it is corrupt, truncated "
+            "or not a PyTorch file"
+        ) from err
     kind = foreign_kind(checkpoint)
     if kind is not None:
         raise ValueError(f"checkpoint {path} is {kind}, not a checkpoint of reid-lightning's train.py. {FOREIGN_FIX}")
@@ -90,7 +94,8 @@ def check_checkpoint_matches(ckpt_path: str | Path, hparams: dict) -> None:
             f"checkpoint {ckpt_path} holds weights but no training state (epoch and step counters, optimizer: it was "
             "saved with save_weights_only or edited): resuming from it would restart the epoch count and train more "
             "epochs than asked. Resume from a full checkpoint (<run folder>/checkpoints/last.ckpt), or start a new "
-            "run in another folder without ckpt_path")
+            "run in another folder without ckpt_path"
+        )
     stored = dict(checkpoint["hyper_parameters"])
     size, asked = stored.get("image_size"), hparams.get("image_size")
     if size is not None and asked is not None and tuple(size) != tuple(asked):
@@ -98,13 +103,18 @@ def check_checkpoint_matches(ckpt_path: str | Path, hparams: dict) -> None:
             f"checkpoint {ckpt_path} was trained at input size {size[0]}x{size[1]}, this run asks for "
             f"{asked[0]}x{asked[1]} (data.height x data.width): resuming would train the remaining epochs at another "
             f"size and record a mix of both. Rerun with data.height={size[0]} data.width={size[1]}, or start a fresh "
-            "run in another folder (hydra.run.dir=...)")
+            "run in another folder (hydra.run.dir=...)"
+        )
     compared = [key for key in MODEL_KEYS if key in hparams]
-    differences = [f"  {key}: checkpoint has {_comparable(stored.get(key))!r}, "
-                   f"config has {_comparable(hparams.get(key))!r}"
-                   for key in compared if _comparable(stored.get(key)) != _comparable(hparams[key])]
+    differences = [
+        f"  {key}: checkpoint has {_comparable(stored.get(key))!r}, config has {_comparable(hparams.get(key))!r}"
+        for key in compared
+        if _comparable(stored.get(key)) != _comparable(hparams[key])
+    ]
     if differences:
-        raise CheckpointMismatch(f"checkpoint {ckpt_path} was trained with another model config:\n"
-                                 + "\n".join(differences)
-                                 + "\nUse the overrides of the run that wrote it (see its .hydra/overrides.yaml), "
-                                   "or start a fresh run in another folder (hydra.run.dir=...) without ckpt_path.")
+        raise CheckpointMismatch(
+            f"checkpoint {ckpt_path} was trained with another model config:\n"
+            + "\n".join(differences)
+            + "\nUse the overrides of the run that wrote it (see its .hydra/overrides.yaml), "
+            "or start a fresh run in another folder (hydra.run.dir=...) without ckpt_path."
+        )

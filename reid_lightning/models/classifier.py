@@ -31,16 +31,28 @@ class PartClassifier(nn.Module):
 
     registry_name = "classifier"  # replaced by the registered name in subclasses
 
-    def __init__(self, in_features: int, num_parts: int, num_classes: int, bnneck: bool = False,
-                 logits: str = "linear", scale: float = 64.0, margin: float = 0.35):
+    def __init__(
+        self,
+        in_features: int,
+        num_parts: int,
+        num_classes: int,
+        bnneck: bool = False,
+        logits: str = "linear",
+        scale: float = 64.0,
+        margin: float = 0.35,
+    ):
         super().__init__()
         if min(in_features, num_parts, num_classes) < 1:
-            raise ValueError(f"classifier={self.registry_name} needs positive sizes, got in_features={in_features}, "
-                             f"num_parts={num_parts}, num_classes={num_classes}")
+            raise ValueError(
+                f"classifier={self.registry_name} needs positive sizes, got in_features={in_features}, "
+                f"num_parts={num_parts}, num_classes={num_classes}"
+            )
         MARGINS.get(logits)  # an unknown name fails here with the known ones
         if logits != "linear" and scale <= 0:
-            raise ValueError(f"classifier.scale={scale}; a margin softmax needs a positive scale (64 in CosFace, "
-                             "ArcFace and fast-reid's SBS)")
+            raise ValueError(
+                f"classifier.scale={scale}; a margin softmax needs a positive scale (64 in CosFace, "
+                "ArcFace and fast-reid's SBS)"
+            )
         self.logits, self.scale, self.margin = logits, scale, margin
         self.in_features, self.num_parts, self.num_classes = in_features, num_parts, num_classes
         # BatchNorm over the P*C flattened features normalises every channel of every part separately.
@@ -52,9 +64,11 @@ class PartClassifier(nn.Module):
     def normalized(self, parts: torch.Tensor) -> torch.Tensor:
         """(B, P, C) -> (B, P, C) after the BNNeck (unchanged without one)."""
         if parts.dim() != 3 or tuple(parts.shape[1:]) != (self.num_parts, self.in_features):
-            raise ValueError(f"classifier={self.registry_name} was built for part features (B, {self.num_parts}, "
-                             f"{self.in_features}), got {tuple(parts.shape)}; num_parts / in_features must "
-                             "match the partition and the backbone (or neck) width")
+            raise ValueError(
+                f"classifier={self.registry_name} was built for part features (B, {self.num_parts}, "
+                f"{self.in_features}), got {tuple(parts.shape)}; num_parts / in_features must "
+                "match the partition and the backbone (or neck) width"
+            )
         return self.bnneck(parts.flatten(1)).view_as(parts)
 
     def linear(self, fc: nn.Linear, features: torch.Tensor) -> torch.Tensor:
@@ -65,8 +79,10 @@ class PartClassifier(nn.Module):
         """Cross-entropy (after the margin, for a margin softmax); for per-part logits (B, P, K) the mean over
         parts of the per-part losses."""
         if targets.numel() and int(targets.max()) >= self.num_classes:
-            raise ValueError(f"classifier={self.registry_name} has {self.num_classes} classes but a target is "
-                             f"{int(targets.max())}; train identities must be relabelled 0..num_classes-1")
+            raise ValueError(
+                f"classifier={self.registry_name} has {self.num_classes} classes but a target is "
+                f"{int(targets.max())}; train identities must be relabelled 0..num_classes-1"
+            )
         if logits.dim() == 3:  # (B, P, K): every part predicts the same identity
             targets = targets.repeat_interleave(logits.shape[1])
             logits = logits.flatten(0, 1)  # (B*P, K); mean over B*P = mean over parts of the part means
@@ -100,8 +116,7 @@ class IndividualClassifier(PartClassifier):
 
     def __init__(self, in_features: int, num_parts: int, num_classes: int, **options):
         super().__init__(in_features, num_parts, num_classes, **options)
-        self.fcs = nn.ModuleList(nn.Linear(in_features, num_classes, bias=self.has_bias)
-                                 for _ in range(num_parts))
+        self.fcs = nn.ModuleList(nn.Linear(in_features, num_classes, bias=self.has_bias) for _ in range(num_parts))
 
     def forward(self, parts: torch.Tensor) -> torch.Tensor:
         return self.logits_of(self.normalized(parts))  # (B, P, K)
@@ -118,10 +133,13 @@ class IndividualClassifier(PartClassifier):
         return probability.masked_fill(~tied, -1.0).argmax(dim=1)  # argmax keeps the first (lowest) id
 
 
-def create_classifier(name: str, in_features: int, num_parts: int, num_classes: int,
-                      **kwargs) -> PartClassifier:
+def create_classifier(name: str, in_features: int, num_parts: int, num_classes: int, **kwargs) -> PartClassifier:
     """Build a classifier by config name; kwargs: bnneck (bool), logits (linear | cosface | arcface | circle),
     scale, margin."""
-    CLASSIFIERS.check_options(name, kwargs, ignored=("in_features", "num_parts", "num_classes"),
-                              hint=" (label smoothing is loss.label_smoothing)")
+    CLASSIFIERS.check_options(
+        name,
+        kwargs,
+        ignored=("in_features", "num_parts", "num_classes"),
+        hint=" (label smoothing is loss.label_smoothing)",
+    )
     return CLASSIFIERS.build(name, in_features=in_features, num_parts=num_parts, num_classes=num_classes, **kwargs)

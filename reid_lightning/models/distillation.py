@@ -31,17 +31,20 @@ import torch.nn.functional as F
 from torch import nn
 
 
-def logit_distillation_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor,
-                            temperature: float) -> torch.Tensor:
+def logit_distillation_loss(
+    student_logits: torch.Tensor, teacher_logits: torch.Tensor, temperature: float
+) -> torch.Tensor:
     """T^2 * KL(softmax(t/T) || softmax(s/T)), mean over the batch; (B, K) or per-part (B, P, K) logits."""
     student_logits, teacher_logits = _as_posterior_logits(student_logits), _as_posterior_logits(teacher_logits)
     if student_logits.shape != teacher_logits.shape:
-        raise ValueError(f"logit distillation needs the teacher's identities: student logits "
-                         f"{tuple(student_logits.shape)}, teacher {tuple(teacher_logits.shape)}; train the teacher "
-                         "on the same data or set distill.logit_weight=0")
+        raise ValueError(
+            f"logit distillation needs the teacher's identities: student logits "
+            f"{tuple(student_logits.shape)}, teacher {tuple(teacher_logits.shape)}; train the teacher "
+            "on the same data or set distill.logit_weight=0"
+        )
     log_student = F.log_softmax(student_logits.float() / temperature, dim=-1)
     log_teacher = F.log_softmax(teacher_logits.float() / temperature, dim=-1)
-    return F.kl_div(log_student, log_teacher, log_target=True, reduction="batchmean") * temperature ** 2
+    return F.kl_div(log_student, log_teacher, log_target=True, reduction="batchmean") * temperature**2
 
 
 def _as_posterior_logits(logits: torch.Tensor) -> torch.Tensor:
@@ -73,20 +76,38 @@ class Distiller(nn.Module):
     teacher_image_size: (H, W) the teacher was trained at; batches of another size are resized for it.
     """
 
-    def __init__(self, teacher: nn.Module, student_parts: int, student_part_dim: int, *, temperature: float,
-                 logit_weight: float, embedding_weight: float, relation_weight: float, part_weight: float,
-                 teacher_parts: int, teacher_part_dim: int, teacher_image_size: tuple[int, int] | None = None):
+    def __init__(
+        self,
+        teacher: nn.Module,
+        student_parts: int,
+        student_part_dim: int,
+        *,
+        temperature: float,
+        logit_weight: float,
+        embedding_weight: float,
+        relation_weight: float,
+        part_weight: float,
+        teacher_parts: int,
+        teacher_part_dim: int,
+        teacher_image_size: tuple[int, int] | None = None,
+    ):
         super().__init__()
         if temperature <= 0:
             raise ValueError(f"distill.temperature must be > 0, got {temperature}")
-        weights = {"logit": logit_weight, "embedding": embedding_weight, "relation": relation_weight,
-                   "part": part_weight}
+        weights = {
+            "logit": logit_weight,
+            "embedding": embedding_weight,
+            "relation": relation_weight,
+            "part": part_weight,
+        }
         if min(weights.values()) < 0 or not any(weights.values()):
             raise ValueError(f"distill weights must be >= 0 with one > 0, got {weights}; set distill.<term>_weight")
         if part_weight and (student_parts != teacher_parts or student_parts < 2):
-            raise ValueError(f"part distillation matches each part to the teacher's same part: the student has "
-                             f"{student_parts} parts, the teacher {teacher_parts}; use the teacher's partition "
-                             "or set distill.part_weight=0")
+            raise ValueError(
+                f"part distillation matches each part to the teacher's same part: the student has "
+                f"{student_parts} parts, the teacher {teacher_parts}; use the teacher's partition "
+                "or set distill.part_weight=0"
+            )
         self.weights, self.temperature = weights, temperature
         self.teacher_image_size = tuple(teacher_image_size) if teacher_image_size else None
         self._teacher = (teacher.eval().requires_grad_(False),)  # a tuple: not a submodule (see the docstring)
@@ -105,16 +126,23 @@ class Distiller(nn.Module):
         if self.teacher_image_size and tuple(images.shape[-2:]) != self.teacher_image_size:
             images = F.interpolate(images, size=self.teacher_image_size, mode="bilinear", align_corners=False)
             if part_maps is not None:
-                part_maps = F.interpolate(part_maps[:, None].float(), size=self.teacher_image_size,
-                                          mode="nearest")[:, 0].to(part_maps.dtype)
+                part_maps = F.interpolate(part_maps[:, None].float(), size=self.teacher_image_size, mode="nearest")[
+                    :, 0
+                ].to(part_maps.dtype)
         out = teacher(images, part_maps)
         parts = out["parts"]  # (B, P, D)
         classifier = getattr(teacher, "classifier", None)
         normalized = classifier.normalized(parts) if classifier is not None else parts
         return {"logits": out["logits"], "parts": parts, "embedding": normalized.flatten(1)}
 
-    def forward(self, student_logits: torch.Tensor, student_parts: torch.Tensor, student_embedding: torch.Tensor,
-                images: torch.Tensor, part_maps: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+    def forward(
+        self,
+        student_logits: torch.Tensor,
+        student_parts: torch.Tensor,
+        student_embedding: torch.Tensor,
+        images: torch.Tensor,
+        part_maps: torch.Tensor | None = None,
+    ) -> dict[str, torch.Tensor]:
         """Weighted terms of the switched-on losses and their sum `total` (what the training step adds)."""
         teacher = self.teacher_outputs(images, part_maps)
         terms = {}
@@ -141,17 +169,34 @@ def without_distiller(state_dict: dict) -> dict:
     return {k: v for k, v in state_dict.items() if not k.startswith("distiller.")}
 
 
-def build_distiller(student: nn.Module, teacher: nn.Module, temperature: float, logit_weight: float,
-                    embedding_weight: float, relation_weight: float, part_weight: float) -> Distiller:
+def build_distiller(
+    student: nn.Module,
+    teacher: nn.Module,
+    temperature: float,
+    logit_weight: float,
+    embedding_weight: float,
+    relation_weight: float,
+    part_weight: float,
+) -> Distiller:
     """The Distiller of a student ReIDModule and a teacher ReIDModule (the distill config's terms)."""
     teacher_classes = getattr(teacher.classifier, "num_classes", None)
     student_classes = getattr(student.classifier, "num_classes", None)
     if logit_weight and teacher_classes != student_classes:
-        raise ValueError(f"distill.logit_weight={logit_weight} needs the teacher's identities: the teacher "
-                         f"classifies {teacher_classes}, the student {student_classes}; distil from a teacher "
-                         "trained on the same data or set distill.logit_weight=0")
-    return Distiller(teacher, student.partition.num_parts, student.feature_dim, temperature=temperature,
-                     logit_weight=logit_weight, embedding_weight=embedding_weight,
-                     relation_weight=relation_weight, part_weight=part_weight,
-                     teacher_parts=teacher.partition.num_parts, teacher_part_dim=teacher.feature_dim,
-                     teacher_image_size=tuple(teacher.hparams.image_size))
+        raise ValueError(
+            f"distill.logit_weight={logit_weight} needs the teacher's identities: the teacher "
+            f"classifies {teacher_classes}, the student {student_classes}; distil from a teacher "
+            "trained on the same data or set distill.logit_weight=0"
+        )
+    return Distiller(
+        teacher,
+        student.partition.num_parts,
+        student.feature_dim,
+        temperature=temperature,
+        logit_weight=logit_weight,
+        embedding_weight=embedding_weight,
+        relation_weight=relation_weight,
+        part_weight=part_weight,
+        teacher_parts=teacher.partition.num_parts,
+        teacher_part_dim=teacher.feature_dim,
+        teacher_image_size=tuple(teacher.hparams.image_size),
+    )

@@ -48,9 +48,15 @@ class PartHead(nn.Module):
         return out._replace(features=self.neck(out.features))
 
 
-def retrieval_embedding(backbone: nn.Module, head: PartHead, classifier: nn.Module, images: torch.Tensor,
-                        part_maps: torch.Tensor | None = None, flip: bool = False,
-                        with_visibility: bool = False) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+def retrieval_embedding(
+    backbone: nn.Module,
+    head: PartHead,
+    classifier: nn.Module,
+    images: torch.Tensor,
+    part_maps: torch.Tensor | None = None,
+    flip: bool = False,
+    with_visibility: bool = False,
+) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
     """Retrieval embedding (B, P*D): backbone, part head, then the classifier's BNNeck when it has one
     (identity otherwise, as modern recipes rank the normalised features); with `flip`, the mean of image
     and mirror image. The one embedding path: evaluation (ReIDModule.embed) and the deployed model
@@ -71,10 +77,22 @@ class ReIDModule(pl.LightningModule):
     users of a checkpoint feed images as evaluation did (reid_lightning.deploy); None in old checkpoints.
     `head_init`: how the neck's fc and the classifier start (models/head_init.py; top-level `head_init`)."""
 
-    def __init__(self, backbone: dict, partition: dict, classifier: dict, optimizer: dict, scheduler: dict,
-                 num_classes: int, image_size: tuple[int, int], num_part_labels: int = NUM_PART_LABELS,
-                 neck_dim: int | None = 0, loss: dict | None = None, evaluation: dict | None = None,
-                 preprocessing: dict | None = None, head_init: str = "pytorch"):
+    def __init__(
+        self,
+        backbone: dict,
+        partition: dict,
+        classifier: dict,
+        optimizer: dict,
+        scheduler: dict,
+        num_classes: int,
+        image_size: tuple[int, int],
+        num_part_labels: int = NUM_PART_LABELS,
+        neck_dim: int | None = 0,
+        loss: dict | None = None,
+        evaluation: dict | None = None,
+        preprocessing: dict | None = None,
+        head_init: str = "pytorch",
+    ):
         super().__init__()
         self.save_hyperparameters(logger=False)
         self.backbone = create_backbone(**backbone)
@@ -83,8 +101,9 @@ class ReIDModule(pl.LightningModule):
         neck = PartNeck(channels, neck_dim) if neck_dim else None
         self.head = PartHead(part, neck)
         self.feature_dim = neck_dim or channels
-        self.classifier = create_classifier(**classifier, in_features=self.feature_dim,
-                                            num_parts=part.num_parts, num_classes=num_classes)
+        self.classifier = create_classifier(
+            **classifier, in_features=self.feature_dim, num_parts=part.num_parts, num_classes=num_classes
+        )
         init_head(head_init, self.head.neck, self.classifier)  # the fc layers: PyTorch's or Torchreid's start
         # the loss= and evaluation= groups; what a dict leaves out takes conf/loss, conf/evaluation's defaults
         loss_settings = from_options(LossSettings, loss, "loss")
@@ -92,11 +111,16 @@ class ReIDModule(pl.LightningModule):
         terms = {name: dict(options or {}) for name, options in loss_settings.terms.items()}
         missing = [name for name, options in terms.items() if "weight" not in options]
         if missing:
-            raise ValueError(f"loss.terms.{missing[0]} has no weight; give each term one, e.g. "
-                             f"loss.terms.{missing[0]}.weight=1.0")
+            raise ValueError(
+                f"loss.terms.{missing[0]} has no weight; give each term one, e.g. loss.terms.{missing[0]}.weight=1.0"
+            )
         self.metric_weights = {name: float(options.pop("weight")) for name, options in terms.items()}
-        self.metric_losses = nn.ModuleDict({name: create_loss(name, part.num_parts * self.feature_dim, num_classes,
-                                                              **options) for name, options in terms.items()})
+        self.metric_losses = nn.ModuleDict(
+            {
+                name: create_loss(name, part.num_parts * self.feature_dim, num_classes, **options)
+                for name, options in terms.items()
+            }
+        )
         evaluation_settings = from_options(EvaluationSettings, evaluation, "evaluation")
         self.eval_cfg = asdict(evaluation_settings)
         self.metric_kwargs = evaluation_settings.metric_options()
@@ -126,18 +150,32 @@ class ReIDModule(pl.LightningModule):
         out = self.head.outputs(feature_map, part_maps)
         parts = out.features  # (B, P, D)
         normalized = self.classifier.normalized(parts)  # (B, P, D) after the BNNeck (once: its running stats)
-        return {"parts": parts, "embedding": parts.flatten(1), "logits": self.classifier.logits_of(normalized),
-                "normalized": normalized, "visibility": out.visibility, "partition": out}
+        return {
+            "parts": parts,
+            "embedding": parts.flatten(1),
+            "logits": self.classifier.logits_of(normalized),
+            "normalized": normalized,
+            "visibility": out.visibility,
+            "partition": out,
+        }
 
     def embed(self, images: torch.Tensor, part_maps: torch.Tensor | None = None) -> torch.Tensor:
         """Retrieval embedding (B, P*D) (`retrieval_embedding`), with flip averaging if evaluation.flip."""
         return self.embed_with_visibility(images, part_maps)[0]
 
-    def embed_with_visibility(self, images: torch.Tensor,
-                              part_maps: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    def embed_with_visibility(
+        self, images: torch.Tensor, part_maps: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """`embed` and, from the same pass, each part's visibility (B, P) (with flip: the mean of both)."""
-        return retrieval_embedding(self.backbone, self.head, self.classifier, images, part_maps,
-                                   flip=self.eval_cfg["flip"], with_visibility=True)
+        return retrieval_embedding(
+            self.backbone,
+            self.head,
+            self.classifier,
+            images,
+            part_maps,
+            flip=self.eval_cfg["flip"],
+            with_visibility=True,
+        )
 
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
         part_maps = batch.get("part_map")
@@ -164,11 +202,17 @@ class ReIDModule(pl.LightningModule):
             embedding = self.classifier.normalized(out["parts"]).flatten(1)  # (B, P*D) as evaluation ranks it
             terms = self.distiller(out["logits"], out["parts"], embedding, batch["image"], part_maps)
             loss = loss + terms["total"]
-            self.log_dict({f"train/distill_{k}": v for k, v in terms.items()}, on_step=False, on_epoch=True,
-                          batch_size=len(targets))
+            self.log_dict(
+                {f"train/distill_{k}": v for k, v in terms.items()},
+                on_step=False,
+                on_epoch=True,
+                batch_size=len(targets),
+            )
         if not torch.isfinite(loss):
-            raise FloatingPointError(f"training loss is {loss.item()} at epoch {self.current_epoch}, step "
-                                     f"{self.global_step}; lower optimizer.lr or check the data")
+            raise FloatingPointError(
+                f"training loss is {loss.item()} at epoch {self.current_epoch}, step "
+                f"{self.global_step}; lower optimizer.lr or check the data"
+            )
         accuracy = (self.classifier.predict(out["logits"]) == targets).float().mean()
         self.log("train/loss", loss, on_step=True, on_epoch=True, prog_bar=True, batch_size=len(targets))
         self.log("train/ce", ce, on_step=False, on_epoch=True, batch_size=len(targets))
@@ -177,8 +221,14 @@ class ReIDModule(pl.LightningModule):
 
     def _update_metric(self, metric: RetrievalMetric, batch: dict) -> None:
         embedding, visibility = self.embed_with_visibility(batch["image"], batch.get("part_map"))
-        metric.update(embedding, batch["pid"], batch["camid"], batch["is_query"], batch["index"],
-                      visibility=visibility if metric.visibility else None)
+        metric.update(
+            embedding,
+            batch["pid"],
+            batch["camid"],
+            batch["is_query"],
+            batch["index"],
+            visibility=visibility if metric.visibility else None,
+        )
 
     def validation_step(self, batch: dict, batch_idx: int) -> None:
         self._update_metric(self.val_metric, batch)
@@ -195,8 +245,10 @@ class ReIDModule(pl.LightningModule):
         names = getattr(self.trainer.datamodule, "test_targets", None)
         self.test_names = list(names) if names else ([None] if count == 1 else [f"set{i}" for i in range(count)])
         if len(self.test_names) != count:
-            raise ValueError(f"the data module names {len(self.test_names)} test targets ({self.test_names}) but "
-                             f"gives {count} test loaders")
+            raise ValueError(
+                f"the data module names {len(self.test_names)} test targets ({self.test_names}) but "
+                f"gives {count} test loaders"
+            )
         while len(self.test_metrics) < count:
             self.test_metrics.append(RetrievalMetric(**self.metric_kwargs).to(self.device))
 
@@ -229,8 +281,12 @@ class ReIDModule(pl.LightningModule):
                 term.own_step(self.metric_weights[name])
 
     def configure_optimizers(self):
-        own = {id(p) for term in self.metric_losses.values() if getattr(term, "owns_step", False)
-               for p in term.parameters()}
+        own = {
+            id(p)
+            for term in self.metric_losses.values()
+            if getattr(term, "owns_step", False)
+            for p in term.parameters()
+        }
         optimizer = build_optimizer([p for p in self.parameters() if id(p) not in own], **self.hparams.optimizer)
         scheduler = build_scheduler(optimizer, **self.hparams.scheduler)
         if scheduler is None:

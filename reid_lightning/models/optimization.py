@@ -21,20 +21,23 @@ SCHEDULERS = Registry("scheduler", config_key="scheduler.name")
 
 
 @OPTIMIZERS.register("sgd")
-def sgd(params: Iterable, lr: float = 0.05, weight_decay: float = 5e-4, momentum: float = 0.9,
-        nesterov: bool = True) -> torch.optim.Optimizer:
+def sgd(
+    params: Iterable, lr: float = 0.05, weight_decay: float = 5e-4, momentum: float = 0.9, nesterov: bool = True
+) -> torch.optim.Optimizer:
     return torch.optim.SGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay, nesterov=nesterov)
 
 
 @OPTIMIZERS.register("adam")
-def adam(params: Iterable, lr: float = 1e-3, weight_decay: float = 5e-4, betas: tuple = (0.9, 0.999),
-         amsgrad: bool = False) -> torch.optim.Optimizer:
+def adam(
+    params: Iterable, lr: float = 1e-3, weight_decay: float = 5e-4, betas: tuple = (0.9, 0.999), amsgrad: bool = False
+) -> torch.optim.Optimizer:
     return torch.optim.Adam(params, lr=lr, betas=tuple(betas), weight_decay=weight_decay, amsgrad=amsgrad)
 
 
 @OPTIMIZERS.register("adamw")
-def adamw(params: Iterable, lr: float = 1e-3, weight_decay: float = 5e-4, betas: tuple = (0.9, 0.999),
-          amsgrad: bool = False) -> torch.optim.Optimizer:
+def adamw(
+    params: Iterable, lr: float = 1e-3, weight_decay: float = 5e-4, betas: tuple = (0.9, 0.999), amsgrad: bool = False
+) -> torch.optim.Optimizer:
     return torch.optim.AdamW(params, lr=lr, betas=tuple(betas), weight_decay=weight_decay, amsgrad=amsgrad)
 
 
@@ -53,15 +56,22 @@ def step(optimizer, step_size: int = 10, gamma: float = 0.1) -> dict:
 
 
 @SCHEDULERS.register("plateau")
-def plateau(optimizer, factor: float = 0.1, patience: int = 4, monitor: str = "train/loss_epoch",
-            mode: str = "min") -> dict:
+def plateau(
+    optimizer, factor: float = 0.1, patience: int = 4, monitor: str = "train/loss_epoch", mode: str = "min"
+) -> dict:
     scheduler = lr_scheduler.ReduceLROnPlateau(optimizer, mode=mode, factor=factor, patience=patience)
     return {"scheduler": scheduler, "monitor": monitor, "interval": "epoch"}
 
 
 @SCHEDULERS.register("warmup_cosine")
-def warmup_cosine(optimizer, max_epochs: int, warmup_epochs: int = 2, min_lr: float = 0.0,
-                  warmup_factor: float = 0.01, delay_epochs: int = 0) -> dict:
+def warmup_cosine(
+    optimizer,
+    max_epochs: int,
+    warmup_epochs: int = 2,
+    min_lr: float = 0.0,
+    warmup_factor: float = 0.01,
+    delay_epochs: int = 0,
+) -> dict:
     """Linear warm-up from warmup_factor x lr (reaching lr at epoch warmup_epochs), the base lr until epoch
     delay_epochs (fast-reid's DELAY_EPOCHS; the warm-up runs inside it), then cosine decay to min_lr at max_epochs."""
     start = max(warmup_epochs, delay_epochs)  # the first epoch of the cosine
@@ -95,8 +105,9 @@ class WarmupMultiStepFactor:
 
 
 @SCHEDULERS.register("warmup_multistep")
-def warmup_multistep(optimizer, warmup_epochs: int = 10, warmup_factor: float = 0.1,
-                     milestones: tuple = (40, 70), gamma: float = 0.1) -> dict:
+def warmup_multistep(
+    optimizer, warmup_epochs: int = 10, warmup_factor: float = 0.1, milestones: tuple = (40, 70), gamma: float = 0.1
+) -> dict:
     factor = WarmupMultiStepFactor(warmup_epochs, warmup_factor, list(milestones), gamma)
     return {"scheduler": lr_scheduler.LambdaLR(optimizer, factor), "interval": "epoch"}
 

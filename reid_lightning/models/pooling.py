@@ -46,8 +46,10 @@ class GeMPool(nn.Module):
     def __init__(self, gem_p: float, gem_eps: float):
         super().__init__()
         if gem_p <= 0 or gem_eps <= 0:
-            raise ValueError(f"partition.pooling=gem needs gem_p > 0 and gem_eps > 0, got gem_p={gem_p}, "
-                             f"gem_eps={gem_eps} (AGW and fast-reid start from p=3, eps=1e-6)")
+            raise ValueError(
+                f"partition.pooling=gem needs gem_p > 0 and gem_eps > 0, got gem_p={gem_p}, "
+                f"gem_eps={gem_eps} (AGW and fast-reid start from p=3, eps=1e-6)"
+            )
         self.p = nn.Parameter(torch.tensor(float(gem_p)))
         self.eps = gem_eps
 

@@ -9,8 +9,9 @@ same body part in the flipped image.
 import torch
 
 
-def flip_average(features_fn, images: torch.Tensor,
-                 *aligned: torch.Tensor | None) -> torch.Tensor | tuple[torch.Tensor, ...]:
+def flip_average(
+    features_fn, images: torch.Tensor, *aligned: torch.Tensor | None
+) -> torch.Tensor | tuple[torch.Tensor, ...]:
     """Mean of `features_fn(images, *aligned)` and of the same on the mirrored inputs; None passes through.
     A tuple of tensors from `features_fn` gives the tuple of their means."""
     mirrored = [None if x is None else x.flip(-1) for x in aligned]

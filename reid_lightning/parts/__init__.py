@@ -16,7 +16,20 @@ from reid_lightning.parts.rasterize import BodyShape, draw_segments, rasterize, 
 from reid_lightning.parts.show import overlay, show_part_maps
 
 __all__ = [
-    "BodyShape", "ImportSummary", "PoseConfig", "PoseModel", "Summary", "draw_segments", "generate_part_maps",
-    "import_keypoints", "import_label_maps", "make_part_map", "overlay", "rasterize", "read_layumi_mat",
-    "read_openpose_csv", "show_part_maps", "split_by_height",
+    "BodyShape",
+    "ImportSummary",
+    "PoseConfig",
+    "PoseModel",
+    "Summary",
+    "draw_segments",
+    "generate_part_maps",
+    "import_keypoints",
+    "import_label_maps",
+    "make_part_map",
+    "overlay",
+    "rasterize",
+    "read_layumi_mat",
+    "read_openpose_csv",
+    "show_part_maps",
+    "split_by_height",
 ]

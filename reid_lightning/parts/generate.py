@@ -57,12 +57,14 @@ class Summary:
         return {**asdict(self), "fallback_rate": round(self.fallback_rate, 4)}
 
     def text(self) -> str:
-        lines = [f"part maps in {self.out}: {self.images} images, {self.skipped_existing} already there, "
-                 f"{self.written} written in {self.seconds:.1f} s "
-                 f"({self.seconds_per_image * 1000:.0f} ms per image with {self.workers} worker(s))",
-                 f"  pose {self.pose}, fallback on the person mask {self.fallback_mask}, "
-                 f"fallback on the box {self.fallback_box} (fallback rate {self.fallback_rate:.1%}), "
-                 f"failures {len(self.failures)}"]
+        lines = [
+            f"part maps in {self.out}: {self.images} images, {self.skipped_existing} already there, "
+            f"{self.written} written in {self.seconds:.1f} s "
+            f"({self.seconds_per_image * 1000:.0f} ms per image with {self.workers} worker(s))",
+            f"  pose {self.pose}, fallback on the person mask {self.fallback_mask}, "
+            f"fallback on the box {self.fallback_box} (fallback rate {self.fallback_rate:.1%}), "
+            f"failures {len(self.failures)}",
+        ]
         lines += [f"  failed: {f['image']}: {f['error']}" for f in self.failures[:10]]
         return "\n".join(lines)
 
@@ -87,6 +89,7 @@ def _start_worker(config: PoseConfig) -> None:
     global _model
     try:
         import cv2
+
         cv2.setNumThreads(1)  # one core per worker; the workers are the parallelism
     except ImportError:
         pass
@@ -104,9 +107,15 @@ def _work(task: tuple[str, str]) -> tuple[str, str | None, str | None]:
         return image_path, None, f"{type(err).__name__}: {err}"
 
 
-def generate_part_maps(root: str | Path, out: str | Path | None = None, splits: list[str] | None = None,
-                       workers: int = 1, overwrite: bool = False, progress: bool = True,
-                       config: PoseConfig | None = None) -> Summary:
+def generate_part_maps(
+    root: str | Path,
+    out: str | Path | None = None,
+    splits: list[str] | None = None,
+    workers: int = 1,
+    overwrite: bool = False,
+    progress: bool = True,
+    config: PoseConfig | None = None,
+) -> Summary:
     """Write `<out>/<split>/<stem>.png` for every image under `root` (out defaults to `<root>/part_maps`)."""
     config = config or PoseConfig()
     out = Path(out) if out is not None else default_out(root)
@@ -114,8 +123,9 @@ def generate_part_maps(root: str | Path, out: str | Path | None = None, splits: 
     tasks = [(str(path), str(part_map_path(out, split, path))) for split, path in images]
     todo = tasks if overwrite else [t for t in tasks if not Path(t[1]).is_file()]
     workers = max(1, min(workers, len(todo)))
-    summary = Summary(str(out), images=len(tasks), skipped_existing=len(tasks) - len(todo), workers=workers,
-                      settings=asdict(config))
+    summary = Summary(
+        str(out), images=len(tasks), skipped_existing=len(tasks) - len(todo), workers=workers, settings=asdict(config)
+    )
     start = time.perf_counter()
     columns = (TextColumn("part maps"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
     with Progress(*columns, disable=not progress) as bar:

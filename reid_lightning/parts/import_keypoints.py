@@ -52,18 +52,22 @@ def _read_mat_variable(path: Path) -> np.ndarray:
         with h5py.File(path, "r") as mat:
             if LAYUMI_VARIABLE not in mat:
                 found = ", ".join(mat.keys())
-                raise ValueError(f"{path} has no variable {LAYUMI_VARIABLE!r} (found {found}); "
-                                 "is it a market1501_14point_*.mat file?")
+                raise ValueError(
+                    f"{path} has no variable {LAYUMI_VARIABLE!r} (found {found}); "
+                    "is it a market1501_14point_*.mat file?"
+                )
             return np.asarray(mat[LAYUMI_VARIABLE][()], dtype=np.float64).T  # HDF5 stores MATLAB's transpose
     from scipy.io import loadmat
+
     try:
         mat = loadmat(path)
     except ValueError as err:
         raise ValueError(f"{path} is not a MATLAB .mat file ({err})") from err
     if LAYUMI_VARIABLE not in mat:
         found = ", ".join(k for k in mat if not k.startswith("__"))
-        raise ValueError(f"{path} has no variable {LAYUMI_VARIABLE!r} (found {found}); "
-                         "is it a market1501_14point_*.mat file?")
+        raise ValueError(
+            f"{path} has no variable {LAYUMI_VARIABLE!r} (found {found}); is it a market1501_14point_*.mat file?"
+        )
     return np.asarray(mat[LAYUMI_VARIABLE], dtype=np.float64)
 
 
@@ -74,8 +78,10 @@ def read_layumi_mat(path: str | Path) -> np.ndarray:
         raise FileNotFoundError(f"keypoint file {path} does not exist")
     pp = _read_mat_variable(path)  # (28, N) as in MATLAB
     if pp.ndim != 2 or pp.shape[0] != 2 * len(LSP_14):
-        raise ValueError(f"{path}: variable {LAYUMI_VARIABLE!r} has MATLAB size {pp.shape}, expected "
-                         f"{2 * len(LSP_14)} x N (x1..x14, y1..y14 per image)")
+        raise ValueError(
+            f"{path}: variable {LAYUMI_VARIABLE!r} has MATLAB size {pp.shape}, expected "
+            f"{2 * len(LSP_14)} x N (x1..x14, y1..y14 per image)"
+        )
     points = np.stack([pp[:14].T, pp[14:].T], axis=2)  # (N, 14, 2)
     missing = ~np.isfinite(points).all(axis=2) | (points <= 0).any(axis=2)
     points = points - 0.5  # MATLAB pixel k (1-based) is centred at k - 0.5 in continuous coordinates
@@ -100,8 +106,7 @@ def read_openpose_csv(path: str | Path) -> dict[str, np.ndarray]:
             if len(ys) != len(OPENPOSE_18) or len(xs) != len(OPENPOSE_18):
                 raise ValueError(f"{len(ys)} y and {len(xs)} x values")
         except ValueError as err:
-            raise ValueError(f"{path} line {number} is not `name: [18 y]: [18 x]` ({err}): "
-                             f"{line[:80]!r}") from err
+            raise ValueError(f"{path} line {number} is not `name: [18 y]: [18 x]` ({err}): {line[:80]!r}") from err
         points = np.stack([np.asarray(xs, dtype=np.float64), np.asarray(ys, dtype=np.float64)], axis=1)
         missing = (points < 0).any(axis=1)
         points = points + 0.5  # 0-based pixel index -> pixel centre
@@ -110,32 +115,43 @@ def read_openpose_csv(path: str | Path) -> dict[str, np.ndarray]:
     return table
 
 
-def import_keypoints(fmt: str, src: str | Path, root: str | Path, split: str | None = None,
-                     out: str | Path | None = None, overwrite: bool = False,
-                     shape: BodyShape | None = None) -> ImportSummary:
+def import_keypoints(
+    fmt: str,
+    src: str | Path,
+    root: str | Path,
+    split: str | None = None,
+    out: str | Path | None = None,
+    overwrite: bool = False,
+    shape: BodyShape | None = None,
+) -> ImportSummary:
     """Rasterise a keypoint file into `<out>/<split>/<stem>.png` (out defaults to `<root>/part_maps`)."""
     shape = shape or BodyShape()
     out = Path(out) if out is not None else default_out(root)
     if fmt == "layumi-mat":
         if split is None:
-            raise ValueError("layumi-mat files hold one split in file-name order; pass --split "
-                             "(market1501_14point_query.mat -> query, ..._gallery.mat -> bounding_box_test)")
+            raise ValueError(
+                "layumi-mat files hold one split in file-name order; pass --split "
+                "(market1501_14point_query.mat -> query, ..._gallery.mat -> bounding_box_test)"
+            )
         (split,) = check_splits([split])
         images = split_images(root, split)
         points = read_layumi_mat(src)
         if len(points) != len(images):
-            raise ValueError(f"{src} has keypoints of {len(points)} images but split {split} has "
-                             f"{len(images)}; "
-                             "rows follow the sorted file names of one split folder: pass the split the file "
-                             "was made for (query, bounding_box_test, ...)")
+            raise ValueError(
+                f"{src} has keypoints of {len(points)} images but split {split} has "
+                f"{len(images)}; "
+                "rows follow the sorted file names of one split folder: pass the split the file "
+                "was made for (query, bounding_box_test, ...)"
+            )
         pairs = [(split, image, to_skeleton(p, LSP_14)) for image, p in zip(images, points, strict=True)]
     elif fmt == "openpose-csv":
         table = read_openpose_csv(src)
-        pairs = [(s, image, to_skeleton(table[image.name], OPENPOSE_18) if image.name in table else None)
-                 for s, image in dataset_images(root, [split] if split else None)]
+        pairs = [
+            (s, image, to_skeleton(table[image.name], OPENPOSE_18) if image.name in table else None)
+            for s, image in dataset_images(root, [split] if split else None)
+        ]
         if all(joints is None for _, _, joints in pairs):
-            raise ValueError(f"no image under {root} is named in {src}; "
-                             "is it the keypoint file of this dataset?")
+            raise ValueError(f"no image under {root} is named in {src}; is it the keypoint file of this dataset?")
     else:
         raise ValueError(f"unknown keypoint format {fmt!r}; choose from {', '.join(FORMATS)}")
     summary = ImportSummary(str(out), images=len(pairs))

@@ -33,9 +33,11 @@ class ImportSummary:
     fallback_box: int = 0  # keypoint imports: images whose keypoints were unusable
 
     def text(self) -> str:
-        lines = [f"part maps in {self.out}: {self.images} images, {self.written} written, "
-                 f"{self.skipped_existing} already there, {len(self.missing)} without a source"
-                 + (f", {self.fallback_box} unusable poses split by height" if self.fallback_box else "")]
+        lines = [
+            f"part maps in {self.out}: {self.images} images, {self.written} written, "
+            f"{self.skipped_existing} already there, {len(self.missing)} without a source"
+            + (f", {self.fallback_box} unusable poses split by height" if self.fallback_box else "")
+        ]
         if self.missing:
             lines.append(f"  e.g. {', '.join(self.missing[:3])}; fill them with `reid-parts generate`")
         return "\n".join(lines)
@@ -48,8 +50,10 @@ def read_label_png(path: Path) -> np.ndarray:
         mode = img.mode
     if mode in ("RGB", "RGBA"):
         if not (labels[..., 0] == labels[..., 1]).all() or not (labels[..., 0] == labels[..., 2]).all():
-            raise ValueError(f"label map {path} is a colour rendering (mode {mode}); export the label "
-                             "indices as a single-channel (mode L or P) PNG")
+            raise ValueError(
+                f"label map {path} is a colour rendering (mode {mode}); export the label "
+                "indices as a single-channel (mode L or P) PNG"
+            )
         labels = labels[..., 0]
     if labels.ndim != 2:
         raise ValueError(f"label map {path} has shape {labels.shape}; expected (H, W) label indices")
@@ -63,14 +67,19 @@ def _find_source(src: Path, split: str, stem: str) -> Path | None:
     return None
 
 
-def import_label_maps(src: str | Path, root: str | Path, scheme: str = "ppp7", out: str | Path | None = None,
-                      splits: list[str] | None = None, overwrite: bool = False,
-                      resize: bool = False) -> ImportSummary:
+def import_label_maps(
+    src: str | Path,
+    root: str | Path,
+    scheme: str = "ppp7",
+    out: str | Path | None = None,
+    splits: list[str] | None = None,
+    overwrite: bool = False,
+    resize: bool = False,
+) -> ImportSummary:
     """Write `<out>/<split>/<stem>.png` (out defaults to `<root>/part_maps`) from the maps in `src`."""
     src = Path(src)
     if not src.is_dir():
-        raise FileNotFoundError(f"label map folder {src} does not exist; "
-                                "pass --src the segmenter's output folder")
+        raise FileNotFoundError(f"label map folder {src} does not exist; pass --src the segmenter's output folder")
     if scheme not in LABEL_SCHEMES:
         raise ValueError(f"unknown label scheme {scheme!r}; choose from {', '.join(LABEL_SCHEMES)}")
     grouping = LABEL_SCHEMES[scheme]
@@ -90,17 +99,23 @@ def import_label_maps(src: str | Path, root: str | Path, scheme: str = "ppp7", o
         size = image_size(image)
         if labels.shape != size:
             if not resize:
-                raise ValueError(f"label map {source} has size {labels.shape} (H, W) but its image {image} "
-                                 f"is {size}; pass --resize to resize maps (nearest neighbour)")
+                raise ValueError(
+                    f"label map {source} has size {labels.shape} (H, W) but its image {image} "
+                    f"is {size}; pass --resize to resize maps (nearest neighbour)"
+                )
             labels = np.asarray(Image.fromarray(labels.astype(np.int32)).resize(size[::-1], Image.NEAREST))
         if labels.min() < 0 or labels.max() >= grouping.num_source_labels:
-            raise ValueError(f"label map {source} holds label {int(labels.max())}, but scheme {scheme!r} "
-                             f"has labels 0..{grouping.num_source_labels - 1}; choose the scheme of your "
-                             "segmenter")
+            raise ValueError(
+                f"label map {source} holds label {int(labels.max())}, but scheme {scheme!r} "
+                f"has labels 0..{grouping.num_source_labels - 1}; choose the scheme of your "
+                "segmenter"
+            )
         write_map(target, grouping(labels.astype(np.int64)))
         summary.written += 1
     if len(summary.missing) == len(images):
-        raise FileNotFoundError(f"no label map in {src} matches an image under {root}: expected "
-                                f"<src>/<split>/<image stem>.png or <src>/<image stem>.png, e.g. "
-                                f"{src / images[0][0] / (images[0][1].stem + '.png')}")
+        raise FileNotFoundError(
+            f"no label map in {src} matches an image under {root}: expected "
+            f"<src>/<split>/<image stem>.png or <src>/<image stem>.png, e.g. "
+            f"{src / images[0][0] / (images[0][1].stem + '.png')}"
+        )
     return summary

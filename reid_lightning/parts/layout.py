@@ -44,15 +44,17 @@ def split_images(root: str | Path, split: str) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
 
 
-def dataset_images(root: str | Path, splits: list[str] | tuple[str, ...] | None = None
-                   ) -> list[tuple[str, Path]]:
+def dataset_images(root: str | Path, splits: list[str] | tuple[str, ...] | None = None) -> list[tuple[str, Path]]:
     """(split, image path) for every image in the split folders that exist under `root`."""
     base = resolve_root(root)
-    images = [(split, path) for split in check_splits(splits) if (base / split).is_dir()
-              for path in split_images(base, split)]
+    images = [
+        (split, path) for split in check_splits(splits) if (base / split).is_dir() for path in split_images(base, split)
+    ]
     if not images:
-        raise FileNotFoundError(f"no images in {', '.join(str(base / s) for s in check_splits(splits))}; "
-                                "point --root at a Market-format dataset")
+        raise FileNotFoundError(
+            f"no images in {', '.join(str(base / s) for s in check_splits(splits))}; "
+            "point --root at a Market-format dataset"
+        )
     return images
 
 

@@ -73,14 +73,16 @@ class PoseModel:
         mediapipe = import_mediapipe()
         with native_stderr_silenced():
             self.pose = mediapipe.solutions.pose.Pose(
-                static_image_mode=True, model_complexity=1, enable_segmentation=True,
-                min_detection_confidence=config.min_detection_confidence)
+                static_image_mode=True,
+                model_complexity=1,
+                enable_segmentation=True,
+                min_detection_confidence=config.min_detection_confidence,
+            )
             self(np.zeros((*MARKET_IMAGE_SIZE, 3), np.uint8))  # warm-up: the graph starts (and logs) on first use
 
     def __call__(self, image: np.ndarray) -> PoseResult:
         if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
-            raise ValueError(f"pose model expects an RGB uint8 image (H, W, 3), "
-                             f"got {image.dtype} {image.shape}")
+            raise ValueError(f"pose model expects an RGB uint8 image (H, W, 3), got {image.dtype} {image.shape}")
         height, width = image.shape[:2]
         cfg, cv2 = self.config, self.cv2
         big = cv2.resize(image, None, fx=cfg.upscale, fy=cfg.upscale, interpolation=cv2.INTER_CUBIC)
@@ -92,13 +94,14 @@ class PoseModel:
         if result.pose_landmarks is None:
             return PoseResult(None, None)
         framed_h, framed_w = framed.shape[:2]
-        points = np.array([(lm.x * framed_w, lm.y * framed_h, lm.visibility)
-                           for lm in result.pose_landmarks.landmark])  # (33, 3) in framed pixels
+        points = np.array(
+            [(lm.x * framed_w, lm.y * framed_h, lm.visibility) for lm in result.pose_landmarks.landmark]
+        )  # (33, 3) in framed pixels
         xy = (points[:, :2] - pad) / cfg.upscale  # (33, 2) in crop pixels
         xy[points[:, 2] < cfg.min_visibility] = np.nan
         mask = None
         if result.segmentation_mask is not None:
-            probability = result.segmentation_mask[pad:pad + big.shape[0], pad:pad + big.shape[1]]
+            probability = result.segmentation_mask[pad : pad + big.shape[0], pad : pad + big.shape[1]]
             probability = cv2.resize(probability, (width, height), interpolation=cv2.INTER_AREA)
             mask = probability > cfg.mask_threshold
         return PoseResult(to_skeleton(xy, MEDIAPIPE_33), mask)

@@ -78,7 +78,7 @@ def _capsule(grid: tuple[np.ndarray, np.ndarray], a: np.ndarray, b: np.ndarray, 
     ab = b - a
     length2 = float(ab @ ab)
     t = 0.0 if length2 == 0 else np.clip(((x - a[0]) * ab[0] + (y - a[1]) * ab[1]) / length2, 0.0, 1.0)
-    return (x - a[0] - t * ab[0]) ** 2 + (y - a[1] - t * ab[1]) ** 2 <= radius ** 2
+    return (x - a[0] - t * ab[0]) ** 2 + (y - a[1] - t * ab[1]) ** 2 <= radius**2
 
 
 def _polygon(grid: tuple[np.ndarray, np.ndarray], corners: list[np.ndarray]) -> np.ndarray:
@@ -107,9 +107,16 @@ def _limb_end(joints: np.ndarray, start: str, end: str, tip: str, extension: flo
     return None if a is None else b + extension * (b - a)
 
 
-def _draw_limb(labels: np.ndarray, grid: tuple[np.ndarray, np.ndarray], joints: np.ndarray, side: str,
-               names: tuple[str, str, str, str], extension: float, radii: tuple[float, float],
-               parts: tuple[int, int]) -> None:
+def _draw_limb(
+    labels: np.ndarray,
+    grid: tuple[np.ndarray, np.ndarray],
+    joints: np.ndarray,
+    side: str,
+    names: tuple[str, str, str, str],
+    extension: float,
+    radii: tuple[float, float],
+    parts: tuple[int, int],
+) -> None:
     """Paint one arm or leg in place: root-middle as `parts[0]`, middle-end(-tip) as `parts[1]`.
 
     names = (root, middle, end, tip), e.g. ("hip", "knee", "ankle", "foot"); the tip (hand / foot)
@@ -126,8 +133,7 @@ def _draw_limb(labels: np.ndarray, grid: tuple[np.ndarray, np.ndarray], joints: 
         labels[lower] = parts[1]
 
 
-def draw_segments(joints: np.ndarray, size: tuple[int, int],
-                  shape: BodyShape = BodyShape()) -> np.ndarray | None:
+def draw_segments(joints: np.ndarray, size: tuple[int, int], shape: BodyShape = BodyShape()) -> np.ndarray | None:
     """Paint the body segments of an upright person, (H, W) uint8; None when the pose is unusable.
 
     Usable means: shoulders, hips and a head are present and in that order from top to bottom.
@@ -152,20 +158,37 @@ def draw_segments(joints: np.ndarray, size: tuple[int, int],
     labels[torso] = TORSO
 
     for side in ("l", "r"):
-        _draw_limb(labels, grid, joints, side, ("hip", "knee", "ankle", "foot"), shape.foot_extension,
-                   (shape.upper_leg * scale, shape.lower_leg * scale), (UPPER_LEGS, LOWER_LEGS))
+        _draw_limb(
+            labels,
+            grid,
+            joints,
+            side,
+            ("hip", "knee", "ankle", "foot"),
+            shape.foot_extension,
+            (shape.upper_leg * scale, shape.lower_leg * scale),
+            (UPPER_LEGS, LOWER_LEGS),
+        )
 
     centre, radius = head
     labels[_capsule(grid, centre, centre, radius)] = HEAD
 
     for side in ("l", "r"):
-        _draw_limb(labels, grid, joints, side, ("shoulder", "elbow", "wrist", "hand"), shape.hand_extension,
-                   (shape.upper_arm * scale, shape.forearm * scale), (UPPER_ARMS, FOREARMS))
+        _draw_limb(
+            labels,
+            grid,
+            joints,
+            side,
+            ("shoulder", "elbow", "wrist", "hand"),
+            shape.hand_extension,
+            (shape.upper_arm * scale, shape.forearm * scale),
+            (UPPER_ARMS, FOREARMS),
+        )
     return labels
 
 
-def rasterize(joints: np.ndarray, size: tuple[int, int], mask: np.ndarray | None = None,
-              shape: BodyShape = BodyShape()) -> np.ndarray | None:
+def rasterize(
+    joints: np.ndarray, size: tuple[int, int], mask: np.ndarray | None = None, shape: BodyShape = BodyShape()
+) -> np.ndarray | None:
     """Skeleton (J, 2) [+ person mask (H, W) bool] -> part map (H, W) uint8; None when unusable."""
     labels = draw_segments(joints, size, shape)
     if labels is None or mask is None:

@@ -23,8 +23,7 @@ def overlay(image: np.ndarray, labels: np.ndarray, alpha: float = 0.55) -> np.nd
     if labels.shape != image.shape[:2]:
         raise ValueError(f"part map of shape {labels.shape} does not match its image {image.shape[:2]}")
     if labels.size and int(labels.max()) >= len(PART_COLOURS):
-        raise ValueError(f"part map holds label {int(labels.max())}; "
-                         f"show knows labels 0..{len(PART_COLOURS) - 1}")
+        raise ValueError(f"part map holds label {int(labels.max())}; show knows labels 0..{len(PART_COLOURS) - 1}")
     tinted = (1 - alpha) * image + alpha * PART_COLOURS[labels]
     return np.where(labels[..., None] > 0, tinted, image).astype(np.uint8)
 
@@ -41,7 +40,7 @@ def _tile(image_path: Path, part_path: Path, zoom: int) -> Image.Image:
     tile = Image.fromarray(shown).resize((image.shape[1] * zoom, image.shape[0] * zoom), Image.NEAREST)
     framed = Image.new("RGB", (tile.width, tile.height + CAPTION), "white")
     framed.paste(tile, (0, 0))
-    ImageDraw.Draw(framed).text((2, tile.height + 1), caption[:tile.width // 6], fill="black")
+    ImageDraw.Draw(framed).text((2, tile.height + 1), caption[: tile.width // 6], fill="black")
     return framed
 
 
@@ -56,9 +55,15 @@ def _legend(width: int) -> Image.Image:
     return legend
 
 
-def show_part_maps(root: str | Path, out: str | Path, part_root: str | Path | None = None,
-                   splits: list[str] | None = None, max_images: int = 48, columns: int = 12,
-                   zoom: int = 2) -> Path:
+def show_part_maps(
+    root: str | Path,
+    out: str | Path,
+    part_root: str | Path | None = None,
+    splits: list[str] | None = None,
+    max_images: int = 48,
+    columns: int = 12,
+    zoom: int = 2,
+) -> Path:
     """Write the grid of `root`'s images (maps from `part_root`, default `<root>/part_maps`) to `out`."""
     part_root = Path(part_root) if part_root is not None else default_out(root)
     images = dataset_images(root, splits)

@@ -13,33 +13,110 @@ Left and right are kept as the sources give them; the 7 body parts do not tell t
 import numpy as np
 
 JOINTS = (
-    "head_top", "nose", "l_eye", "r_eye", "l_ear", "r_ear", "neck",
-    "l_shoulder", "r_shoulder", "l_elbow", "r_elbow", "l_wrist", "r_wrist", "l_hand", "r_hand",
-    "l_hip", "r_hip", "l_knee", "r_knee", "l_ankle", "r_ankle", "l_foot", "r_foot",
+    "head_top",
+    "nose",
+    "l_eye",
+    "r_eye",
+    "l_ear",
+    "r_ear",
+    "neck",
+    "l_shoulder",
+    "r_shoulder",
+    "l_elbow",
+    "r_elbow",
+    "l_wrist",
+    "r_wrist",
+    "l_hand",
+    "r_hand",
+    "l_hip",
+    "r_hip",
+    "l_knee",
+    "r_knee",
+    "l_ankle",
+    "r_ankle",
+    "l_foot",
+    "r_foot",
 )
 INDEX = {name: i for i, name in enumerate(JOINTS)}
 
 # MediaPipe Pose (BlazePose) 33 landmarks. The index fingertip stands for the hand, the foot index
 # (toe tip) for the foot; inner/outer eye corners, mouth, pinky, thumb and heel are not used.
 MEDIAPIPE_33 = (
-    "nose", None, "l_eye", None, None, "r_eye", None, "l_ear", "r_ear", None, None,
-    "l_shoulder", "r_shoulder", "l_elbow", "r_elbow", "l_wrist", "r_wrist",
-    None, None, "l_hand", "r_hand", None, None,
-    "l_hip", "r_hip", "l_knee", "r_knee", "l_ankle", "r_ankle", None, None, "l_foot", "r_foot",
+    "nose",
+    None,
+    "l_eye",
+    None,
+    None,
+    "r_eye",
+    None,
+    "l_ear",
+    "r_ear",
+    None,
+    None,
+    "l_shoulder",
+    "r_shoulder",
+    "l_elbow",
+    "r_elbow",
+    "l_wrist",
+    "r_wrist",
+    None,
+    None,
+    "l_hand",
+    "r_hand",
+    None,
+    None,
+    "l_hip",
+    "r_hip",
+    "l_knee",
+    "r_knee",
+    "l_ankle",
+    "r_ankle",
+    None,
+    None,
+    "l_foot",
+    "r_foot",
 )
 
 # layumi/market1501_body_point: 14 points, head top and neck, then right arm, left arm, right leg,
 # left leg (shoulder-elbow-wrist, hip-knee-ankle), as its MATLAB viewer draws them (1:2, 3:5, 6:8,
 # 9:11, 12:14) and crops at point 1 (the top of the head).
 LSP_14 = (
-    "head_top", "neck", "r_shoulder", "r_elbow", "r_wrist", "l_shoulder", "l_elbow", "l_wrist",
-    "r_hip", "r_knee", "r_ankle", "l_hip", "l_knee", "l_ankle",
+    "head_top",
+    "neck",
+    "r_shoulder",
+    "r_elbow",
+    "r_wrist",
+    "l_shoulder",
+    "l_elbow",
+    "l_wrist",
+    "r_hip",
+    "r_knee",
+    "r_ankle",
+    "l_hip",
+    "l_knee",
+    "l_ankle",
 )
 
 # OpenPose COCO 18 points, as in the Market-1501 pose CSVs of pose-transfer work.
 OPENPOSE_18 = (
-    "nose", "neck", "r_shoulder", "r_elbow", "r_wrist", "l_shoulder", "l_elbow", "l_wrist",
-    "r_hip", "r_knee", "r_ankle", "l_hip", "l_knee", "l_ankle", "r_eye", "l_eye", "r_ear", "l_ear",
+    "nose",
+    "neck",
+    "r_shoulder",
+    "r_elbow",
+    "r_wrist",
+    "l_shoulder",
+    "l_elbow",
+    "l_wrist",
+    "r_hip",
+    "r_knee",
+    "r_ankle",
+    "l_hip",
+    "l_knee",
+    "l_ankle",
+    "r_eye",
+    "l_eye",
+    "r_ear",
+    "l_ear",
 )
 
 SCHEMES = {"mediapipe33": MEDIAPIPE_33, "lsp14": LSP_14, "openpose18": OPENPOSE_18}
@@ -49,8 +126,10 @@ def to_skeleton(points: np.ndarray, scheme: tuple[str | None, ...]) -> np.ndarra
     """Source points (N, 2) in the scheme's order, NaN where missing -> our joints (J, 2)."""
     points = np.asarray(points, dtype=np.float64)
     if points.shape != (len(scheme), 2):
-        raise ValueError(f"keypoints have shape {points.shape}, but this scheme has {len(scheme)} points "
-                         f"of (x, y); expected ({len(scheme)}, 2)")
+        raise ValueError(
+            f"keypoints have shape {points.shape}, but this scheme has {len(scheme)} points "
+            f"of (x, y); expected ({len(scheme)}, 2)"
+        )
     joints = np.full((len(JOINTS), 2), np.nan)
     for source, name in enumerate(scheme):
         if name is not None:

@@ -13,10 +13,19 @@ import pandas as pd
 from reid_lightning.reporting.tables import pareto_front, plot_points
 
 COST, SCORE = "ms_per_image_b1_1t", "mAP"
-COLUMNS = {"model": "model", "dtype": "dtype", "params_total": "Parameters", "macs": "MACs",
-           "ms_per_image_b1_1t": "ms/img (b1, 1 thr)", "ms_per_image_b1_all": "ms/img (b1, all thr)",
-           "images_per_s_b32_all": "img/s (b32, all thr)", "rank1": "R1", "mAP": "mAP",
-           "mAP_change": "mAP change vs fp32", "pareto": "Pareto"}
+COLUMNS = {
+    "model": "model",
+    "dtype": "dtype",
+    "params_total": "Parameters",
+    "macs": "MACs",
+    "ms_per_image_b1_1t": "ms/img (b1, 1 thr)",
+    "ms_per_image_b1_all": "ms/img (b1, all thr)",
+    "images_per_s_b32_all": "img/s (b32, all thr)",
+    "rank1": "R1",
+    "mAP": "mAP",
+    "mAP_change": "mAP change vs fp32",
+    "pareto": "Pareto",
+}
 
 
 def mark_pareto(rows: pd.DataFrame) -> pd.DataFrame:
@@ -49,13 +58,18 @@ def frontier_markdown(rows: pd.DataFrame, machine: dict | None = None) -> str:
     """The Pareto table, fastest first; the machine the latency was measured on below it."""
     rows = rows.sort_values(COST, na_position="last")
     keys = [k for k in COLUMNS if k in rows.columns]
-    lines = ["| " + " | ".join(COLUMNS[k] for k in keys) + " |",
-             "|" + "|".join("---" if k in ("model", "dtype") else "---:" for k in keys) + "|"]
+    lines = [
+        "| " + " | ".join(COLUMNS[k] for k in keys) + " |",
+        "|" + "|".join("---" if k in ("model", "dtype") else "---:" for k in keys) + "|",
+    ]
     lines += ["| " + " | ".join(_cell(k, row[k]) for k in keys) + " |" for _, row in rows.iterrows()]
     if machine:
-        lines += ["", f"Latency: ONNX Runtime on the CPU, median of repeated calls after warm-up; machine: "
-                      f"{machine.get('cpu')} ({machine.get('cores')} cores), onnxruntime {machine.get('onnxruntime')}, "
-                      f"torch {machine.get('torch')}. mAP: the exported file on query vs gallery."]
+        lines += [
+            "",
+            f"Latency: ONNX Runtime on the CPU, median of repeated calls after warm-up; machine: "
+            f"{machine.get('cpu')} ({machine.get('cores')} cores), onnxruntime {machine.get('onnxruntime')}, "
+            f"torch {machine.get('torch')}. mAP: the exported file on query vs gallery.",
+        ]
     return "\n".join(lines)
 
 
@@ -65,5 +79,12 @@ def plot_frontier(rows: pd.DataFrame, path: Path) -> Path | None:
     if usable.empty:
         return None
     names = [f"{m} {d}" for m, d in zip(usable["model"], usable["dtype"], strict=True)]
-    return plot_points([float(x) for x in usable[COST]], [float(y) for y in usable[SCORE]], names, path,
-                       xlabel=COLUMNS[COST] + " (log)", title="Accuracy against measured latency", pareto=True)
+    return plot_points(
+        [float(x) for x in usable[COST]],
+        [float(y) for y in usable[SCORE]],
+        names,
+        path,
+        xlabel=COLUMNS[COST] + " (log)",
+        title="Accuracy against measured latency",
+        pareto=True,
+    )

@@ -26,8 +26,9 @@ INTERRUPTED = "interrupted"  # stopped by a signal (SIGTERM, Ctrl-C, a requeue) 
 UNREADABLE = "unreadable"  # result.json exists but is not a JSON record (never written by this version)
 
 
-def write_record(run_dir: Path, status: str, choices: dict, metrics: dict | None = None,
-                 error: str | None = None, **extra) -> Path:
+def write_record(
+    run_dir: Path, status: str, choices: dict, metrics: dict | None = None, error: str | None = None, **extra
+) -> Path:
     record = {"status": status, "choices": choices, "metrics": metrics or {}, "error": error, **extra}
     return _write_json(Path(run_dir) / RECORD_NAME, record)
 

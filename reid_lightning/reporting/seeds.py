@@ -54,8 +54,10 @@ class PairedDifference:
 
     def describe(self, first: str, second: str) -> str:
         interval = "-" if math.isnan(self.low) else f"{self.low:+.3f} .. {self.high:+.3f}"
-        return (f"{first} - {second}: {self.metric} {self.mean:+.3f} ({self.confidence:.0%} interval {interval}, "
-                f"n={self.n} paired seeds)")
+        return (
+            f"{first} - {second}: {self.metric} {self.mean:+.3f} ({self.confidence:.0%} interval {interval}, "
+            f"n={self.n} paired seeds)"
+        )
 
 
 def select(runs: pd.DataFrame, selector: dict[str, str]) -> pd.DataFrame:
@@ -70,8 +72,14 @@ def select(runs: pd.DataFrame, selector: dict[str, str]) -> pd.DataFrame:
     return runs[mask]
 
 
-def paired_difference(runs: pd.DataFrame, first: dict[str, str], second: dict[str, str], metric: str,
-                      seed_key: str = SEED_KEY, confidence: float = 0.95) -> PairedDifference:
+def paired_difference(
+    runs: pd.DataFrame,
+    first: dict[str, str],
+    second: dict[str, str],
+    metric: str,
+    seed_key: str = SEED_KEY,
+    confidence: float = 0.95,
+) -> PairedDifference:
     """metric(first) - metric(second), paired by seed over the seeds both have; see the module docstring."""
     if seed_key not in runs.columns:
         raise ValueError(f"the sweep has no '{seed_key}' override; sweep seed=0,1,2 to pair runs by seed")
@@ -80,8 +88,9 @@ def paired_difference(runs: pd.DataFrame, first: dict[str, str], second: dict[st
         chosen = select(runs, selector)
         seeds = chosen[seed_key].astype(str)
         if seeds.duplicated().any():
-            raise ValueError(f"the {name} selection {selector} matches several runs of one seed; add keys to "
-                             "pick one configuration")
+            raise ValueError(
+                f"the {name} selection {selector} matches several runs of one seed; add keys to pick one configuration"
+            )
         return chosen[metric].astype(float).set_axis(seeds)
 
     a, b = by_seed(first, "first"), by_seed(second, "second")
@@ -102,8 +111,9 @@ def parse_selector(text: str) -> dict[str, str]:
     items = [item.strip() for item in text.split(",") if item.strip()]
     bad = [item for item in items if "=" not in item]
     if not items or bad:
-        raise ValueError(f"cannot read the row selector {text!r}; write key=value[,key=value...], e.g. "
-                         "partition=predicted_mask")
+        raise ValueError(
+            f"cannot read the row selector {text!r}; write key=value[,key=value...], e.g. partition=predicted_mask"
+        )
     return dict(item.split("=", 1) for item in items)
 
 
@@ -113,20 +123,31 @@ def format_mean_std(mean: float, std: float) -> str:
     return f"{mean:.3f}" if pd.isna(std) else f"{mean:.3f} ± {std:.3f}"
 
 
-def folded_markdown(folded: pd.DataFrame, keys: list[str], columns: tuple[str, ...], headers: dict[str, str],
-                    spread: tuple[str, ...] | None = None,
-                    format_value: Callable[[str, float], str] | None = None) -> str:
+def folded_markdown(
+    folded: pd.DataFrame,
+    keys: list[str],
+    columns: tuple[str, ...],
+    headers: dict[str, str],
+    spread: tuple[str, ...] | None = None,
+    format_value: Callable[[str, float], str] | None = None,
+) -> str:
     """One Markdown row per configuration: its key values, each column's mean ± std, n.
 
     Columns outside `spread` (default: all) show the mean alone through `format_value(key, value)`
     (a model's parameter count does not vary with the seed)."""
     spread = columns if spread is None else spread
     label = " / ".join(keys) or "runs"
-    lines = [f"| {label} | " + " | ".join(headers.get(c, c) for c in columns) + " | n |",
-             "|---|" + "---:|" * (len(columns) + 1)]
+    lines = [
+        f"| {label} | " + " | ".join(headers.get(c, c) for c in columns) + " | n |",
+        "|---|" + "---:|" * (len(columns) + 1),
+    ]
     for _, row in folded.iterrows():
         name = " + ".join(str(row[k]) for k in keys) if keys else "all"
-        cells = [format_mean_std(row[f"{c}_mean"], row[f"{c}_std"]) if c in spread or format_value is None
-                 else format_value(c, row[f"{c}_mean"]) for c in columns]
+        cells = [
+            format_mean_std(row[f"{c}_mean"], row[f"{c}_std"])
+            if c in spread or format_value is None
+            else format_value(c, row[f"{c}_mean"])
+            for c in columns
+        ]
         lines.append(f"| {name} | " + " | ".join(cells) + f" | {int(row['n'])} |")
     return "\n".join(lines)

@@ -34,16 +34,34 @@ from reid_lightning.reporting.seeds import (
 )
 
 METRICS = RESULT_METRICS
-LATENCY = ("ms_per_image_b1_1t", "ms_per_image_b1_all", "images_per_s_b32_1t", "images_per_s_b32_all",
-           "gpu_images_per_s_b32_fp16", "gpu_images_per_s_b32_bf16")  # analysis/latency.py's figures
+LATENCY = (
+    "ms_per_image_b1_1t",
+    "ms_per_image_b1_all",
+    "images_per_s_b32_1t",
+    "images_per_s_b32_all",
+    "gpu_images_per_s_b32_fp16",
+    "gpu_images_per_s_b32_bf16",
+)  # analysis/latency.py's figures
 COUNTS = ("params_total", "macs", "macs_thesis")
 COST = (*COUNTS, *LATENCY)
-HEADERS = {**SHORT_LABELS, "params_total": "Parameters", "macs_thesis": "Flops (thesis MACs)", "macs": "MACs",
-           "ms_per_image_b1_1t": "ms/img (b1, 1 thr)", "ms_per_image_b1_all": "ms/img (b1, all thr)",
-           "images_per_s_b32_1t": "img/s (b32, 1 thr)", "images_per_s_b32_all": "img/s (b32, all thr)",
-           "gpu_images_per_s_b32_fp16": "GPU img/s fp16", "gpu_images_per_s_b32_bf16": "GPU img/s bf16"}
-LAYOUTS = {"3.2": ("rank1", "rank5", "rank10", "mAP"), "4.4": ("rank1", "rank5", "rank10", "mAP"),
-           "4.3": ("params_total", "macs_thesis", *LATENCY), "full": ("params_total", "macs", *LATENCY, *METRICS)}
+HEADERS = {
+    **SHORT_LABELS,
+    "params_total": "Parameters",
+    "macs_thesis": "Flops (thesis MACs)",
+    "macs": "MACs",
+    "ms_per_image_b1_1t": "ms/img (b1, 1 thr)",
+    "ms_per_image_b1_all": "ms/img (b1, all thr)",
+    "images_per_s_b32_1t": "img/s (b32, 1 thr)",
+    "images_per_s_b32_all": "img/s (b32, all thr)",
+    "gpu_images_per_s_b32_fp16": "GPU img/s fp16",
+    "gpu_images_per_s_b32_bf16": "GPU img/s bf16",
+}
+LAYOUTS = {
+    "3.2": ("rank1", "rank5", "rank10", "mAP"),
+    "4.4": ("rank1", "rank5", "rank10", "mAP"),
+    "4.3": ("params_total", "macs_thesis", *LATENCY),
+    "full": ("params_total", "macs", *LATENCY, *METRICS),
+}
 
 
 @dataclass
@@ -90,8 +108,10 @@ def swept_override_sets(sweep_dir: Path) -> list[dict]:
         task = [f"{k}={v}" for k, v in (sweeper.get("params") or {}).items() if k not in given] + task
     parsed = OverridesParser.create().parse_overrides(task)
     keys = [o.get_key_element() for o in parsed]
-    values = [[str(v) for v in o.sweep_string_iterator()] if o.is_sweep_override() else [o.get_value_element_as_str()]
-              for o in parsed]
+    values = [
+        [str(v) for v in o.sweep_string_iterator()] if o.is_sweep_override() else [o.get_value_element_as_str()]
+        for o in parsed
+    ]
     return [dict(zip(keys, combo, strict=True)) for combo in itertools.product(*values)]
 
 
@@ -104,8 +124,9 @@ def job_order(job_dir: Path) -> tuple[int, str]:
 def collect(sweep_dir: str | Path) -> SweepResults:
     sweep_dir = Path(sweep_dir)
     if not sweep_dir.is_dir():
-        raise FileNotFoundError(f"{sweep_dir} is not a folder; pass a multirun folder such as "
-                                "logs/train/multiruns/<time>")
+        raise FileNotFoundError(
+            f"{sweep_dir} is not a folder; pass a multirun folder such as logs/train/multiruns/<time>"
+        )
     rows = []
     for job_dir in sorted((p for p in sweep_dir.iterdir() if (p / ".hydra").is_dir()), key=job_order):
         record = read_record(job_dir) or {"status": "missing", "metrics": {}, "complexity": {}}
@@ -113,21 +134,33 @@ def collect(sweep_dir: str | Path) -> SweepResults:
         metrics = record.get("metrics") or {}
         source = " + ".join(record["sources"]) if record.get("sources") else None
         for target in named_targets(record):
-            rows.append({"run": job_dir.name, "status": record["status"], **job_overrides(job_dir),
-                         "source": source, "target": target,
-                         **{k: complexity.get(k) for k in COST},
-                         **{k: metrics.get(result_key(k, target)) for k in METRICS},
-                         "error": record.get("error")})
+            rows.append(
+                {
+                    "run": job_dir.name,
+                    "status": record["status"],
+                    **job_overrides(job_dir),
+                    "source": source,
+                    "target": target,
+                    **{k: complexity.get(k) for k in COST},
+                    **{k: metrics.get(result_key(k, target)) for k in METRICS},
+                    "error": record.get("error"),
+                }
+            )
     if not rows:
-        raise FileNotFoundError(f"{sweep_dir} holds no Hydra job folders (sub-folders with .hydra/); "
-                                "is it a multirun folder?")
+        raise FileNotFoundError(
+            f"{sweep_dir} holds no Hydra job folders (sub-folders with .hydra/); is it a multirun folder?"
+        )
     runs = pd.DataFrame(rows)
-    override_keys = [c for c in runs.columns if c not in ("run", "status", "error", "source", "target",
-                                                          *COST, *METRICS)]
+    override_keys = [
+        c for c in runs.columns if c not in ("run", "status", "error", "source", "target", *COST, *METRICS)
+    ]
     varying = [k for k in override_keys if runs[k].astype(str).nunique() > 1] or override_keys[:1]
     seen = [{k: str(r[k]) for k in override_keys if pd.notna(r[k])} for _, r in runs.iterrows()]
-    missing = [",".join(f"{k}={v}" for k, v in job.items()) for job in swept_override_sets(sweep_dir)
-               if not any(all(s.get(k) == v for k, v in job.items()) for s in seen)]
+    missing = [
+        ",".join(f"{k}={v}" for k, v in job.items())
+        for job in swept_override_sets(sweep_dir)
+        if not any(all(s.get(k) == v for k, v in job.items()) for s in seen)
+    ]
     return SweepResults(runs=runs, varying=varying, missing=missing)
 
 
@@ -162,16 +195,20 @@ def markdown_table(results: SweepResults, layout: str = "full") -> str:
     if SEED_KEY in results.varying:
         keys = configuration_keys(results.varying) + (["target"] if results.has_targets else [])
         folded = fold_seeds(results.finished, keys, columns)
-        return folded_markdown(folded, keys, columns, HEADERS, spread=tuple(c for c in columns if c in METRICS),
-                               format_value=format_value)
+        return folded_markdown(
+            folded, keys, columns, HEADERS, spread=tuple(c for c in columns if c in METRICS), format_value=format_value
+        )
     label = " / ".join(results.varying) or "run"
     target_column = ["target"] if results.has_targets else []
-    lines = [f"| {label} | " + " | ".join(target_column + [HEADERS[c] for c in columns]) + " |",
-             "|---|" + "---|" * len(target_column) + "---:|" * len(columns)]
+    lines = [
+        f"| {label} | " + " | ".join(target_column + [HEADERS[c] for c in columns]) + " |",
+        "|---|" + "---|" * len(target_column) + "---:|" * len(columns),
+    ]
     for _, row in results.finished.iterrows():
         target = [str(row["target"]) if pd.notna(row["target"]) else "-"] if target_column else []
-        lines.append(f"| {row_label(results, row)} | " + " | ".join(
-            target + [format_value(c, row[c]) for c in columns]) + " |")
+        lines.append(
+            f"| {row_label(results, row)} | " + " | ".join(target + [format_value(c, row[c]) for c in columns]) + " |"
+        )
     return "\n".join(lines)
 
 
@@ -195,11 +232,16 @@ def cross_domain_table(results: SweepResults, metrics: tuple[str, ...] = ("rank1
         cells.setdefault(key, {})[row["target"]] = " / ".join(format_value(m, row[m]) for m in metrics)
     label = " / ".join(results.varying)
     head = ([label] if label else []) + ["source \\ target"] + targets
-    lines = [f"{' / '.join(SHORT_LABELS[m] for m in metrics)} by dataset trained on (source) and tested on (target):",
-             "", "| " + " | ".join(head) + " |", "|---|" + "---|" * bool(label) + "---:|" * len(targets)]
+    lines = [
+        f"{' / '.join(SHORT_LABELS[m] for m in metrics)} by dataset trained on (source) and tested on (target):",
+        "",
+        "| " + " | ".join(head) + " |",
+        "|---|" + "---|" * bool(label) + "---:|" * len(targets),
+    ]
     for (name, source), by_target in cells.items():
-        lines.append("| " + " | ".join(([name] if label else []) + [source]
-                                        + [by_target.get(t, "-") for t in targets]) + " |")
+        lines.append(
+            "| " + " | ".join(([name] if label else []) + [source] + [by_target.get(t, "-") for t in targets]) + " |"
+        )
     return "\n".join(lines)
 
 
@@ -239,19 +281,32 @@ def plot_map_vs_cost(results: SweepResults, path: Path, cost: str = "macs", pare
     finished = results.finished
     if cost == "macs" and finished["macs_thesis"].notna().any():
         cost = "macs_thesis"
-    points = [(float(row[cost]), float(row["mAP"]),
-               row_label(results, row) + (f" @ {row['target']}" if pd.notna(row["target"]) else ""))
-              for _, row in finished.iterrows() if pd.notna(row.get(cost)) and pd.notna(row.get("mAP"))]
+    points = [
+        (
+            float(row[cost]),
+            float(row["mAP"]),
+            row_label(results, row) + (f" @ {row['target']}" if pd.notna(row["target"]) else ""),
+        )
+        for _, row in finished.iterrows()
+        if pd.notna(row.get(cost)) and pd.notna(row.get("mAP"))
+    ]
     if not points:
         return None
     scale = 1e6 if cost in COUNTS else 1.0
-    return plot_points([p[0] / scale for p in points], [p[1] for p in points], [p[2] for p in points], path,
-                       xlabel=HEADERS[cost] + (" (millions, log)" if scale > 1 else " (log)"),
-                       title=f"mAP against {HEADERS[cost]}", pareto=pareto)
+    return plot_points(
+        [p[0] / scale for p in points],
+        [p[1] for p in points],
+        [p[2] for p in points],
+        path,
+        xlabel=HEADERS[cost] + (" (millions, log)" if scale > 1 else " (log)"),
+        title=f"mAP against {HEADERS[cost]}",
+        pareto=pareto,
+    )
 
 
-def plot_points(xs: list[float], ys: list[float], names: list[str], path: Path, xlabel: str, title: str,
-                pareto: bool = False) -> Path:
+def plot_points(
+    xs: list[float], ys: list[float], names: list[str], path: Path, xlabel: str, title: str, pareto: bool = False
+) -> Path:
     """Scatter of mAP (y) against a cost (x, log scale), each point labelled without overlaps (labels
     stacked apart, joined to their points); `pareto` joins and rings the Pareto-optimal points."""
     import matplotlib
@@ -264,8 +319,16 @@ def plot_points(xs: list[float], ys: list[float], names: list[str], path: Path, 
     ax.scatter(xs, ys, color="tab:blue", zorder=2)
     if pareto:
         front = sorted((xs[i], ys[i]) for i in pareto_front(xs, ys))
-        ax.plot(*zip(*front, strict=True), color="tab:red", marker="o", markerfacecolor="none", markersize=12,
-                linestyle="--", label="Pareto-optimal", zorder=3)
+        ax.plot(
+            *zip(*front, strict=True),
+            color="tab:red",
+            marker="o",
+            markerfacecolor="none",
+            markersize=12,
+            linestyle="--",
+            label="Pareto-optimal",
+            zorder=3,
+        )
         ax.legend(loc="best", fontsize=8)
     ax.set_xscale("log")
     ax.set_xlim(min(xs) / 1.3, max(xs) * 2.5)  # room on the right for the last point's label
@@ -275,8 +338,14 @@ def plot_points(xs: list[float], ys: list[float], names: list[str], path: Path, 
     ax.set_ylim(min(ys) - 0.15 * span, max(ys) + 0.15 * span + 0.06 * span * len(ys))
     low, high = ax.get_ylim()
     for x, y, label_y, name in zip(xs, ys, spread_labels(ys, 0.06 * (high - low)), names, strict=True):
-        ax.annotate(name, (x, y), xytext=(x * 1.08, label_y), fontsize=8, va="center",  # right of the point
-                    arrowprops={"arrowstyle": "-", "color": "0.6", "lw": 0.5})
+        ax.annotate(
+            name,
+            (x, y),
+            xytext=(x * 1.08, label_y),
+            fontsize=8,
+            va="center",  # right of the point
+            arrowprops={"arrowstyle": "-", "color": "0.6", "lw": 0.5},
+        )
     ax.set_xlabel(xlabel)
     ax.set_ylabel("mAP")
     ax.set_title(title)
@@ -289,9 +358,15 @@ def plot_points(xs: list[float], ys: list[float], names: list[str], path: Path, 
 
 def pareto_front(costs: list[float], scores: list[float]) -> list[int]:
     """Indices of the Pareto-optimal points: no other point has cost <= and score >= with one strictly better."""
-    return [i for i, (c, s) in enumerate(zip(costs, scores, strict=True))
-            if not any(c2 <= c and s2 >= s and (c2 < c or s2 > s)
-                       for j, (c2, s2) in enumerate(zip(costs, scores, strict=True)) if j != i)]
+    return [
+        i
+        for i, (c, s) in enumerate(zip(costs, scores, strict=True))
+        if not any(
+            c2 <= c and s2 >= s and (c2 < c or s2 > s)
+            for j, (c2, s2) in enumerate(zip(costs, scores, strict=True))
+            if j != i
+        )
+    ]
 
 
 def plot_map_vs_macs(results: SweepResults, path: Path) -> Path | None:
@@ -303,12 +378,16 @@ def write_all(results: SweepResults, out_dir: Path, layout: str = "full") -> dic
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = {"markdown": out_dir / "results.md", "csv": out_dir / "results.csv", "plot": out_dir / "map_vs_macs.png"}
     report, cross = problems_report(results), cross_domain_table(results)
-    paths["markdown"].write_text(markdown_table(results, layout) + ("\n\n" + cross if cross else "")
-                                 + ("\n\n" + report if report else "") + "\n")
+    paths["markdown"].write_text(
+        markdown_table(results, layout) + ("\n\n" + cross if cross else "") + ("\n\n" + report if report else "") + "\n"
+    )
     results.runs.to_csv(paths["csv"], index=False)
     plot_map_vs_macs(results, paths["plot"])
-    latency_plot = plot_map_vs_cost(results, out_dir / "map_vs_latency.png", "ms_per_image_b1_1t") \
-        if "ms_per_image_b1_1t" in layout_columns(results, "full") else None
+    latency_plot = (
+        plot_map_vs_cost(results, out_dir / "map_vs_latency.png", "ms_per_image_b1_1t")
+        if "ms_per_image_b1_1t" in layout_columns(results, "full")
+        else None
+    )
     if latency_plot is not None:
         paths["latency plot"] = latency_plot
     return paths
@@ -317,12 +396,22 @@ def write_all(results: SweepResults, out_dir: Path, layout: str = "full") -> dic
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("sweep_dir", type=Path, help="multirun folder (holds <num>_<overrides>/ job folders)")
-    parser.add_argument("--layout", choices=sorted(LAYOUTS), default="full",
-                        help="columns: 3.2 / 4.4 = R1 R5 R10 mAP, 4.3 = parameters and flops, full = all")
-    parser.add_argument("--out", type=Path, default=None,
-                        help="where to write results.md/.csv/.png (default: sweep_dir)")
-    parser.add_argument("--compare", nargs=2, metavar=("A", "B"), default=None,
-                        help="paired difference A - B by seed with its 95%% interval; rows as key=value[,key=value]")
+    parser.add_argument(
+        "--layout",
+        choices=sorted(LAYOUTS),
+        default="full",
+        help="columns: 3.2 / 4.4 = R1 R5 R10 mAP, 4.3 = parameters and flops, full = all",
+    )
+    parser.add_argument(
+        "--out", type=Path, default=None, help="where to write results.md/.csv/.png (default: sweep_dir)"
+    )
+    parser.add_argument(
+        "--compare",
+        nargs=2,
+        metavar=("A", "B"),
+        default=None,
+        help="paired difference A - B by seed with its 95%% interval; rows as key=value[,key=value]",
+    )
     args = parser.parse_args(argv)
     results = collect(args.sweep_dir)
     paths = write_all(results, args.out or args.sweep_dir, args.layout)

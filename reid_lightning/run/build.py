@@ -33,8 +33,7 @@ def run_choices() -> dict:
     if not HydraConfig.initialized():
         return {}
     choices = HydraConfig.get().runtime.choices
-    return {k: v for k, v in choices.items()
-            if not k.startswith("hydra") and k not in NOT_CHOICES and v is not None}
+    return {k: v for k, v in choices.items() if not k.startswith("hydra") and k not in NOT_CHOICES and v is not None}
 
 
 def is_multirun() -> bool:
@@ -45,8 +44,9 @@ def plain(node) -> dict:
     return OmegaConf.to_container(node, resolve=True)
 
 
-def build_datamodule(cfg: DictConfig, load_part_maps: bool, train: bool = True,
-                     load_train_part_maps: bool | None = None) -> ReIDDataModule:
+def build_datamodule(
+    cfg: DictConfig, load_part_maps: bool, train: bool = True, load_train_part_maps: bool | None = None
+) -> ReIDDataModule:
     """The data module of `cfg.data`: its own dataset, or `data.sources` / `data.targets` (run/data_presets.py).
     A source or target named like the run's own preset is its dataset as configured here (command-line
     `data.root=...` included). `train=False` (eval.py): sources are not read; the targets stand in for them.
@@ -59,9 +59,13 @@ def build_datamodule(cfg: DictConfig, load_part_maps: bool, train: bool = True,
     targets = dataset_specs(target_entries, "data.targets", known=[own, *(sources or [])])
     if not train:
         sources = targets
-    return ReIDDataModule(DataConfig(**data), load_part_maps=load_part_maps,
-                          sources=sources or [checked(own, f"data={key}")], targets=targets,
-                          load_train_part_maps=load_train_part_maps)
+    return ReIDDataModule(
+        DataConfig(**data),
+        load_part_maps=load_part_maps,
+        sources=sources or [checked(own, f"data={key}")],
+        targets=targets,
+        load_train_part_maps=load_train_part_maps,
+    )
 
 
 def neck_width(neck_dim, backbone_name: str) -> int | None:
@@ -74,8 +78,13 @@ def neck_width(neck_dim, backbone_name: str) -> int | None:
 
 def model_config(cfg: DictConfig) -> dict:
     """The model part of the config: what a checkpoint must match to be resumed or evaluated."""
-    return {"backbone": plain(cfg.backbone), "partition": plain(cfg.partition), "classifier": plain(cfg.classifier),
-            "neck_dim": neck_width(cfg.neck_dim, cfg.backbone.name), "image_size": (cfg.data.height, cfg.data.width)}
+    return {
+        "backbone": plain(cfg.backbone),
+        "partition": plain(cfg.partition),
+        "classifier": plain(cfg.classifier),
+        "neck_dim": neck_width(cfg.neck_dim, cfg.backbone.name),
+        "image_size": (cfg.data.height, cfg.data.width),
+    }
 
 
 def needs_part_maps(cfg: DictConfig) -> bool:
@@ -107,8 +116,10 @@ def distill_teacher(cfg: DictConfig) -> str | None:
     from reid_lightning.run.frontier import sweep_teacher
 
     if not is_multirun():
-        raise ValueError(f"distill.teacher={teacher} names a run of this sweep's folder, but this is no sweep; pass "
-                         "distill.teacher=<checkpoint>")
+        raise ValueError(
+            f"distill.teacher={teacher} names a run of this sweep's folder, but this is no sweep; pass "
+            "distill.teacher=<checkpoint>"
+        )
     sweep_dir = Path(cfg.paths.output_dir).parent  # a job's folder is <sweep dir>/<num>_<choices>
     return sweep_teacher(sweep_dir, teacher.removeprefix(SWEEP_TEACHER))
 
@@ -126,17 +137,28 @@ def attach_distiller(cfg: DictConfig, model: ReIDModule) -> None:
         model.distiller = build_distiller(model, teacher, **terms)
     except ValueError as err:
         raise ValueError(f"distill.teacher={path}: {err}") from err
-    log.info("Distilling from %s (backbone=%s, partition=%s)", path, teacher.hparams.backbone.get("name"),
-             teacher.hparams.partition.get("name"))
+    log.info(
+        "Distilling from %s (backbone=%s, partition=%s)",
+        path,
+        teacher.hparams.backbone.get("name"),
+        teacher.hparams.partition.get("name"),
+    )
 
 
 def build_model(cfg: DictConfig, datamodule: ReIDDataModule) -> ReIDModule:
     """The model; besides its config it keeps the data's eval preprocessing, for users of its checkpoints.
     With `distill.teacher`, it trains against that frozen teacher (attach_distiller)."""
-    model = ReIDModule(**model_config(cfg), num_classes=datamodule.num_classes,
-                       num_part_labels=datamodule.num_part_labels, optimizer=plain(cfg.optimizer),
-                       scheduler=plain(cfg.scheduler), loss=plain(cfg.loss), evaluation=plain(cfg.evaluation),
-                       preprocessing=eval_preprocessing(datamodule.transform_cfg), head_init=cfg.head_init)
+    model = ReIDModule(
+        **model_config(cfg),
+        num_classes=datamodule.num_classes,
+        num_part_labels=datamodule.num_part_labels,
+        optimizer=plain(cfg.optimizer),
+        scheduler=plain(cfg.scheduler),
+        loss=plain(cfg.loss),
+        evaluation=plain(cfg.evaluation),
+        preprocessing=eval_preprocessing(datamodule.transform_cfg),
+        head_init=cfg.head_init,
+    )
     if distill_teacher(cfg) is not None:
         attach_distiller(cfg, model)
     return model
@@ -167,7 +189,8 @@ def build_callbacks(cfg: DictConfig, validates: bool) -> list[pl.Callback]:
     return [instantiate(c) for c in callbacks_cfg.values()]
 
 
-def build_trainer(cfg: DictConfig, datamodule: ReIDDataModule | None,
-                  callbacks: list[pl.Callback] | None = None) -> pl.Trainer:
+def build_trainer(
+    cfg: DictConfig, datamodule: ReIDDataModule | None, callbacks: list[pl.Callback] | None = None
+) -> pl.Trainer:
     loggers = [instantiate(c) for c in (cfg.get("logger") or {}).values()]
     return instantiate(cfg.trainer, callbacks=callbacks or [], logger=loggers, **trainer_kwargs(cfg, datamodule))

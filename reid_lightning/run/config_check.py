@@ -54,25 +54,36 @@ RULES: dict[str, tuple[Callable, str, str]] = {
     "data.width": (positive, "an integer >= 1", "input width in pixels, e.g. 64 (128 for published recipes)"),
     "data.num_part_labels": (positive, "an integer >= 1", "labels in the stored part maps, e.g. 7"),
     "data.sampler": (lambda v: v in ("random", "identity"), "random or identity", "data.sampler=identity for P x K"),
-    "trainer.max_epochs": (trains, "at least 1 (or -1: no epoch limit, with trainer.max_steps)",
-                           "0 trains nothing and would test a random network; to evaluate a checkpoint use eval.py "
-                           "ckpt_path=..."),
-    "trainer.max_steps": (trains, "at least 1, or -1 for no step limit",
-                          "0 trains nothing; to evaluate a checkpoint use eval.py ckpt_path=..."),
-    "neck_dim": (lambda v: non_negative(v) or v == "paper", "an integer >= 0 or paper",
-                 "0 = no per-part fc, paper = the backbone paper's fc"),
+    "trainer.max_epochs": (
+        trains,
+        "at least 1 (or -1: no epoch limit, with trainer.max_steps)",
+        "0 trains nothing and would test a random network; to evaluate a checkpoint use eval.py ckpt_path=...",
+    ),
+    "trainer.max_steps": (
+        trains,
+        "at least 1, or -1 for no step limit",
+        "0 trains nothing; to evaluate a checkpoint use eval.py ckpt_path=...",
+    ),
+    "neck_dim": (
+        lambda v: non_negative(v) or v == "paper",
+        "an integer >= 0 or paper",
+        "0 = no per-part fc, paper = the backbone paper's fc",
+    ),
     "resume": (lambda v: v in ("auto", "never"), "auto or never", "resume=never starts over"),
 }
 
 
-def check_config(cfg: DictConfig, choices: dict | None = None, primary: str | None = None,
-                 conf_dir: Path = CONF_DIR) -> None:
+def check_config(
+    cfg: DictConfig, choices: dict | None = None, primary: str | None = None, conf_dir: Path = CONF_DIR
+) -> None:
     """Raise ConfigError listing every problem of `cfg`. For the type check: `choices`, Hydra's group choices,
     and `primary`, the entry config's name (train, eval)."""
     problems = [*unknown_keys(cfg), *type_problems(cfg, choices or {}, primary, conf_dir), *rule_problems(cfg)]
     if problems:
-        raise ConfigError(f"the config has {len(problems)} problem(s); nothing was run:\n"
-                          + "\n".join(f"  {p}" for p in dict.fromkeys(problems)))
+        raise ConfigError(
+            f"the config has {len(problems)} problem(s); nothing was run:\n"
+            + "\n".join(f"  {p}" for p in dict.fromkeys(problems))
+        )
 
 
 def hydra_choices() -> dict:
@@ -89,8 +100,7 @@ def known_keys() -> dict[str, set[str]]:
     from reid_lightning.data.datamodule import DataConfig
 
     trainer = set(inspect.signature(pl.Trainer.__init__).parameters) - {"self"}
-    return {"data": {f.name for f in fields(DataConfig)} | {"sources", "targets"},
-            "trainer": trainer | {"_target_"}}
+    return {"data": {f.name for f in fields(DataConfig)} | {"sources", "targets"}, "trainer": trainer | {"_target_"}}
 
 
 def unknown_keys(cfg: DictConfig) -> list[str]:
@@ -103,8 +113,10 @@ def unknown_keys(cfg: DictConfig) -> list[str]:
             if key not in known:
                 close = difflib.get_close_matches(str(key), sorted(known), n=1)
                 hint = f"did you mean {group}.{close[0]}? " if close else ""
-                problems.append(f"{group}.{key}={OmegaConf.select(cfg, f'{group}.{key}', throw_on_missing=False)!r}"
-                                f": {group} has no setting {key!r}; {hint}its settings are {', '.join(sorted(known))}")
+                problems.append(
+                    f"{group}.{key}={OmegaConf.select(cfg, f'{group}.{key}', throw_on_missing=False)!r}"
+                    f": {group} has no setting {key!r}; {hint}its settings are {', '.join(sorted(known))}"
+                )
     return problems
 
 

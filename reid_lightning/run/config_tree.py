@@ -13,15 +13,28 @@ from rich.console import Console
 from rich.syntax import Syntax
 from rich.tree import Tree
 
-GROUP_ORDER = ("data", "backbone", "partition", "classifier", "loss", "optimizer", "scheduler", "evaluation",
-               "trainer", "callbacks", "logger", "paths")  # the order data flows, then plumbing
+GROUP_ORDER = (
+    "data",
+    "backbone",
+    "partition",
+    "classifier",
+    "loss",
+    "optimizer",
+    "scheduler",
+    "evaluation",
+    "trainer",
+    "callbacks",
+    "logger",
+    "paths",
+)  # the order data flows, then plumbing
 TREE_FILE = "config_tree.log"  # beside result.json in the run folder
 
 
 def config_tree(cfg: DictConfig) -> Tree:
     tree = Tree("config", guide_style="dim")
     groups = [key for key in GROUP_ORDER if key in cfg] + [
-        key for key in cfg if key not in GROUP_ORDER and OmegaConf.is_config(cfg[key]) and key != "hydra"]
+        key for key in cfg if key not in GROUP_ORDER and OmegaConf.is_config(cfg[key]) and key != "hydra"
+    ]
     for key in groups:
         tree.add(f"[bold]{key}").add(Syntax(_yaml(cfg[key]), "yaml", theme="ansi_dark"))
     scalars = {key: cfg[key] for key in cfg if not OmegaConf.is_config(cfg[key])}

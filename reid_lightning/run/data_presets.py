@@ -27,8 +27,10 @@ from omegaconf import OmegaConf
 from reid_lightning.data.datasets import DatasetSpec
 
 SPEC_KEYS = ("key", "name", "root", "options", "part_maps")
-NO_ROOT = ("set its root: data.root on the command line, the environment variable its preset reads "
-           "(e.g. MARKET1501_ROOT, DUKEMTMC_ROOT), or `data: {root: ...}` in conf/local/default.yaml")
+NO_ROOT = (
+    "set its root: data.root on the command line, the environment variable its preset reads "
+    "(e.g. MARKET1501_ROOT, DUKEMTMC_ROOT), or `data: {root: ...}` in conf/local/default.yaml"
+)
 
 
 def spec_from_data(data: Mapping, key: str, where: str) -> DatasetSpec:
@@ -43,11 +45,17 @@ def dataset_specs(entries, role: str, known: list[DatasetSpec] | None = None) ->
     if entries is None:
         return None
     if isinstance(entries, str) or not isinstance(entries, list | tuple) or not entries:
-        raise ValueError(f"{role}={entries!r} must be a non-empty list of conf/data preset names or "
-                         "{name, root, options} mappings, e.g. [market1501,dukemtmc]")
+        raise ValueError(
+            f"{role}={entries!r} must be a non-empty list of conf/data preset names or "
+            "{name, root, options} mappings, e.g. [market1501,dukemtmc]"
+        )
     by_key = {spec.key: spec for spec in known or []}
-    return [checked(by_key[entry], f"{role} entry {entry}") if isinstance(entry, str) and entry in by_key
-            else spec_of(entry, role) for entry in entries]
+    return [
+        checked(by_key[entry], f"{role} entry {entry}")
+        if isinstance(entry, str) and entry in by_key
+        else spec_of(entry, role)
+        for entry in entries
+    ]
 
 
 def spec_of(entry, role: str) -> DatasetSpec:
@@ -56,10 +64,17 @@ def spec_of(entry, role: str) -> DatasetSpec:
     if isinstance(entry, Mapping):
         unknown = sorted(set(entry) - set(SPEC_KEYS))
         if unknown or "name" not in entry or "root" not in entry:
-            raise ValueError(f"{role} entry {dict(entry)} needs name and root (and may give key, options, "
-                             f"part_maps){'; unknown: ' + ', '.join(unknown) if unknown else ''}")
-        spec = DatasetSpec(str(entry.get("key") or entry["name"]), entry["name"], entry["root"],
-                           dict(entry.get("options") or {}), entry.get("part_maps"))
+            raise ValueError(
+                f"{role} entry {dict(entry)} needs name and root (and may give key, options, "
+                f"part_maps){'; unknown: ' + ', '.join(unknown) if unknown else ''}"
+            )
+        spec = DatasetSpec(
+            str(entry.get("key") or entry["name"]),
+            entry["name"],
+            entry["root"],
+            dict(entry.get("options") or {}),
+            entry.get("part_maps"),
+        )
         return checked(spec, f"{role} entry {spec.key}")
     raise ValueError(f"{role} entry {entry!r} is neither a conf/data preset name nor a mapping")
 
@@ -67,13 +82,17 @@ def spec_of(entry, role: str) -> DatasetSpec:
 def preset_spec(preset: str, role: str) -> DatasetSpec:
     """The dataset that `data=<preset>` gives this run's config."""
     if not GlobalHydra.instance().is_initialized():
-        raise RuntimeError(f"{role} names the preset {preset}, which needs Hydra's config: run through train.py "
-                           "/ eval.py, or pass DatasetSpecs to the data module")
+        raise RuntimeError(
+            f"{role} names the preset {preset}, which needs Hydra's config: run through train.py "
+            "/ eval.py, or pass DatasetSpecs to the data module"
+        )
     presets = GlobalHydra.instance().config_loader().get_group_options("data")
     if preset not in presets:
         close = difflib.get_close_matches(preset, presets, n=3, cutoff=0.6)
-        raise ValueError(f"{role} names {preset!r}, which is not a conf/data preset; known: {', '.join(presets)}"
-                         f"{'; close matches: ' + ', '.join(close) if close else ''}")
+        raise ValueError(
+            f"{role} names {preset!r}, which is not a conf/data preset; known: {', '.join(presets)}"
+            f"{'; close matches: ' + ', '.join(close) if close else ''}"
+        )
     config_name, overrides = "train", []
     if HydraConfig.initialized():
         config_name = HydraConfig.get().job.config_name

@@ -50,8 +50,13 @@ def evaluate_checkpoint(cfg: DictConfig) -> dict:
     del checkpoint
     height, width = model.hparams.image_size
     if (cfg.data.height, cfg.data.width) != (height, width):
-        log.warning("Evaluating at the checkpoint's input size %dx%d, not data's %dx%d",
-                    height, width, cfg.data.height, cfg.data.width)
+        log.warning(
+            "Evaluating at the checkpoint's input size %dx%d, not data's %dx%d",
+            height,
+            width,
+            cfg.data.height,
+            cfg.data.width,
+        )
         cfg.data.height, cfg.data.width = height, width
     stored = model.hparams.get("preprocessing") or {}  # absent from checkpoints written before it was stored
     augment = plain(cfg.data.augment) if cfg.data.get("augment") else {}
@@ -66,9 +71,16 @@ def evaluate_checkpoint(cfg: DictConfig) -> dict:
     require_finite_results({"metrics": results})
     if trainer.is_global_zero:
         print_results(results, title=f"Test results of {cfg.ckpt_path}", targets=datamodule.test_targets)
-        write_record(Path(cfg.paths.output_dir), FINISHED, choices, metrics=results,
-                     checkpoint=str(cfg.ckpt_path), model=model_cfg, sources=trained_on(cfg.ckpt_path),
-                     targets=datamodule.test_targets)
+        write_record(
+            Path(cfg.paths.output_dir),
+            FINISHED,
+            choices,
+            metrics=results,
+            checkpoint=str(cfg.ckpt_path),
+            model=model_cfg,
+            sources=trained_on(cfg.ckpt_path),
+            targets=datamodule.test_targets,
+        )
     return results
 
 
@@ -82,10 +94,16 @@ def evaluated_choices(command_line: dict, model_cfg: dict, ckpt_path) -> dict:
     """The record's choices: the command line's data/evaluation/trainer choices, and the model that actually ran,
     the checkpoint's (a model choice on the command line is overridden by it: warn when the two differ)."""
     ran = {group: model_cfg[group]["name"] for group in MODEL_GROUPS if isinstance(model_cfg.get(group), dict)}
-    differing = {g: (command_line[g], ran.get(g)) for g in (*MODEL_GROUPS, "head") if g in command_line
-                 and command_line[g] != ran.get(g)}
+    differing = {
+        g: (command_line[g], ran.get(g))
+        for g in (*MODEL_GROUPS, "head")
+        if g in command_line and command_line[g] != ran.get(g)
+    }
     if differing:
-        log.warning("Ignoring the command line's model choices %s: %s holds %s, which is what is evaluated and "
-                    "recorded", ", ".join(f"{g}={asked}" for g, (asked, _) in differing.items()), ckpt_path,
-                    ", ".join(f"{g}={name}" for g, name in ran.items()))
+        log.warning(
+            "Ignoring the command line's model choices %s: %s holds %s, which is what is evaluated and recorded",
+            ", ".join(f"{g}={asked}" for g, (asked, _) in differing.items()),
+            ckpt_path,
+            ", ".join(f"{g}={name}" for g, name in ran.items()),
+        )
     return {**{k: v for k, v in command_line.items() if k not in (*MODEL_GROUPS, "head")}, **ran}

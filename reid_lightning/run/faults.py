@@ -38,9 +38,11 @@ def require_finite_results(outcome: dict) -> dict:
     if bad:
         found = ", ".join(f"{k}={v}" for k, v in bad.items())
         valid = {k: v for k, v in metrics.items() if split_result_key(k)[1] == "num_valid_queries"}
-        raise BrokenResult(f"the test metrics are not numbers ({found}; queries with a match in the gallery: "
-                           f"{valid or '?'}): check that the query and gallery folders hold images of the same "
-                           "identities seen by different cameras")
+        raise BrokenResult(
+            f"the test metrics are not numbers ({found}; queries with a match in the gallery: "
+            f"{valid or '?'}): check that the query and gallery folders hold images of the same "
+            "identities seen by different cameras"
+        )
     return outcome
 
 
@@ -52,8 +54,9 @@ def describe_stop(stop: BaseException) -> str:
     return f"{type(stop).__name__}({getattr(stop, 'code', '')})"
 
 
-def record_interruption(run_dir: Path, choices: dict, stop: BaseException, multirun: bool,
-                        write: bool = True) -> SystemExit:
+def record_interruption(
+    run_dir: Path, choices: dict, stop: BaseException, multirun: bool, write: bool = True
+) -> SystemExit:
     """Record the run as interrupted (if `write`: rank zero); returns the SystemExit to raise (143 for SIGTERM)."""
     code = getattr(stop, "code", None)
     if isinstance(stop, SIGTERMException) or not isinstance(code, int) or code == 0:
@@ -62,12 +65,24 @@ def record_interruption(run_dir: Path, choices: dict, stop: BaseException, multi
         return SystemExit(code)
     checkpoint = newest_readable_checkpoint(run_dir)
     how = describe_stop(stop)
-    write_record(run_dir, INTERRUPTED, choices, error=f"interrupted by {how}",
-                 resume_from=str(checkpoint) if checkpoint else None)
+    write_record(
+        run_dir,
+        INTERRUPTED,
+        choices,
+        error=f"interrupted by {how}",
+        resume_from=str(checkpoint) if checkpoint else None,
+    )
     resume = f"it resumes from {checkpoint}" if checkpoint else "no checkpoint yet: it starts over"
-    log.error("Run %s was interrupted by %s; %s when rerun with the same command%s", run_dir, how, resume,
-              " (a sweep: the jobs after this one did not run; rerun with hydra.sweep.dir=<this sweep's folder>, "
-              "finished jobs are skipped)" if multirun else "")
+    log.error(
+        "Run %s was interrupted by %s; %s when rerun with the same command%s",
+        run_dir,
+        how,
+        resume,
+        " (a sweep: the jobs after this one did not run; rerun with hydra.sweep.dir=<this sweep's folder>, "
+        "finished jobs are skipped)"
+        if multirun
+        else "",
+    )
     return SystemExit(code)
 
 

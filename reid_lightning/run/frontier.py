@@ -40,12 +40,17 @@ def sweep_teacher(sweep_dir: str | Path, backbone: str) -> str:
     for record_path in sorted(Path(sweep_dir).glob("*/result.json")):
         record = read_record(record_path.parent) or {}
         choices = record.get("choices") or {}
-        if record.get("status") == FINISHED and choices.get("backbone") == backbone and \
-                choices.get("distill") in (None, "default"):
+        if (
+            record.get("status") == FINISHED
+            and choices.get("backbone") == backbone
+            and choices.get("distill") in (None, "default")
+        ):
             return str(record.get("best_checkpoint") or record_path.parent / "checkpoints" / "last.ckpt")
-    raise ValueError(f"distill.teacher=sweep:{backbone} needs the finished backbone={backbone} run without "
-                     f"distillation in the sweep folder {sweep_dir}; the sweep runs it first (distill=default jobs "
-                     "come first): rerun the sweep to resume, or pass distill.teacher=<checkpoint>")
+    raise ValueError(
+        f"distill.teacher=sweep:{backbone} needs the finished backbone={backbone} run without "
+        f"distillation in the sweep folder {sweep_dir}; the sweep runs it first (distill=default jobs "
+        "come first): rerun the sweep to resume, or pass distill.teacher=<checkpoint>"
+    )
 
 
 def score_file(path: Path, splits, metric_kwargs: dict, batch_size: int = 64) -> dict:
@@ -57,8 +62,13 @@ def score_file(path: Path, splits, metric_kwargs: dict, batch_size: int = 64) ->
     extractor = FeatureExtractor(path, batch_size=batch_size, normalize=False, output="torch")
     metric = RetrievalMetric(**{k: v for k, v in metric_kwargs.items() if k != "visibility"}, visibility=False)
     embeddings = extractor([s.path for s in samples])
-    metric.update(embeddings, torch.tensor([s.pid for s in samples]), torch.tensor([s.camid for s in samples]),
-                  torch.tensor([i < len(splits.query) for i in range(len(samples))]), torch.arange(len(samples)))
+    metric.update(
+        embeddings,
+        torch.tensor([s.pid for s in samples]),
+        torch.tensor([s.camid for s in samples]),
+        torch.tensor([i < len(splits.query) for i in range(len(samples))]),
+        torch.arange(len(samples)),
+    )
     result = metric.compute()
     return {"rank1": float(result["rank1"]), "mAP": float(result["mAP"])}
 
@@ -75,17 +85,33 @@ def job_rows(job_dir: Path, splits, repeats: int, warmup: int, calibration_count
     model, preprocessing = load_model(checkpoint)
     choices = record.get("choices") or {}
     name = choices.get("backbone", job_dir.name) + (" (distilled)" if choices.get("distill") == "frontier" else "")
-    calibration = None if model.requires_part_maps else \
-        calibration_inputs([s.path for s in splits.train], preprocessing, calibration_count + 3)
+    calibration = (
+        None
+        if model.requires_part_maps
+        else calibration_inputs([s.path for s in splits.train], preprocessing, calibration_count + 3)
+    )
     dtypes = ("fp32",) if calibration is None else ("fp32", "int8")
-    written = export_model(model, job_dir / "export" / "model", formats=("onnx",), dtypes=dtypes,
-                           calibration=calibration, calibration_source=f"{splits.name} training split")
+    written = export_model(
+        model,
+        job_dir / "export" / "model",
+        formats=("onnx",),
+        dtypes=dtypes,
+        calibration=calibration,
+        calibration_source=f"{splits.name} training split",
+    )
     complexity = record.get("complexity") or {}
     rows = []
     for item in written:
-        row = {"model": name, "dtype": item.dtype, "run": job_dir.name, "file": str(item.path),
-               "params_total": complexity.get("params_total"), "macs": complexity.get("macs"),
-               "min_cosine_to_fp32": item.min_cosine, **measure_onnx_file(item.path, repeats, warmup)}
+        row = {
+            "model": name,
+            "dtype": item.dtype,
+            "run": job_dir.name,
+            "file": str(item.path),
+            "params_total": complexity.get("params_total"),
+            "macs": complexity.get("macs"),
+            "min_cosine_to_fp32": item.min_cosine,
+            **measure_onnx_file(item.path, repeats, warmup),
+        }
         if not model.requires_part_maps:
             row.update(score_file(item.path, splits, model.metric_kwargs))
         rows.append(row)
@@ -118,8 +144,9 @@ def write_frontier(sweep_dir: Path, data: dict, repeats: int, warmup: int, calib
     if not rows:
         raise ValueError(f"{sweep_dir} holds no finished runs to put on the frontier")
     table = mark_pareto(pd.DataFrame(rows))
-    paths = {kind: sweep_dir / f"frontier.{suffix}" for kind, suffix in (("markdown", "md"), ("csv", "csv"),
-                                                                        ("plot", "png"))}
+    paths = {
+        kind: sweep_dir / f"frontier.{suffix}" for kind, suffix in (("markdown", "md"), ("csv", "csv"), ("plot", "png"))
+    }
     paths["markdown"].write_text(frontier_markdown(table, machine_info) + "\n")
     table.to_csv(paths["csv"], index=False)
     plot_frontier(table, paths["plot"])
@@ -140,8 +167,14 @@ class FrontierReport(Callback):
         try:
             write_frontier(sweep_dir, data, self.repeats, self.warmup, self.calibration_count)
         except Exception as err:  # noqa: BLE001 - the jobs' results stay; the report can be redone
-            log.error("Frontier report of %s failed (%s: %s); the runs are kept: fix and redo it with "
-                      "python -m reid_lightning.run.frontier %s", sweep_dir, type(err).__name__, err, sweep_dir)
+            log.error(
+                "Frontier report of %s failed (%s: %s); the runs are kept: fix and redo it with "
+                "python -m reid_lightning.run.frontier %s",
+                sweep_dir,
+                type(err).__name__,
+                err,
+                sweep_dir,
+            )
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -79,8 +79,14 @@ def swept_dirname(task_overrides, _root_) -> str:
 
 
 def register() -> None:
-    functions = (("launch_dir", launch_dir), ("ensure_dir", ensure_dir), ("div", div), ("slurm_gpus", slurm_gpus),
-                 ("swept_dirname", swept_dirname), ("scale_epochs", scale_epochs))
+    functions = (
+        ("launch_dir", launch_dir),
+        ("ensure_dir", ensure_dir),
+        ("div", div),
+        ("slurm_gpus", slurm_gpus),
+        ("swept_dirname", swept_dirname),
+        ("scale_epochs", scale_epochs),
+    )
     for name, function in functions:
         if not OmegaConf.has_resolver(name):
             OmegaConf.register_new_resolver(name, function)

@@ -47,9 +47,11 @@ def hold_run_folder(run_dir: str | Path):
         except BlockingIOError:
             lock.seek(0)
             holder = lock.read().strip() or "another process"
-            raise RunFolderBusy(f"run folder {run_dir} is in use by {holder}: one run writes a folder at a time. "
-                                "Wait for it to end (or stop it: its checkpoint lets a rerun resume), or run in "
-                                "another folder (hydra.run.dir=...)") from None
+            raise RunFolderBusy(
+                f"run folder {run_dir} is in use by {holder}: one run writes a folder at a time. "
+                "Wait for it to end (or stop it: its checkpoint lets a rerun resume), or run in "
+                "another folder (hydra.run.dir=...)"
+            ) from None
         lock.seek(0)
         lock.truncate()
         lock.write(f"process {os.getpid()} on {socket.gethostname()}\n")

@@ -65,8 +65,9 @@ def resume_checkpoint(cfg: DictConfig, run_dir: Path) -> str | None:
 def metrics_of(trainer_output: list[dict], prefix: str = "test/") -> dict:
     """trainer.test's return value, one dict per test loader ([{"test/rank1": ...}], or with targets
     [{"test/market1501/rank1": ..., "test/dukemtmc/rank1": ...}, ...]) -> {"rank1": ...} / {"market1501/rank1": ...}."""
-    return {k.removeprefix(prefix): float(v) for output in trainer_output for k, v in output.items()
-            if k.startswith(prefix)}
+    return {
+        k.removeprefix(prefix): float(v) for output in trainer_output for k, v in output.items() if k.startswith(prefix)
+    }
 
 
 def datasets_of(datamodule) -> dict:
@@ -81,8 +82,9 @@ def fit_and_test(cfg: DictConfig) -> dict:
     ckpt_path = resume_checkpoint(cfg, run_dir)
     if ckpt_path:  # the model and input size, before any data is read
         check_checkpoint_matches(ckpt_path, model_config(cfg))
-    datamodule = build_datamodule(cfg, load_part_maps=needs_part_maps(cfg),
-                                  load_train_part_maps=needs_train_part_maps(cfg))
+    datamodule = build_datamodule(
+        cfg, load_part_maps=needs_part_maps(cfg), load_train_part_maps=needs_train_part_maps(cfg)
+    )
     check_datamodule(datamodule, train=True, test=bool(cfg.test))  # before any training
     model = build_model(cfg, datamodule)
     if ckpt_path:  # and the numbers of identities and part labels, now that the data knows them
@@ -96,8 +98,15 @@ def fit_and_test(cfg: DictConfig) -> dict:
         results, best = {}, None
         if cfg.test:
             best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
-            results = metrics_of(trainer.test(model, datamodule=datamodule, ckpt_path=best or None,
-                                                weights_only=False, verbose=not datamodule.test_targets))
+            results = metrics_of(
+                trainer.test(
+                    model,
+                    datamodule=datamodule,
+                    ckpt_path=best or None,
+                    weights_only=False,
+                    verbose=not datamodule.test_targets,
+                )
+            )
     complexity = read_complexity(run_dir)
     callback = trainer.checkpoint_callback
     if callback is not None and callback.monitor and callback.best_model_score is not None:
@@ -105,19 +114,31 @@ def fit_and_test(cfg: DictConfig) -> dict:
     if trainer.is_global_zero:
         log_hparams_row(trainer, cfg, complexity, results, datamodule.test_targets)
         sources = " + ".join(s.key for s in datamodule.sources)
-        print_results(results, title=f"Test results (trained on {sources}; query vs gallery)",
-                      targets=datamodule.test_targets)
-    return {"metrics": results, "complexity": complexity, "best_checkpoint": best,
-            "epochs": trainer.current_epoch, **datasets_of(datamodule)}
+        print_results(
+            results, title=f"Test results (trained on {sources}; query vs gallery)", targets=datamodule.test_targets
+        )
+    return {
+        "metrics": results,
+        "complexity": complexity,
+        "best_checkpoint": best,
+        "epochs": trainer.current_epoch,
+        **datasets_of(datamodule),
+    }
 
 
-def log_hparams_row(trainer: pl.Trainer, cfg: DictConfig, complexity: dict, results: dict,
-                    targets: list[str] | None = None) -> None:
+def log_hparams_row(
+    trainer: pl.Trainer, cfg: DictConfig, complexity: dict, results: dict, targets: list[str] | None = None
+) -> None:
     """One row per run in TensorBoard's hparams view: the run's choices next to its cost and results; the other
     loggers (CSV, wandb, MLflow) get the same choices as hyper-parameters and the same figures as metrics."""
-    params = {**run_choices(), "image_size": f"{cfg.data.height}x{cfg.data.width}",
-              "batch_size": cfg.data.batch_size, "lr": cfg.optimizer.lr, "max_epochs": cfg.trainer.max_epochs,
-              "seed": cfg.seed}
+    params = {
+        **run_choices(),
+        "image_size": f"{cfg.data.height}x{cfg.data.width}",
+        "batch_size": cfg.data.batch_size,
+        "lr": cfg.optimizer.lr,
+        "max_epochs": cfg.trainer.max_epochs,
+        "seed": cfg.seed,
+    }
     machine = complexity.get("machine")  # where latency was measured (callbacks.complexity.latency=true)
     if isinstance(machine, dict):
         params["latency_machine"] = f"{machine.get('cpu')} ({machine.get('cores')} cores), gpu: {machine.get('gpu')}"
@@ -146,8 +167,9 @@ def train(cfg: DictConfig) -> dict:
         with hold_run_folder(run_dir) if rank_zero else nullcontext():
             return train_in_folder(cfg, run_dir, choices, had_record)
     except (ConfigError, Refused) as err:  # a busy folder or a bad value: the folder is left as it was
-        return refuse(cfg, run_dir, choices, err, write=rank_zero and not had_record and
-                      not isinstance(err, RunFolderBusy))
+        return refuse(
+            cfg, run_dir, choices, err, write=rank_zero and not had_record and not isinstance(err, RunFolderBusy)
+        )
 
 
 def refuse(cfg: DictConfig, run_dir: Path, choices: dict, err: Exception, write: bool) -> dict:
@@ -176,8 +198,9 @@ def train_in_folder(cfg: DictConfig, run_dir: Path, choices: dict, had_record: b
     except Exception as err:
         if rank_zero_only.rank == 0:
             save_hydra_files(cfg)
-            write_record(run_dir, FAILED, choices, error=f"{type(err).__name__}: {err}",
-                         traceback=traceback.format_exc())
+            write_record(
+                run_dir, FAILED, choices, error=f"{type(err).__name__}: {err}", traceback=traceback.format_exc()
+            )
         if not is_multirun():
             raise
         log.error("Run %s failed (%s: %s); the sweep goes on", run_dir, type(err).__name__, err)
@@ -185,5 +208,7 @@ def train_in_folder(cfg: DictConfig, run_dir: Path, choices: dict, had_record: b
     if rank_zero_only.rank == 0:
         write_record(run_dir, FINISHED, choices, **outcome)
     metrics = outcome["metrics"]
-    return {**{f"test/{k}": v for k, v in metrics.items() if not k.startswith("best_")},
-            **{k.removeprefix("best_"): v for k, v in metrics.items() if k.startswith("best_")}}
+    return {
+        **{f"test/{k}": v for k, v in metrics.items() if not k.startswith("best_")},
+        **{k.removeprefix("best_"): v for k, v in metrics.items() if k.startswith("best_")},
+    }

@@ -42,4 +42,3 @@ class DatasetSpec:
 
     def load(self) -> Splits:
         return load_dataset(self.name, self.root, **self.options)
-

@@ -23,7 +23,11 @@ def camids_for_unlabelled(policy: str, source: str) -> tuple[int, int, int]:
             f"{source} has no camera labels. The re-ID protocol needs them to drop same-camera matches. Add "
             "them (a camid group in data.options.pattern, or a camid column), or set "
             "data.options.missing_camids=distinct to give query and gallery distinct cameras "
-            "(same-camera matches then count, so scores are optimistic)")
-    warnings.warn(f"{source} has no camera labels: missing_camids=distinct puts query in camera 0 and gallery "
-                  "in camera 1, so same-camera matches count as hits and scores are optimistic", stacklevel=3)
+            "(same-camera matches then count, so scores are optimistic)"
+        )
+    warnings.warn(
+        f"{source} has no camera labels: missing_camids=distinct puts query in camera 0 and gallery "
+        "in camera 1, so same-camera matches count as hits and scores are optimistic",
+        stacklevel=3,
+    )
     return DISTINCT_CAMIDS

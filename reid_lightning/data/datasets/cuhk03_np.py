@@ -37,7 +37,7 @@ def name_format(variant: str) -> NameFormat:
         camera_prefix="c",
         extensions=(".png", ".jpg"),
         how_to_fix="Unpack CUHK03-NP (the Market-style release of the new protocol) and set "
-                   "data.root=/path/to/cuhk03-np (or the environment variable CUHK03_NP_ROOT, or conf/local/).",
+        "data.root=/path/to/cuhk03-np (or the environment variable CUHK03_NP_ROOT, or conf/local/).",
     )
 
 
@@ -49,7 +49,9 @@ def load_cuhk03_np(root: str | Path, variant: str = "detected") -> Splits:
     fmt = name_format(variant)
     root = Path(root).expanduser()
     if root.name in VARIANTS and root.name != variant:
-        raise ValueError(f"data.root={root} is the CUHK03-NP {root.name} folder but data.options.variant={variant}; "
-                         f"set data.options.variant={root.name} or point data.root at its parent")
+        raise ValueError(
+            f"data.root={root} is the CUHK03-NP {root.name} folder but data.options.variant={variant}; "
+            f"set data.options.variant={root.name} or point data.root at its parent"
+        )
     tree = find_tree(root, fmt, (f"{RELEASE_FOLDER}/{variant}", variant))
     return load_market_style(tree, fmt, "cuhk03_np")

@@ -25,7 +25,7 @@ NAME_FORMAT = NameFormat(
     num_cameras=8,
     camera_prefix="c",
     how_to_fix="Unpack DukeMTMC-reID.zip and set data.root=/path/to/DukeMTMC-reID (or the environment "
-               "variable DUKEMTMC_ROOT, or conf/local/).",
+    "variable DUKEMTMC_ROOT, or conf/local/).",
 )
 
 

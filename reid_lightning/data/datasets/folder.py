@@ -36,11 +36,14 @@ def compile_pattern(pattern: str) -> re.Pattern:
     try:
         compiled = re.compile(pattern, re.IGNORECASE)
     except re.error as err:
-        raise ValueError(f"data.options.pattern={pattern!r} is not a valid regex ({err}); e.g. "
-                         f"{DEFAULT_PATTERN!r}") from err
+        raise ValueError(
+            f"data.options.pattern={pattern!r} is not a valid regex ({err}); e.g. {DEFAULT_PATTERN!r}"
+        ) from err
     if "pid" not in compiled.groupindex:
-        raise ValueError(f"data.options.pattern={pattern!r} has no named group 'pid'; write the identity as "
-                         f"(?P<pid>...) and the camera as (?P<camid>...), e.g. {DEFAULT_PATTERN!r}")
+        raise ValueError(
+            f"data.options.pattern={pattern!r} has no named group 'pid'; write the identity as "
+            f"(?P<pid>...) and the camera as (?P<camid>...), e.g. {DEFAULT_PATTERN!r}"
+        )
     return compiled
 
 
@@ -53,10 +56,16 @@ def check_folders(folders: dict | None) -> dict[str, str]:
 
 
 @DATASETS.register("folder")
-def load_folder(root: str | Path, pattern: str = DEFAULT_PATTERN, folders: dict | None = None,
-                extensions: list[str] | tuple[str, ...] = DEFAULT_EXTENSIONS, first_camera: int = 1,
-                num_cameras: int | None = None, junk_pid: int | None = JUNK_PID,
-                missing_camids: str = "error") -> Splits:
+def load_folder(
+    root: str | Path,
+    pattern: str = DEFAULT_PATTERN,
+    folders: dict | None = None,
+    extensions: list[str] | tuple[str, ...] = DEFAULT_EXTENSIONS,
+    first_camera: int = 1,
+    num_cameras: int | None = None,
+    junk_pid: int | None = JUNK_PID,
+    missing_camids: str = "error",
+) -> Splits:
     """A Market-style folder of your own under `root` (see the module docstring for every option)."""
     root = Path(root).expanduser()
     folders = check_folders(folders)
@@ -70,7 +79,7 @@ def load_folder(root: str | Path, pattern: str = DEFAULT_PATTERN, folders: dict 
         junk_pid=junk_pid,
         distractor_pid=None,  # your pid 0 is an ordinary identity; gallery-only ids are distractors anyway
         how_to_fix=f"Point data.root at the folder holding {', '.join(folders.values())}, or name your split "
-                   "folders with data.options.folders={train: ..., query: ..., gallery: ...}.",
+        "folders with data.options.folders={train: ..., query: ..., gallery: ...}.",
         name_fix="rename it, move it out of the folder, or change data.options.pattern",
         camera_fix="Set data.options.first_camera (the number of your first camera) or data.options.num_cameras",
     )

@@ -29,8 +29,10 @@ from reid_lightning.data.samples import JUNK_PID, Sample, Splits, relabel
 REQUIRED_COLUMNS = ("path", "pid", "split")
 SPLITS = ("train", "query", "gallery")
 DEFAULT_MANIFEST = "manifest.csv"
-HOW_TO_FIX = ("Set data.root to your manifest (a CSV/TSV with a header path,pid,camid,split) or to the folder "
-              "holding it (data.options.manifest names the file).")
+HOW_TO_FIX = (
+    "Set data.root to your manifest (a CSV/TSV with a header path,pid,camid,split) or to the folder "
+    "holding it (data.options.manifest names the file)."
+)
 
 
 def find_manifest(root: str | Path, manifest: str) -> Path:
@@ -54,8 +56,10 @@ def _int(value: str, column: str, where: str) -> int:
     try:
         return int(value)
     except ValueError:
-        raise ValueError(f"{where}: {column} {value!r} is not an integer; write {column}s as integers "
-                         "(number your identities and cameras)") from None
+        raise ValueError(
+            f"{where}: {column} {value!r} is not an integer; write {column}s as integers "
+            "(number your identities and cameras)"
+        ) from None
 
 
 def read_rows(path: Path, delimiter: str | None) -> tuple[list[dict], list[str]]:
@@ -68,8 +72,10 @@ def read_rows(path: Path, delimiter: str | None) -> tuple[list[dict], list[str]]
         reader.fieldnames = header
         missing = [c for c in REQUIRED_COLUMNS if c not in header]
         if missing:
-            raise ValueError(f"manifest {path} has the columns {header}, not {', '.join(missing)}; its first row "
-                             "must name the columns path,pid,split (and optionally camid)")
+            raise ValueError(
+                f"manifest {path} has the columns {header}, not {', '.join(missing)}; its first row "
+                "must name the columns path,pid,split (and optionally camid)"
+            )
         rows = []
         for row in reader:
             if any((v or "").strip() for k, v in row.items() if k is not None):
@@ -79,14 +85,21 @@ def read_rows(path: Path, delimiter: str | None) -> tuple[list[dict], list[str]]
 
 
 @DATASETS.register("csv")
-def load_csv(root: str | Path, manifest: str = DEFAULT_MANIFEST, delimiter: str | None = None,
-             missing_camids: str = "error", verify_files: bool = False) -> Splits:
+def load_csv(
+    root: str | Path,
+    manifest: str = DEFAULT_MANIFEST,
+    delimiter: str | None = None,
+    missing_camids: str = "error",
+    verify_files: bool = False,
+) -> Splits:
     """Your own data listed in a manifest under `root` (see the module docstring for every option)."""
     path = find_manifest(root, manifest)
     rows, header = read_rows(path, delimiter)
     if not rows:
-        raise ValueError(f"manifest {path} has a header ({', '.join(header)}) but no rows; add one row per image "
-                         "(path,pid,camid,split)")
+        raise ValueError(
+            f"manifest {path} has a header ({', '.join(header)}) but no rows; add one row per image "
+            "(path,pid,camid,split)"
+        )
     has_camids = "camid" in header and any((row["camid"] or "").strip() for row in rows)
     default_camids = None if has_camids else camids_for_unlabelled(missing_camids, f"manifest {path}")
     by_split: dict[str, list[Sample]] = {split: [] for split in SPLITS}
@@ -99,8 +112,10 @@ def load_csv(root: str | Path, manifest: str = DEFAULT_MANIFEST, delimiter: str 
         if has_camids:
             camid_text = (row["camid"] or "").strip()
             if not camid_text:
-                raise ValueError(f"{where} has no camid while other rows have one; fill in every camid or "
-                                 "none (then see data.options.missing_camids)")
+                raise ValueError(
+                    f"{where} has no camid while other rows have one; fill in every camid or "
+                    "none (then see data.options.missing_camids)"
+                )
             camid = _int(camid_text, "camid", where)
         else:
             camid = default_camids[SPLITS.index(split)]
@@ -110,8 +125,18 @@ def load_csv(root: str | Path, manifest: str = DEFAULT_MANIFEST, delimiter: str 
         if pid != JUNK_PID:
             by_split[split].append(Sample(image if image.is_absolute() else path.parent / image, pid, camid, "csv"))
     if verify_files:
-        require_files((s.path for samples in by_split.values() for s in samples), f"manifest {path}",
-                      "Fix the paths (relative to the manifest's folder, or absolute).")
+        require_files(
+            (s.path for samples in by_split.values() for s in samples),
+            f"manifest {path}",
+            "Fix the paths (relative to the manifest's folder, or absolute).",
+        )
     train, num_train_pids = relabel(by_split["train"])
-    return Splits(path.parent, train, by_split["query"], by_split["gallery"], num_train_pids,
-                  folder={split: "." for split in SPLITS}, name="csv")
+    return Splits(
+        path.parent,
+        train,
+        by_split["query"],
+        by_split["gallery"],
+        num_train_pids,
+        folder={split: "." for split in SPLITS},
+        name="csv",
+    )

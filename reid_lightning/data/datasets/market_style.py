@@ -50,8 +50,7 @@ class NameFormat:
         """File name -> (raw pid, 0-based camid or None without a camid group); ValueError naming the file."""
         match = self.pattern.fullmatch(path.name)
         if match is None:
-            raise ValueError(f"image {path} does not follow the {self.title} naming {self.example}; "
-                             f"{self.name_fix}")
+            raise ValueError(f"image {path} does not follow the {self.title} naming {self.example}; {self.name_fix}")
         pid = int(match.group("pid"))
         if not self.has_cameras:
             return pid, None
@@ -60,8 +59,10 @@ class NameFormat:
         if camera < self.first_camera or (last is not None and camera > last):
             c = self.camera_prefix
             allowed = f"{c}{self.first_camera}..{c}{last}" if last is not None else f">= {c}{self.first_camera}"
-            raise ValueError(f"image {path} has camera {c}{camera}; {self.title} cameras are {allowed}"
-                             f"{'. ' + self.camera_fix if self.camera_fix else ''}")
+            raise ValueError(
+                f"image {path} has camera {c}{camera}; {self.title} cameras are {allowed}"
+                f"{'. ' + self.camera_fix if self.camera_fix else ''}"
+            )
         return pid, camera - self.first_camera
 
 
@@ -71,8 +72,9 @@ def image_names(folder: Path, extensions: tuple[str, ...]) -> list[str]:
         return sorted(e.name for e in entries if os.path.splitext(e.name)[1].lower() in extensions)
 
 
-def read_split_folder(folder: Path, fmt: NameFormat, dataset: str, keep_distractors: bool,
-                      missing_camid: int | None = None) -> list[Sample]:
+def read_split_folder(
+    folder: Path, fmt: NameFormat, dataset: str, keep_distractors: bool, missing_camid: int | None = None
+) -> list[Sample]:
     """Every image of one split folder as a Sample with its raw pid, junk dropped, sorted by file name.
 
     Without a camera group in the pattern, every sample gets `missing_camid` (see camera_policy.py).
@@ -89,8 +91,9 @@ def read_split_folder(folder: Path, fmt: NameFormat, dataset: str, keep_distract
     return samples
 
 
-def find_tree(root: str | Path, fmt: NameFormat, release_folders: tuple[str, ...] = (),
-              folders: dict[str, str] = MARKET_FOLDERS) -> Path:
+def find_tree(
+    root: str | Path, fmt: NameFormat, release_folders: tuple[str, ...] = (), folders: dict[str, str] = MARKET_FOLDERS
+) -> Path:
     """The folder holding the split folders: `root` itself or `root/<release folder>` (e.g. DukeMTMC-reID)."""
     root = Path(root).expanduser()
     if not root.is_dir():
@@ -103,8 +106,13 @@ def find_tree(root: str | Path, fmt: NameFormat, release_folders: tuple[str, ...
     raise FileNotFoundError(f"no {fmt.title} split folders in {root}: looked for {looked}. {fmt.how_to_fix}")
 
 
-def load_market_style(tree: Path, fmt: NameFormat, dataset: str, folders: dict[str, str] = MARKET_FOLDERS,
-                      missing_camids: tuple[int, int, int] | None = None) -> Splits:
+def load_market_style(
+    tree: Path,
+    fmt: NameFormat,
+    dataset: str,
+    folders: dict[str, str] = MARKET_FOLDERS,
+    missing_camids: tuple[int, int, int] | None = None,
+) -> Splits:
     """Parse a Market-style tree: train (relabelled), query and gallery (raw pids, distractors in gallery).
 
     `missing_camids` gives the (train, query, gallery) camid of every sample when the names carry no camera.

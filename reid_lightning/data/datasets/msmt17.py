@@ -41,11 +41,15 @@ RELEASES = {"MSMT17_V1": ("train", "test"), "MSMT17_V2": ("mask_train_v2", "mask
 LISTS = {"train": "list_train.txt", "val": "list_val.txt", "query": "list_query.txt", "gallery": "list_gallery.txt"}
 NUM_CAMERAS = 15
 CAMERA_FIELD = 2  # the camera is the third `_`-separated field of an image name, as Torchreid reads it
-NAME_FORMAT = ("PPPP_NNN_CC_DDDDslot_FFFF_K[_ex].jpg, camera CC in the third '_' field (e.g. "
-               "0000_046_12_0303morning_0006_2_ex.jpg)")
+NAME_FORMAT = (
+    "PPPP_NNN_CC_DDDDslot_FFFF_K[_ex].jpg, camera CC in the third '_' field (e.g. "
+    "0000_046_12_0303morning_0006_2_ex.jpg)"
+)
 LINE_FORMAT = "'<pid folder>/<image name> <pid>' (e.g. '0000/0000_046_12_0303morning_0006_2_ex.jpg 0')"
-HOW_TO_FIX = ("Unpack MSMT17_V1.tar.gz or MSMT17_V2.tar.gz with its list_*.txt files and set data.root=/path/to/"
-              "MSMT17_V1 (or _V2, or their parent; the environment variable MSMT17_ROOT, or conf/local/).")
+HOW_TO_FIX = (
+    "Unpack MSMT17_V1.tar.gz or MSMT17_V2.tar.gz with its list_*.txt files and set data.root=/path/to/"
+    "MSMT17_V1 (or _V2, or their parent; the environment variable MSMT17_ROOT, or conf/local/)."
+)
 
 
 def _child(folder: Path, name: str) -> Path | None:
@@ -75,11 +79,15 @@ def find_release(root: str | Path, release: str | None = None) -> tuple[Path, Pa
                 found.append((folder, train, test))
     if not found:
         looked = ", ".join(f"{'/'.join(subs)}" for subs in RELEASES.values())
-        raise FileNotFoundError(f"no MSMT17 release in {root}: looked for the image folders {looked} in it and in "
-                                f"{', '.join(wanted)}. {HOW_TO_FIX}")
+        raise FileNotFoundError(
+            f"no MSMT17 release in {root}: looked for the image folders {looked} in it and in "
+            f"{', '.join(wanted)}. {HOW_TO_FIX}"
+        )
     if len(found) > 1:
-        raise ValueError(f"{root} holds both MSMT17 releases ({', '.join(str(f[0]) for f in found)}); "
-                         "choose one with data.options.release=v1 or v2")
+        raise ValueError(
+            f"{root} holds both MSMT17 releases ({', '.join(str(f[0]) for f in found)}); "
+            "choose one with data.options.release=v1 or v2"
+        )
     return found[0]
 
 
@@ -89,17 +97,23 @@ def parse_list_line(line: str, list_file: Path, number: int) -> tuple[str, int, 
     where = f"{list_file} line {number}"
     parts = line.split()
     if len(parts) != 2 or not parts[1].lstrip("-").isdigit():
-        raise ValueError(f"{where} reads {line.strip()!r}; MSMT17 list lines are {LINE_FORMAT}. "
-                         "Restore the list file from the release archive")
+        raise ValueError(
+            f"{where} reads {line.strip()!r}; MSMT17 list lines are {LINE_FORMAT}. "
+            "Restore the list file from the release archive"
+        )
     relative, pid = parts[0], int(parts[1])
     fields = relative.rsplit("/", 1)[-1].split("_")
     if len(fields) <= CAMERA_FIELD or not fields[CAMERA_FIELD].isdigit():
-        raise ValueError(f"{where}: image {relative} has no camera number in its third '_' field; MSMT17 names "
-                         f"are {NAME_FORMAT}. Restore the list file from the release archive")
+        raise ValueError(
+            f"{where}: image {relative} has no camera number in its third '_' field; MSMT17 names "
+            f"are {NAME_FORMAT}. Restore the list file from the release archive"
+        )
     camera = int(fields[CAMERA_FIELD])
     if not 1 <= camera <= NUM_CAMERAS:
-        raise ValueError(f"{where}: image {relative} has camera {camera}; MSMT17 cameras are 1..{NUM_CAMERAS}. "
-                         "Restore the list file from the release archive")
+        raise ValueError(
+            f"{where}: image {relative} has camera {camera}; MSMT17 cameras are 1..{NUM_CAMERAS}. "
+            "Restore the list file from the release archive"
+        )
     return relative, pid, camera - 1
 
 
@@ -117,8 +131,9 @@ def read_list(list_file: Path, image_folder: Path) -> list[Sample]:
 
 
 @DATASETS.register("msmt17")
-def load_msmt17(root: str | Path, release: str | None = None, include_val: bool = True,
-                verify_files: bool = False) -> Splits:
+def load_msmt17(
+    root: str | Path, release: str | None = None, include_val: bool = True, verify_files: bool = False
+) -> Splits:
     """MSMT17 under `root`. `include_val` adds list_val.txt to train (the usual 32,621 images);
     `verify_files` checks every listed image exists (one listing per identity folder)."""
     folder, train_dir, test_dir = find_release(root, release)

@@ -48,13 +48,18 @@ def refuse_to_replace(root: Path, config) -> None:
         return  # an interrupted generation: nobody reads an incomplete set, regenerating it is safe
     asked = manifest_config(config)  # as the manifest records a config
     made = manifest.get("config") or {}
-    differences = [f"{k}: the set has {made[k]!r}, this run asks {asked[k]!r}" for k in sorted(made)
-                   if k in asked and made[k] != asked[k]]
+    differences = [
+        f"{k}: the set has {made[k]!r}, this run asks {asked[k]!r}"
+        for k in sorted(made)
+        if k in asked and made[k] != asked[k]
+    ]
     if not differences:
-        differences = [f"generator version {manifest.get('version')!r} or a knob it did not record "
-                       f"(see {manifest_path})"]
+        differences = [
+            f"generator version {manifest.get('version')!r} or a knob it did not record (see {manifest_path})"
+        ]
     raise FileExistsError(
         f"data.root={root} holds a complete synthetic set made with other settings:\n  "
         + "\n  ".join(differences)
         + f"\nIt is not regenerated, as another job may be reading it. Choose another folder for these settings "
-          f"(e.g. data.root={root}_2), or delete {root} to regenerate it.")
+        f"(e.g. data.root={root}_2), or delete {root} to regenerate it."
+    )

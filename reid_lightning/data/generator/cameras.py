@@ -24,14 +24,14 @@ LOW_RES_CAMERA = 5  # 0-based: c6
 class Camera:
     """What a camera adds to every image it takes."""
 
-    scene: np.ndarray        # (2H, 3W, 3) float background to crop from
-    views: np.ndarray        # probabilities of front, back, facing left, facing right
-    cast: np.ndarray         # (3,) colour gains (the domain's light colour included)
+    scene: np.ndarray  # (2H, 3W, 3) float background to crop from
+    views: np.ndarray  # probabilities of front, back, facing left, facing right
+    cast: np.ndarray  # (3,) colour gains (the domain's light colour included)
     gain: float
     blur: float
     noise: float
     low_res: bool
-    tone: list[int] | None   # the domain's 8-bit tone curve, per RGB channel (Image.point table); None: none
+    tone: list[int] | None  # the domain's 8-bit tone curve, per RGB channel (Image.point table); None: none
 
 
 def _texture(name: str, yy: np.ndarray, xx: np.ndarray, period: int) -> np.ndarray:
@@ -47,8 +47,9 @@ def _texture(name: str, yy: np.ndarray, xx: np.ndarray, period: int) -> np.ndarr
     raise ValueError(f"unknown wall texture {name!r}; known: bricks, tiles, panels, plain")
 
 
-def sample_camera(rng: np.random.Generator, index: int, size: tuple[int, int], background: Background,
-                  illumination: Illumination) -> Camera:
+def sample_camera(
+    rng: np.random.Generator, index: int, size: tuple[int, int], background: Background, illumination: Illumination
+) -> Camera:
     """Camera `index` (0-based) of a domain with this background and illumination."""
     h, w = 2 * size[0], 3 * size[1]
     yy, xx = np.mgrid[0:h, 0:w]
@@ -64,29 +65,42 @@ def sample_camera(rng: np.random.Generator, index: int, size: tuple[int, int], b
     for _ in range(rng.integers(*background.clutter)):  # poles, signs, plants, windows
         x0, y0 = rng.integers(0, w), rng.integers(0, h)
         grey, tint = rng.uniform(40, 200), rng.uniform(-40, 40, 3) * (rng.random() < 0.4)
-        draw.rectangle([x0, y0, x0 + rng.integers(3, w // 5), y0 + rng.integers(3, h // 2)],
-                       fill=tuple(int(v) for v in np.clip(grey + tint, 0, 255)))
+        draw.rectangle(
+            [x0, y0, x0 + rng.integers(3, w // 5), y0 + rng.integers(3, h // 2)],
+            fill=tuple(int(v) for v in np.clip(grey + tint, 0, 255)),
+        )
     scene = np.asarray(canvas, np.float32) / 255 + rng.normal(0, 0.03, (h, w, 3)).astype(np.float32)
     cast = rng.uniform(*illumination.cast, 3)
-    return Camera(scene=scene, views=rng.dirichlet([2.0, 2.0, 1.5, 1.5]),
-                  cast=cast / cast.mean() * np.array(illumination.tint),
-                  gain=float(rng.uniform(*illumination.gain)), blur=float(rng.uniform(0.3, 0.8)),
-                  noise=float(rng.uniform(0.01, 0.03)), low_res=index == LOW_RES_CAMERA,
-                  tone=illumination.tone_curve())
+    return Camera(
+        scene=scene,
+        views=rng.dirichlet([2.0, 2.0, 1.5, 1.5]),
+        cast=cast / cast.mean() * np.array(illumination.tint),
+        gain=float(rng.uniform(*illumination.gain)),
+        blur=float(rng.uniform(0.3, 0.8)),
+        noise=float(rng.uniform(0.01, 0.03)),
+        low_res=index == LOW_RES_CAMERA,
+        tone=illumination.tone_curve(),
+    )
 
 
 @dataclass(frozen=True)
 class Shot:
     """One image of one person: camera, viewpoint, walking phase and placement in the box."""
 
-    view: str      # front | back | left | right (direction the person walks to)
+    view: str  # front | back | left | right (direction the person walks to)
     phase: float
     amp: float
     place: Placement
 
 
-def sample_shot(rng: np.random.Generator, ident: Identity, camera: Camera, size: tuple[int, int],
-                misalignment: float, kind: str = "person") -> Shot:
+def sample_shot(
+    rng: np.random.Generator,
+    ident: Identity,
+    camera: Camera,
+    size: tuple[int, int],
+    misalignment: float,
+    kind: str = "person",
+) -> Shot:
     """A person (kind person), a false alarm beside a passer-by (distractor) or a badly cut box (junk)."""
     h, w = size
     view = ("front", "back", "left", "right")[rng.choice(4, p=camera.views)]
@@ -99,6 +113,9 @@ def sample_shot(rng: np.random.Generator, ident: Identity, camera: Camera, size:
         place = Placement(cx, rng.uniform(0, 0.15) * h, hp)
     else:
         hp = h * 0.9 * ident.height * (1 + misalignment * rng.uniform(-0.2, 0.08))
-        place = Placement(w / 2 + misalignment * rng.uniform(-0.15, 0.15) * w,
-                          (h - hp) / 2 + misalignment * rng.uniform(-0.1, 0.1) * h, hp)
+        place = Placement(
+            w / 2 + misalignment * rng.uniform(-0.15, 0.15) * w,
+            (h - hp) / 2 + misalignment * rng.uniform(-0.1, 0.1) * h,
+            hp,
+        )
     return Shot(view, float(rng.uniform(0, 2 * math.pi)), float(rng.uniform(0.2, 0.5)), place)

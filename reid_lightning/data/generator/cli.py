@@ -38,14 +38,16 @@ def _add_flag(parser: argparse.ArgumentParser, knob: Field) -> None:
         value_type = meta["type"] or type(default[0])
         parser.add_argument(flag, type=value_type, nargs=2, default=default, metavar=("A", "B"), help=help_text)
     else:
-        parser.add_argument(flag, type=meta["type"] or type(default), default=default, choices=meta["choices"],
-                            help=help_text)
+        parser.add_argument(
+            flag, type=meta["type"] or type(default), default=default, choices=meta["choices"], help=help_text
+        )
 
 
 def main(argv: list[str] | None = None) -> None:
     """Parse flags, generate or reuse the set, print its counts (and save a preview)."""
-    parser = argparse.ArgumentParser(prog="reid-synthetic",
-                                     description="Generate a synthetic Market-1501-format set + part maps.")
+    parser = argparse.ArgumentParser(
+        prog="reid-synthetic", description="Generate a synthetic Market-1501-format set + part maps."
+    )
     parser.add_argument("--root", type=Path, required=True, help="output folder (reused if up to date)")
     parser.add_argument("--preview", type=Path, help="also save a grid of train images + part maps")
     for knob in fields(SyntheticConfig):

@@ -14,8 +14,7 @@ from reid_lightning.data.generator.domains import BACKGROUNDS, DOMAINS, ILLUMINA
 MAX_CAMERAS = 9  # Market's names hold one camera digit: c1..c9
 
 
-def knob(default, help: str, *, type: type | None = None, choices: tuple[str, ...] | None = None,
-         since: int = 2):
+def knob(default, help: str, *, type: type | None = None, choices: tuple[str, ...] | None = None, since: int = 2):
     """A config field with its CLI help; `since` = the generator version that added it (see writer.py)."""
     return field(default=default, metadata={"help": help, "type": type, "choices": choices, "since": since})
 
@@ -39,17 +38,22 @@ class SyntheticConfig:
     part_erode_prob: float = knob(0.1, "per part and image: the saved map's part is eroded at its border")
     part_mislabel_prob: float = knob(0.03, "per part and image: the saved map gives the part a wrong label")
     seed: int = knob(0, "the same seed gives byte-identical files")
-    domain: str = knob("a", "style preset: a (Market-like street) | b (bright indoor mall)",
-                       choices=tuple(DOMAINS), since=3)
-    palette: str | None = knob(None, "clothing colours; None: the domain's", type=str, choices=tuple(PALETTES),
-                               since=3)
-    illumination: str | None = knob(None, "light level, contrast and colour cast; None: the domain's", type=str,
-                                    choices=tuple(ILLUMINATIONS), since=3)
-    background: str | None = knob(None, "scene colours and textures; None: the domain's", type=str,
-                                  choices=tuple(BACKGROUNDS), since=3)
+    domain: str = knob(
+        "a", "style preset: a (Market-like street) | b (bright indoor mall)", choices=tuple(DOMAINS), since=3
+    )
+    palette: str | None = knob(None, "clothing colours; None: the domain's", type=str, choices=tuple(PALETTES), since=3)
+    illumination: str | None = knob(
+        None,
+        "light level, contrast and colour cast; None: the domain's",
+        type=str,
+        choices=tuple(ILLUMINATIONS),
+        since=3,
+    )
+    background: str | None = knob(
+        None, "scene colours and textures; None: the domain's", type=str, choices=tuple(BACKGROUNDS), since=3
+    )
     occlusion: float = knob(0.0, "share of query and gallery person images with an occluder in front", since=3)
-    occluder: str = knob("both", "what occludes: box | pedestrian | both (half each)", choices=OCCLUDERS,
-                         since=3)
+    occluder: str = knob("both", "what occludes: box | pedestrian | both (half each)", choices=OCCLUDERS, since=3)
 
     def __post_init__(self) -> None:  # Hydra / JSON hand over lists: keep tuples (hashable, comparable)
         for f in fields(self):
@@ -80,12 +84,15 @@ class SyntheticConfig:
 
         def bad(what: str) -> ValueError:
             return ValueError(f"SyntheticConfig: {what}")
+
         if not 2 <= config.num_cameras <= MAX_CAMERAS:
             raise bad(f"num_cameras={config.num_cameras}, Market-style names allow 2..{MAX_CAMERAS} cameras")
         lo, hi = config.cameras_per_id
         if not 2 <= lo <= hi <= config.num_cameras:
-            raise bad(f"cameras_per_id={config.cameras_per_id} must satisfy 2 <= min <= max <= num_cameras "
-                      f"({config.num_cameras}): each identity must be seen by two cameras at least")
+            raise bad(
+                f"cameras_per_id={config.cameras_per_id} must satisfy 2 <= min <= max <= num_cameras "
+                f"({config.num_cameras}): each identity must be seen by two cameras at least"
+            )
         for name in ("train_images_per_camera", "gallery_images_per_camera"):
             lo, hi = getattr(config, name)
             if not 1 <= lo <= hi:
@@ -99,8 +106,12 @@ class SyntheticConfig:
         for name in ("misalignment", "part_drop_prob", "part_erode_prob", "part_mislabel_prob", "occlusion"):
             if not 0.0 <= getattr(config, name) <= 1.0:
                 raise bad(f"{name}={getattr(config, name)} must be in [0, 1]")
-        for name, known in (("palette", PALETTES), ("illumination", ILLUMINATIONS), ("background", BACKGROUNDS),
-                            ("occluder", OCCLUDERS)):
+        for name, known in (
+            ("palette", PALETTES),
+            ("illumination", ILLUMINATIONS),
+            ("background", BACKGROUNDS),
+            ("occluder", OCCLUDERS),
+        ):
             if getattr(config, name) not in known:
                 raise bad(f"{name}={getattr(config, name)!r} is unknown; choose one of {sorted(known)}")
 

@@ -31,11 +31,11 @@ class Palette:
 class Illumination:
     """Light of a domain: per-camera exposure and colour-gain ranges, the light's colour, a tone curve."""
 
-    gain: tuple[float, float]               # exposure of a camera, min, max
-    cast: tuple[float, float]               # per-channel gain of a camera, min, max (then mean-normalised)
-    tint: tuple[float, float, float]        # RGB gains of the domain's light, on top of every camera's cast
-    contrast: float                         # tone-curve slope around mid-grey (1 = as captured)
-    brightness: float                       # tone-curve offset in 8-bit levels
+    gain: tuple[float, float]  # exposure of a camera, min, max
+    cast: tuple[float, float]  # per-channel gain of a camera, min, max (then mean-normalised)
+    tint: tuple[float, float, float]  # RGB gains of the domain's light, on top of every camera's cast
+    contrast: float  # tone-curve slope around mid-grey (1 = as captured)
+    brightness: float  # tone-curve offset in 8-bit levels
 
     def tone_curve(self) -> list[int] | None:
         """An 8-bit lookup table per RGB channel (768 entries, for PIL's Image.point); None when neutral."""
@@ -50,52 +50,106 @@ class Illumination:
 class Background:
     """A camera's scene: wall above a horizon, floor below, a wall texture and clutter objects."""
 
-    wall: tuple[float, float]      # grey level of the wall, min, max (0..1)
-    wall_tint: float               # +- per-channel colour of the wall
-    floor: tuple[float, float]     # grey level of the floor, min, max
-    floor_tint: float              # +- per-channel colour of the floor
-    textures: tuple[str, ...]      # drawn uniformly per camera: bricks | tiles | panels | plain
-    clutter: tuple[int, int]       # poles, signs, plants, windows per scene: min, max (exclusive)
+    wall: tuple[float, float]  # grey level of the wall, min, max (0..1)
+    wall_tint: float  # +- per-channel colour of the wall
+    floor: tuple[float, float]  # grey level of the floor, min, max
+    floor_tint: float  # +- per-channel colour of the floor
+    textures: tuple[str, ...]  # drawn uniformly per camera: bricks | tiles | panels | plain
+    clutter: tuple[int, int]  # poles, signs, plants, windows per scene: min, max (exclusive)
 
 
 PALETTES = {
     # Market: dark and dull colours drawn more often
     "market": Palette(
-        colours=np.array([
-            [.08, .08, .09], [.88, .88, .86], [.45, .45, .46], [.72, .10, .12], [.12, .20, .62], [.08, .10, .28],
-            [.14, .46, .20], [.88, .78, .15], [.88, .45, .10], [.88, .52, .64], [.42, .20, .52], [.38, .24, .12],
-            [.78, .68, .50], [.52, .52, .33], [.50, .68, .88], [.24, .34, .52]]),
-        weights=np.array([5, 3, 3, 1.5, 1.5, 2, 1, 1, 1, 1, 1, 1.5, 1.5, 1, 1, 2.5])),
+        colours=np.array(
+            [
+                [0.08, 0.08, 0.09],
+                [0.88, 0.88, 0.86],
+                [0.45, 0.45, 0.46],
+                [0.72, 0.10, 0.12],
+                [0.12, 0.20, 0.62],
+                [0.08, 0.10, 0.28],
+                [0.14, 0.46, 0.20],
+                [0.88, 0.78, 0.15],
+                [0.88, 0.45, 0.10],
+                [0.88, 0.52, 0.64],
+                [0.42, 0.20, 0.52],
+                [0.38, 0.24, 0.12],
+                [0.78, 0.68, 0.50],
+                [0.52, 0.52, 0.33],
+                [0.50, 0.68, 0.88],
+                [0.24, 0.34, 0.52],
+            ]
+        ),
+        weights=np.array([5, 3, 3, 1.5, 1.5, 2, 1, 1, 1, 1, 1, 1.5, 1.5, 1, 1, 2.5]),
+    ),
     # summer: light and saturated colours, little black
     "summer": Palette(
-        colours=np.array([
-            [.95, .95, .93], [.60, .80, .97], [.90, .18, .20], [.97, .88, .25], [.98, .58, .18], [.97, .62, .78],
-            [.30, .75, .35], [.15, .65, .65], [.85, .78, .58], [.20, .30, .75], [.62, .35, .78], [.10, .10, .11],
-            [.65, .88, .60]]),
-        weights=np.array([4, 3, 2, 1.5, 1.5, 1.5, 1.5, 1, 2, 1.5, 1, 0.5, 1])),
+        colours=np.array(
+            [
+                [0.95, 0.95, 0.93],
+                [0.60, 0.80, 0.97],
+                [0.90, 0.18, 0.20],
+                [0.97, 0.88, 0.25],
+                [0.98, 0.58, 0.18],
+                [0.97, 0.62, 0.78],
+                [0.30, 0.75, 0.35],
+                [0.15, 0.65, 0.65],
+                [0.85, 0.78, 0.58],
+                [0.20, 0.30, 0.75],
+                [0.62, 0.35, 0.78],
+                [0.10, 0.10, 0.11],
+                [0.65, 0.88, 0.60],
+            ]
+        ),
+        weights=np.array([4, 3, 2, 1.5, 1.5, 1.5, 1.5, 1, 2, 1.5, 1, 0.5, 1]),
+    ),
 }
 
 ILLUMINATIONS = {
     "daylight": Illumination(gain=(0.8, 1.1), cast=(0.87, 1.13), tint=(1.0, 1.0, 1.0), contrast=1.0, brightness=0.0),
     # warm indoor light, brighter and flatter (lower contrast), cameras of one make (little cast between them)
-    "warm_indoor": Illumination(gain=(0.95, 1.15), cast=(0.95, 1.05), tint=(1.12, 1.0, 0.8), contrast=0.75,
-                                brightness=18.0),
+    "warm_indoor": Illumination(
+        gain=(0.95, 1.15), cast=(0.95, 1.05), tint=(1.12, 1.0, 0.8), contrast=0.75, brightness=18.0
+    ),
 }
 
 BACKGROUNDS = {
-    "street": Background(wall=(0.3, 0.7), wall_tint=0.08, floor=(0.25, 0.5), floor_tint=0.05,
-                         textures=("bricks", "tiles", "panels", "plain"), clutter=(3, 8)),
+    "street": Background(
+        wall=(0.3, 0.7),
+        wall_tint=0.08,
+        floor=(0.25, 0.5),
+        floor_tint=0.05,
+        textures=("bricks", "tiles", "panels", "plain"),
+        clutter=(3, 8),
+    ),
     # light shop walls in pastel colours over a pale tiled floor, more clutter (shop signs, plants)
-    "mall": Background(wall=(0.6, 0.85), wall_tint=0.15, floor=(0.55, 0.75), floor_tint=0.03,
-                       textures=("tiles", "panels", "panels", "plain"), clutter=(5, 11)),
+    "mall": Background(
+        wall=(0.6, 0.85),
+        wall_tint=0.15,
+        floor=(0.55, 0.75),
+        floor_tint=0.03,
+        textures=("tiles", "panels", "panels", "plain"),
+        clutter=(5, 11),
+    ),
 }
 
 OCCLUDERS = ("box", "pedestrian", "both")  # occlusion.py draws them
 
 # What a domain sets for every style knob left at None in SyntheticConfig.
 DOMAINS = {
-    "a": {"palette": "market", "illumination": "daylight", "background": "street", "num_cameras": 6,
-          "image_size": MARKET_IMAGE_SIZE},
-    "b": {"palette": "summer", "illumination": "warm_indoor", "background": "mall", "num_cameras": 8,
-          "image_size": (144, 64)},
+    "a": {
+        "palette": "market",
+        "illumination": "daylight",
+        "background": "street",
+        "num_cameras": 6,
+        "image_size": MARKET_IMAGE_SIZE,
+    },
+    "b": {
+        "palette": "summer",
+        "illumination": "warm_indoor",
+        "background": "mall",
+        "num_cameras": 8,
+        "image_size": (144, 64),
+    },
 }

@@ -15,8 +15,21 @@ from PIL import Image, ImageDraw
 
 from reid_lightning.data.generator.identities import Identity
 
-(R_BG, R_FACE, R_HAIR, R_TORSO, R_UPPER_ARM, R_FOREARM, R_HAND, R_PELVIS, R_UPPER_LEG, R_LOWER_LEG,
- R_SHOE, R_BAG, R_STRAP) = range(13)
+(
+    R_BG,
+    R_FACE,
+    R_HAIR,
+    R_TORSO,
+    R_UPPER_ARM,
+    R_FOREARM,
+    R_HAND,
+    R_PELVIS,
+    R_UPPER_LEG,
+    R_LOWER_LEG,
+    R_SHOE,
+    R_BAG,
+    R_STRAP,
+) = range(13)
 REGION_TO_PART = np.array([0, 1, 1, 2, 3, 4, 4, 2, 5, 6, 6, 0, 2], dtype=np.uint8)
 UPPER_GARMENT = np.zeros(256, bool)
 UPPER_GARMENT[[R_TORSO, R_UPPER_ARM, R_FOREARM]] = True
@@ -35,8 +48,7 @@ class Placement:
         return self.cx + u * self.height, self.top + v * self.height
 
 
-def _capsule(draw: ImageDraw.ImageDraw, p: tuple[float, float], q: tuple[float, float], r: float,
-             fill: int) -> None:
+def _capsule(draw: ImageDraw.ImageDraw, p: tuple[float, float], q: tuple[float, float], r: float, fill: int) -> None:
     (x0, y0), (x1, y1) = p, q
     n = math.hypot(x1 - x0, y1 - y0) or 1.0
     ox, oy = -(y1 - y0) / n * r, (x1 - x0) / n * r
@@ -50,8 +62,9 @@ def _limb(start: tuple[float, float], angle: float, length: float, facing: int) 
     return start[0] + facing * math.sin(angle) * length, start[1] + math.cos(angle) * length
 
 
-def draw_regions(ident: Identity, place: Placement, view: str, phase: float, amp: float,
-                 size: tuple[int, int]) -> np.ndarray:
+def draw_regions(
+    ident: Identity, place: Placement, view: str, phase: float, amp: float, size: tuple[int, int]
+) -> np.ndarray:
     """Paint the person's regions (R_* codes) back to front on an (H, W) uint8 canvas."""
     canvas = Image.new("L", (size[1], size[0]), R_BG)
     draw = ImageDraw.Draw(canvas)
@@ -71,8 +84,15 @@ def draw_regions(ident: Identity, place: Placement, view: str, phase: float, amp
         _capsule(draw, hip, knee, 0.038 * wf * hp, R_UPPER_LEG)
         _capsule(draw, knee, ankle, 0.03 * wf * hp, R_LOWER_LEG)
         toe = 0.035 * hp * facing if side else 0.0
-        draw.ellipse([min(ankle[0], ankle[0] + toe) - 0.028 * hp, ankle[1] - 0.015 * hp,
-                      max(ankle[0], ankle[0] + toe) + 0.028 * hp, ankle[1] + 0.03 * hp], fill=R_SHOE)
+        draw.ellipse(
+            [
+                min(ankle[0], ankle[0] + toe) - 0.028 * hp,
+                ankle[1] - 0.015 * hp,
+                max(ankle[0], ankle[0] + toe) + 0.028 * hp,
+                ankle[1] + 0.03 * hp,
+            ],
+            fill=R_SHOE,
+        )
 
     def arm(shoulder_u: float, angle: float, bend: float, fore_scale: float) -> None:
         shoulder = at(shoulder_u, v_sh + 0.015)
@@ -85,11 +105,21 @@ def draw_regions(ident: Identity, place: Placement, view: str, phase: float, amp
 
     def torso() -> None:
         lean = 0.01 * facing if side else 0.0
-        draw.polygon([at(-sw + lean, v_sh), at(sw + lean, v_sh), at(hw * 0.95, v_hip - 0.08),
-                      at(hw, v_hip - 0.02), at(-hw, v_hip - 0.02), at(-hw * 0.95, v_hip - 0.08)],
-                     fill=R_TORSO)
-        draw.polygon([at(-hw, v_hip - 0.025), at(hw, v_hip - 0.025), at(hw * 1.05, v_hip + 0.04),
-                      at(-hw * 1.05, v_hip + 0.04)], fill=R_PELVIS)
+        draw.polygon(
+            [
+                at(-sw + lean, v_sh),
+                at(sw + lean, v_sh),
+                at(hw * 0.95, v_hip - 0.08),
+                at(hw, v_hip - 0.02),
+                at(-hw, v_hip - 0.02),
+                at(-hw * 0.95, v_hip - 0.08),
+            ],
+            fill=R_TORSO,
+        )
+        draw.polygon(
+            [at(-hw, v_hip - 0.025), at(hw, v_hip - 0.025), at(hw * 1.05, v_hip + 0.04), at(-hw * 1.05, v_hip + 0.04)],
+            fill=R_PELVIS,
+        )
         draw.rectangle([*at(-0.018, 0.12), *at(0.018, v_sh + 0.005)], fill=R_FACE)  # neck
 
     def head() -> None:
@@ -99,8 +129,9 @@ def draw_regions(ident: Identity, place: Placement, view: str, phase: float, amp
         if side:  # hair on the top and back of the head
             hx = x - facing * 0.012 * hp
             draw.ellipse([hx - rx, y - ry - 0.008 * hp, hx + rx * 0.9, y + ry * 0.5], fill=R_HAIR)
-            draw.ellipse([x - rx * 0.8 + facing * 0.3 * rx, y - ry * 0.35, x + rx * 0.8 + facing * 0.3 * rx,
-                          y + ry], fill=R_FACE)
+            draw.ellipse(
+                [x - rx * 0.8 + facing * 0.3 * rx, y - ry * 0.35, x + rx * 0.8 + facing * 0.3 * rx, y + ry], fill=R_FACE
+            )
         elif view == "front":
             draw.chord([x - rx, y - ry - 0.006 * hp, x + rx, y + ry * 0.4], 180, 360, fill=R_HAIR)
         else:
@@ -112,12 +143,14 @@ def draw_regions(ident: Identity, place: Placement, view: str, phase: float, amp
     def bag(front_layer: bool) -> None:
         if ident.bag == "backpack":
             if view == "back" and front_layer:
-                draw.rounded_rectangle([*at(-0.075 * wf, 0.19), *at(0.075 * wf, 0.42)], radius=0.02 * hp,
-                                       fill=R_BAG)
+                draw.rounded_rectangle([*at(-0.075 * wf, 0.19), *at(0.075 * wf, 0.42)], radius=0.02 * hp, fill=R_BAG)
             elif view == "front" and front_layer:  # only the straps show
                 for s in (-1, 1):
-                    draw.line([at(s * 0.06 * wf, v_sh), at(s * 0.055 * wf, 0.36)], fill=R_STRAP,
-                              width=max(1, round(0.014 * hp)))
+                    draw.line(
+                        [at(s * 0.06 * wf, v_sh), at(s * 0.055 * wf, 0.36)],
+                        fill=R_STRAP,
+                        width=max(1, round(0.014 * hp)),
+                    )
             elif side and not front_layer:  # sticks out behind the back
                 back = -facing * sw
                 u0, u1 = sorted((back + facing * 0.02, back - facing * 0.06))
@@ -155,4 +188,3 @@ def draw_regions(ident: Identity, place: Placement, view: str, phase: float, amp
     bag(front_layer=True)
     head()
     return np.asarray(canvas)
-

@@ -13,8 +13,8 @@ import numpy as np
 from reid_lightning.data.generator.config import SyntheticConfig
 from reid_lightning.data.generator.domains import PALETTES, Palette
 
-SKINS = np.array([[.96, .80, .68], [.87, .68, .52], [.70, .50, .36], [.45, .30, .20]])
-HAIRS = np.array([[.05, .04, .04], [.20, .12, .07], [.42, .28, .14], [.78, .66, .40], [.55, .55, .55]])
+SKINS = np.array([[0.96, 0.80, 0.68], [0.87, 0.68, 0.52], [0.70, 0.50, 0.36], [0.45, 0.30, 0.20]])
+HAIRS = np.array([[0.05, 0.04, 0.04], [0.20, 0.12, 0.07], [0.42, 0.28, 0.14], [0.78, 0.66, 0.40], [0.55, 0.55, 0.55]])
 PATTERNS = ("solid", "hstripes", "vstripes", "checks", "twotone", "logo")
 BAGS = ("none", "backpack", "shoulder")
 
@@ -38,7 +38,7 @@ class Identity:
     upper: np.ndarray
     upper2: np.ndarray
     pattern: str
-    stripe_freq: float     # stripes per body height
+    stripe_freq: float  # stripes per body height
     long_sleeves: bool
     lower: np.ndarray
     long_trousers: bool
@@ -46,23 +46,33 @@ class Identity:
     bag: str
     bag_colour: np.ndarray
     bag_on_left: bool
-    height: float          # fraction of the box height at zero misalignment
-    width: float           # body width factor
-    legs: float            # leg length as fraction of height
+    height: float  # fraction of the box height at zero misalignment
+    width: float  # body width factor
+    legs: float  # leg length as fraction of height
 
 
 def sample_identity(rng: np.random.Generator, palette: Palette = PALETTES["market"]) -> Identity:
     """A fresh person."""
     upper = _colour(rng, palette)
     return Identity(
-        skin=SKINS[rng.integers(len(SKINS))] * rng.uniform(0.95, 1.05), hair=HAIRS[rng.integers(len(HAIRS))],
-        long_hair=bool(rng.random() < 0.3), upper=upper, upper2=_colour(rng, palette, unlike=upper),
-        pattern=PATTERNS[rng.choice(len(PATTERNS), p=[.4, .15, .1, .1, .12, .13])],
-        stripe_freq=float(rng.uniform(6, 12)), long_sleeves=bool(rng.random() < 0.5), lower=_colour(rng, palette),
-        long_trousers=bool(rng.random() < 0.75), shoes=_colour(rng, palette),
-        bag=BAGS[rng.choice(3, p=[.5, .3, .2])], bag_colour=_colour(rng, palette),
-        bag_on_left=bool(rng.random() < 0.5), height=float(rng.uniform(0.9, 1.0)),
-        width=float(rng.uniform(0.85, 1.2)), legs=float(rng.uniform(0.46, 0.52)))
+        skin=SKINS[rng.integers(len(SKINS))] * rng.uniform(0.95, 1.05),
+        hair=HAIRS[rng.integers(len(HAIRS))],
+        long_hair=bool(rng.random() < 0.3),
+        upper=upper,
+        upper2=_colour(rng, palette, unlike=upper),
+        pattern=PATTERNS[rng.choice(len(PATTERNS), p=[0.4, 0.15, 0.1, 0.1, 0.12, 0.13])],
+        stripe_freq=float(rng.uniform(6, 12)),
+        long_sleeves=bool(rng.random() < 0.5),
+        lower=_colour(rng, palette),
+        long_trousers=bool(rng.random() < 0.75),
+        shoes=_colour(rng, palette),
+        bag=BAGS[rng.choice(3, p=[0.5, 0.3, 0.2])],
+        bag_colour=_colour(rng, palette),
+        bag_on_left=bool(rng.random() < 0.5),
+        height=float(rng.uniform(0.9, 1.0)),
+        width=float(rng.uniform(0.85, 1.2)),
+        legs=float(rng.uniform(0.46, 0.52)),
+    )
 
 
 def vary_identity(rng: np.random.Generator, base: Identity, palette: Palette = PALETTES["market"]) -> Identity:
@@ -70,8 +80,10 @@ def vary_identity(rng: np.random.Generator, base: Identity, palette: Palette = P
     other_hair = [h for h in HAIRS if not np.array_equal(h, base.hair)]
     changes = [
         lambda: {"lower": _colour(rng, palette, unlike=base.lower)},
-        lambda: {"pattern": rng.choice([p for p in PATTERNS if p != base.pattern]),
-                 "upper2": _colour(rng, palette, unlike=base.upper)},
+        lambda: {
+            "pattern": rng.choice([p for p in PATTERNS if p != base.pattern]),
+            "upper2": _colour(rng, palette, unlike=base.upper),
+        },
         lambda: {"shoes": _colour(rng, palette, unlike=base.shoes)},
         lambda: {"bag": rng.choice([b for b in BAGS if b != base.bag]), "bag_colour": _colour(rng, palette)},
         lambda: {"hair": other_hair[rng.integers(len(other_hair))], "long_hair": not base.long_hair},

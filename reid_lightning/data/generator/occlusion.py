@@ -28,9 +28,9 @@ MIN_HIDDEN = 0.15  # a pedestrian occluder moves closer until it hides at least 
 class Occluder:
     """What is drawn in front of the person: where, and in which colours."""
 
-    kind: str             # box | pedestrian
-    mask: np.ndarray      # (H, W) bool: pixels it hides
-    colour: np.ndarray    # (H, W, 3) float32 in 0..1 (used where mask)
+    kind: str  # box | pedestrian
+    mask: np.ndarray  # (H, W) bool: pixels it hides
+    colour: np.ndarray  # (H, W, 3) float32 in 0..1 (used where mask)
 
 
 def _box(rng: np.random.Generator, place: Placement, size: tuple[int, int]) -> Occluder:
@@ -51,8 +51,9 @@ def _box(rng: np.random.Generator, place: Placement, size: tuple[int, int]) -> O
     return Occluder("box", mask, colour.astype(np.float32))
 
 
-def _pedestrian(rng: np.random.Generator, shot: Shot, camera: Camera, size: tuple[int, int], palette: Palette,
-                body: np.ndarray) -> Occluder:
+def _pedestrian(
+    rng: np.random.Generator, shot: Shot, camera: Camera, size: tuple[int, int], palette: Palette, body: np.ndarray
+) -> Occluder:
     """Another person nearer to the camera, beside the person; moved closer until it hides part of the body."""
     ident = sample_identity(rng, palette)
     place = shot.place
@@ -69,8 +70,15 @@ def _pedestrian(rng: np.random.Generator, shot: Shot, camera: Camera, size: tupl
     return Occluder("pedestrian", regions > 0, colour)
 
 
-def sample_occluder(rng: np.random.Generator, kind: str, shot: Shot, camera: Camera, size: tuple[int, int],
-                    palette: Palette, body: np.ndarray) -> Occluder:
+def sample_occluder(
+    rng: np.random.Generator,
+    kind: str,
+    shot: Shot,
+    camera: Camera,
+    size: tuple[int, int],
+    palette: Palette,
+    body: np.ndarray,
+) -> Occluder:
     """An occluder of `kind` (box | pedestrian) in front of the person whose part pixels are `body` (H, W)."""
     if kind == "box":
         return _box(rng, shot.place, size)

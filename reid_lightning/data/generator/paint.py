@@ -32,7 +32,7 @@ from reid_lightning.data.generator.identities import Identity
 @functools.lru_cache(maxsize=4)
 def pixel_grid(size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
     """Row and column index of every pixel, two (H, W) float32 arrays."""
-    yy, xx = np.mgrid[0:size[0], 0:size[1]].astype(np.float32)
+    yy, xx = np.mgrid[0 : size[0], 0 : size[1]].astype(np.float32)
     return yy, xx
 
 
@@ -54,16 +54,41 @@ def _region_colours(ident: Identity) -> np.ndarray:
     """Colour of every region for this identity, (256, 3) float32."""
     palette = np.zeros((256, 3), np.float32)
     sleeve = ident.upper2 if ident.pattern == "twotone" else ident.upper
-    palette[[R_FACE, R_HAIR, R_TORSO, R_UPPER_ARM, R_FOREARM, R_HAND, R_PELVIS, R_UPPER_LEG, R_LOWER_LEG,
-             R_SHOE, R_BAG, R_STRAP]] = [
-        ident.skin, ident.hair, ident.upper, sleeve, sleeve if ident.long_sleeves else ident.skin, ident.skin,
-        ident.lower, ident.lower, ident.lower if ident.long_trousers else ident.skin, ident.shoes,
-        ident.bag_colour, ident.bag_colour * 0.7]
+    palette[
+        [
+            R_FACE,
+            R_HAIR,
+            R_TORSO,
+            R_UPPER_ARM,
+            R_FOREARM,
+            R_HAND,
+            R_PELVIS,
+            R_UPPER_LEG,
+            R_LOWER_LEG,
+            R_SHOE,
+            R_BAG,
+            R_STRAP,
+        ]
+    ] = [
+        ident.skin,
+        ident.hair,
+        ident.upper,
+        sleeve,
+        sleeve if ident.long_sleeves else ident.skin,
+        ident.skin,
+        ident.lower,
+        ident.lower,
+        ident.lower if ident.long_trousers else ident.skin,
+        ident.shoes,
+        ident.bag_colour,
+        ident.bag_colour * 0.7,
+    ]
     return palette
 
 
-def paint_person(ident: Identity, shot: Shot, size: tuple[int, int],
-                 rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+def paint_person(
+    ident: Identity, shot: Shot, size: tuple[int, int], rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
     """The person's colours (H, W, 3) float32 in 0..1 and regions (H, W) uint8 (R_BG where not drawn)."""
     h, w = size
     regions = draw_regions(ident, shot.place, shot.view, shot.phase, shot.amp, size)

@@ -53,10 +53,13 @@ def plan(config: SyntheticConfig) -> list[Job]:
         for c in cameras():
             raw += [(QUERY_FOLDER, pids[i], i, c, "person")] * config.query_images_per_camera
             raw += [(GALLERY_FOLDER, pids[i], i, c, "person")] * count(config.gallery_images_per_camera)
-    raw += [(GALLERY_FOLDER, 0, -1, rng.integers(config.num_cameras), "distractor")
-            for _ in range(config.num_distractors)]
-    raw += [(GALLERY_FOLDER, -1, int(rng.integers(n_train, total)), rng.integers(config.num_cameras), "junk")
-            for _ in range(config.num_junk)]
+    raw += [
+        (GALLERY_FOLDER, 0, -1, rng.integers(config.num_cameras), "distractor") for _ in range(config.num_distractors)
+    ]
+    raw += [
+        (GALLERY_FOLDER, -1, int(rng.integers(n_train, total)), rng.integers(config.num_cameras), "junk")
+        for _ in range(config.num_junk)
+    ]
     frame = np.zeros(config.num_cameras, np.int64)
     jobs = []
     for folder, pid, identity, camid, kind in raw:

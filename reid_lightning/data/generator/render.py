@@ -19,9 +19,14 @@ from reid_lightning.data.generator.occlusion import Occluder
 from reid_lightning.data.generator.paint import paint_person
 
 
-def render(ident: Identity | None, shot: Shot | None, camera: Camera, size: tuple[int, int],
-           rng: np.random.Generator,
-           occlude: Callable[[np.ndarray], Occluder] | None = None) -> tuple[np.ndarray, np.ndarray]:
+def render(
+    ident: Identity | None,
+    shot: Shot | None,
+    camera: Camera,
+    size: tuple[int, int],
+    rng: np.random.Generator,
+    occlude: Callable[[np.ndarray], Occluder] | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
     """Person (or none) over the camera's scene -> image (H, W, 3) uint8, exact part map (H, W) uint8.
 
     `occlude(body)`, given the (H, W) bool mask of the person's part pixels, returns the occluder to draw
@@ -29,7 +34,7 @@ def render(ident: Identity | None, shot: Shot | None, camera: Camera, size: tupl
     """
     h, w = size
     oy, ox = rng.integers(0, camera.scene.shape[0] - h + 1), rng.integers(0, camera.scene.shape[1] - w + 1)
-    image = camera.scene[oy:oy + h, ox:ox + w]  # (H, W, 3)
+    image = camera.scene[oy : oy + h, ox : ox + w]  # (H, W, 3)
     parts = np.zeros(size, np.uint8)
     if ident is not None and shot is not None:
         colour, regions = paint_person(ident, shot, size, rng)

@@ -11,8 +11,9 @@ from scipy.ndimage import binary_erosion
 MISLABEL_AS = np.array([0, 2, 3, 4, 3, 6, 5], dtype=np.uint8)  # part -> the part a segmenter confuses it with
 
 
-def degrade_part_map(parts: np.ndarray, rng: np.random.Generator, drop: float, erode: float,
-                     mislabel: float) -> np.ndarray:
+def degrade_part_map(
+    parts: np.ndarray, rng: np.random.Generator, drop: float, erode: float, mislabel: float
+) -> np.ndarray:
     """Mimic a segmenter: each present part is dropped, eroded or mislabelled with the given probabilities."""
     out = parts.copy()
     for part in range(1, len(MISLABEL_AS)):

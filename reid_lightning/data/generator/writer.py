@@ -45,15 +45,22 @@ def manifest_config(config: SyntheticConfig) -> dict:
     from the default, so sets written before they existed still match and the default set is unchanged.
     """
     resolved, default = asdict(config.resolved()), asdict(DEFAULT_CONFIG.resolved())
-    recorded = {f.name for f in fields(SyntheticConfig)
-                if f.metadata["since"] <= 2 or resolved[f.name] != default[f.name]}
+    recorded = {
+        f.name for f in fields(SyntheticConfig) if f.metadata["since"] <= 2 or resolved[f.name] != default[f.name]
+    }
     return json.loads(json.dumps({name: value for name, value in resolved.items() if name in recorded}))
 
 
 def _write_manifest(root: Path, config: SyntheticConfig, complete: bool, counts: dict[str, int]) -> None:
-    manifest = {"synthetic": True, "generator": __package__, "version": GENERATOR_VERSION, "complete": complete,
-                "config": manifest_config(config), "counts": counts,
-                "note": "Synthetic pedestrians in the Market-1501 layout, NOT the real Market-1501."}
+    manifest = {
+        "synthetic": True,
+        "generator": __package__,
+        "version": GENERATOR_VERSION,
+        "complete": complete,
+        "config": manifest_config(config),
+        "counts": counts,
+        "note": "Synthetic pedestrians in the Market-1501 layout, NOT the real Market-1501.",
+    }
     (root / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
 
 
@@ -64,9 +71,16 @@ def generate(root: str | Path, config: SyntheticConfig = DEFAULT_CONFIG) -> dict
     root = Path(root)
     size = tuple(config.image_size)
     palette = PALETTES[config.palette]
-    cameras = [sample_camera(np.random.default_rng([config.seed, STREAM_CAMERA, c]), c, size,
-                             BACKGROUNDS[config.background], ILLUMINATIONS[config.illumination])
-               for c in range(config.num_cameras)]
+    cameras = [
+        sample_camera(
+            np.random.default_rng([config.seed, STREAM_CAMERA, c]),
+            c,
+            size,
+            BACKGROUNDS[config.background],
+            ILLUMINATIONS[config.illumination],
+        )
+        for c in range(config.num_cameras)
+    ]
     identities = make_identities(config)
     jobs = plan(config)
     for folder in SPLIT_FOLDERS:
@@ -90,8 +104,13 @@ def generate(root: str | Path, config: SyntheticConfig = DEFAULT_CONFIG) -> dict
                 occluded.append((f"{job.folder}/{job.name}", kind))
         image, parts = render(ident, shot, camera, size, rng, occlude)
         Image.fromarray(image).save(root / job.folder / job.name, quality=JPEG_QUALITY)
-        parts = degrade_part_map(parts, np.random.default_rng([config.seed, STREAM_SEGMENTER, index]),
-                                 config.part_drop_prob, config.part_erode_prob, config.part_mislabel_prob)
+        parts = degrade_part_map(
+            parts,
+            np.random.default_rng([config.seed, STREAM_SEGMENTER, index]),
+            config.part_drop_prob,
+            config.part_erode_prob,
+            config.part_mislabel_prob,
+        )
         Image.fromarray(parts).save(part_map_path(root / PART_MAP_FOLDER, job.folder, Path(job.name)))
     if occluded:
         with open(root / OCCLUSIONS, "w", newline="") as file:
@@ -101,7 +120,8 @@ def generate(root: str | Path, config: SyntheticConfig = DEFAULT_CONFIG) -> dict
         "SYNTHETIC data: procedurally drawn pedestrians in the Market-1501 layout, made by\n"
         f"`python -m {__package__}`. Not the real Market-1501. Config and counts: {MANIFEST}.\n"
         f"Part maps (7 classes, Pascal-Person-Part scheme) are in {PART_MAP_FOLDER}/<split>/<stem>.png.\n"
-        + (f"Occluded images and their occluder: {OCCLUSIONS}.\n" if occluded else ""))
+        + (f"Occluded images and their occluder: {OCCLUSIONS}.\n" if occluded else "")
+    )
     _write_manifest(root, config, complete=True, counts=counts)
     return counts
 
@@ -112,8 +132,11 @@ def holds_set(root: str | Path, config: SyntheticConfig) -> bool:
     if not manifest_path.is_file():
         return False
     manifest = json.loads(manifest_path.read_text())
-    return bool(manifest.get("complete") and manifest.get("version") == GENERATOR_VERSION
-                and manifest.get("config") == manifest_config(config))
+    return bool(
+        manifest.get("complete")
+        and manifest.get("version") == GENERATOR_VERSION
+        and manifest.get("config") == manifest_config(config)
+    )
 
 
 def ensure_synthetic(root: str | Path, config: SyntheticConfig = DEFAULT_CONFIG) -> Path:
@@ -134,6 +157,7 @@ def ensure_synthetic(root: str | Path, config: SyntheticConfig = DEFAULT_CONFIG)
         raise FileExistsError(
             f"{root} is not empty and has no {MANIFEST}, so it is not a synthetic set made by {__package__}; "
             "refusing to write into it. Point data.root at an empty or new folder for synthetic data, "
-            "or use data=market1501 if it holds the real dataset.")
+            "or use data=market1501 if it holds the real dataset."
+        )
     generate(root, config)
     return root

@@ -29,6 +29,7 @@ from torch import nn
 # Registration order is the listing order (our own first): these imports keep their order.
 # isort: off
 from reid_lightning.models.backbones import osnet, nasnet, dcti, timm_backbone  # noqa: F401
+
 # isort: on
 from reid_lightning.models.backbones.backbone_registry import BACKBONES
 from reid_lightning.models.backbones.timm_backbone import create_timm_backbone
@@ -40,8 +41,7 @@ def list_backbones() -> list[str]:
     return BACKBONES.names()
 
 
-def create_backbone(name: str, pretrained: bool | str = False, channels_last: bool = True,
-                    **options) -> nn.Module:
+def create_backbone(name: str, pretrained: bool | str = False, channels_last: bool = True, **options) -> nn.Module:
     """Build backbone `name`; `pretrained` is False, True (hub, timm models only) or a weights file path;
     `options` are the architecture's own (width, last_stride, ...)."""
     model = _build(name, pretrained, **options)
@@ -50,22 +50,26 @@ def create_backbone(name: str, pretrained: bool | str = False, channels_last: bo
 
 def _build(name: str, pretrained: bool | str, **options) -> nn.Module:
     if not isinstance(pretrained, (bool, str, Path)) and pretrained is not None:
-        raise ValueError("backbone.pretrained must be false, true or a path to a weights file, "
-                         f"got {pretrained!r}")
+        raise ValueError(f"backbone.pretrained must be false, true or a path to a weights file, got {pretrained!r}")
     weights_file = None if isinstance(pretrained, bool) or pretrained is None else Path(pretrained)
     key = name.lower()
     if key in BACKBONES:
         downloads = "pretrained" in BACKBONES.options(key)  # timm-made: ImageNet weights from the hub
         if pretrained is True and not downloads:
-            raise ValueError(f"backbone {name!r} is our own implementation and has no download source for "
-                             f"pretrained weights: pass a local file, backbone.pretrained=/path/to/{key}.pth")
+            raise ValueError(
+                f"backbone {name!r} is our own implementation and has no download source for "
+                f"pretrained weights: pass a local file, backbone.pretrained=/path/to/{key}.pth"
+            )
         BACKBONES.check_options(key, options, hint=" (plus pretrained, channels_last)")
         model = BACKBONES.get(key)(**options, **({"pretrained": pretrained is True} if downloads else {}))
     else:
-        timm_name = name[len("timm:"):] if key.startswith("timm:") else name
+        timm_name = name[len("timm:") :] if key.startswith("timm:") else name
         if not timm.is_model(timm_name):
-            raise BACKBONES.unknown(name, extra_names=timm.list_models(),
-                                    extra_hint=", and any timm model name also works (see timm.list_models())")
+            raise BACKBONES.unknown(
+                name,
+                extra_names=timm.list_models(),
+                extra_hint=", and any timm model name also works (see timm.list_models())",
+            )
         model = create_timm_backbone(timm_name, pretrained=pretrained is True, **options)
     if weights_file is not None:
         load_weights(model, weights_file, classifier_prefixes(model))

@@ -60,8 +60,7 @@ class DCTI(nn.Module):
     def __init__(self, norm: str = "phase", dropout: bool = False, last_stride: int | None = None):
         super().__init__()
         if norm not in ("phase", "conv"):
-            raise ValueError(f"dcti norm must be 'phase' (the thesis's layout) or 'conv' (the paper's), "
-                             f"got {norm!r}")
+            raise ValueError(f"dcti norm must be 'phase' (the thesis's layout) or 'conv' (the paper's), got {norm!r}")
         if last_stride not in (None, 1, 2):
             raise ValueError(f"dcti last_stride must be 1 or 2, got {last_stride}")
         phases, in_channels = [], 3

@@ -44,8 +44,7 @@ class SeparableConv(nn.Sequential):
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int, stride: int):
         super().__init__(
-            nn.Conv2d(in_channels, in_channels, kernel_size, stride, kernel_size // 2, groups=in_channels,
-                      bias=False),
+            nn.Conv2d(in_channels, in_channels, kernel_size, stride, kernel_size // 2, groups=in_channels, bias=False),
             nn.Conv2d(in_channels, out_channels, 1, bias=False),
         )
 
@@ -57,8 +56,15 @@ class SeparableBranch(nn.Module):
     stem); otherwise it keeps `in_channels`. `shift`: the first separable conv is `shifted`.
     """
 
-    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, stride: int,
-                 widen_first: bool = False, shift: bool = False):
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int,
+        stride: int,
+        widen_first: bool = False,
+        shift: bool = False,
+    ):
         super().__init__()
         mid = out_channels if widen_first else in_channels
         self.shift = shift
@@ -81,8 +87,7 @@ class Pool(nn.Module):
     def __init__(self, kind: str, stride: int, shift: bool = False):
         super().__init__()
         self.shift = shift
-        self.pool = (nn.MaxPool2d(3, stride, 1) if kind == "max"
-                     else nn.AvgPool2d(3, stride, 1, count_include_pad=False))
+        self.pool = nn.MaxPool2d(3, stride, 1) if kind == "max" else nn.AvgPool2d(3, stride, 1, count_include_pad=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return shifted(x, self.pool) if self.shift else self.pool(x)
@@ -90,8 +95,9 @@ class Pool(nn.Module):
 
 def relu_conv_bn(in_channels: int, out_channels: int) -> nn.Sequential:
     """The 1x1 projection of a cell input: ReLU, 1x1 conv, BN."""
-    return nn.Sequential(nn.ReLU(), nn.Conv2d(in_channels, out_channels, 1, bias=False),
-                         nn.BatchNorm2d(out_channels, eps=BN_EPS))
+    return nn.Sequential(
+        nn.ReLU(), nn.Conv2d(in_channels, out_channels, 1, bias=False), nn.BatchNorm2d(out_channels, eps=BN_EPS)
+    )
 
 
 class FactorizedReduction(nn.Module):
@@ -123,8 +129,9 @@ class ReductionCell(nn.Module):
     c3 = avg_s1(c0) + c1, c4 = sep3_s1(c0) + max(cur); output cat[c1, c2, c3, c4].
     """
 
-    def __init__(self, project_current: nn.Module, project_previous: nn.Module, prev_channels: int,
-                 channels: int, shift: bool):
+    def __init__(
+        self, project_current: nn.Module, project_previous: nn.Module, prev_channels: int, channels: int, shift: bool
+    ):
         super().__init__()
         widen = prev_channels != channels
         prev_shift = shift and not widen
@@ -160,8 +167,9 @@ class NormalCell(nn.Module):
 
     def __init__(self, prev_channels: int, cur_channels: int, channels: int, reduce_previous: bool):
         super().__init__()
-        self.project_previous = (FactorizedReduction(prev_channels, channels) if reduce_previous
-                                 else relu_conv_bn(prev_channels, channels))
+        self.project_previous = (
+            FactorizedReduction(prev_channels, channels) if reduce_previous else relu_conv_bn(prev_channels, channels)
+        )
         self.project_current = relu_conv_bn(cur_channels, channels)
         self.c0_cur = SeparableBranch(channels, channels, 5, 1)
         self.c0_prev = SeparableBranch(channels, channels, 3, 1)
@@ -188,28 +196,36 @@ class NASNetAMobile(nn.Module):
 
     classifier_prefixes = ("classifier.", "last_linear.")  # Torchreid / Cadene checkpoints
 
-    def __init__(self, stem_filters: int = 32, penultimate_filters: int = 1056, cells_per_stack: int = 4,
-                 last_stride: int | None = None):
+    def __init__(
+        self,
+        stem_filters: int = 32,
+        penultimate_filters: int = 1056,
+        cells_per_stack: int = 4,
+        last_stride: int | None = None,
+    ):
         super().__init__()
         if last_stride not in (None, 2):
-            raise ValueError("nasnet has no last-stride option (its last reduction is wired into the "
-                             f"cells), got last_stride={last_stride}; leave it null")
+            raise ValueError(
+                "nasnet has no last-stride option (its last reduction is wired into the "
+                f"cells), got last_stride={last_stride}; leave it null"
+            )
         if penultimate_filters % 24:
-            raise ValueError(f"nasnet penultimate_filters must be a multiple of 24, got "
-                             f"{penultimate_filters}")
+            raise ValueError(f"nasnet penultimate_filters must be a multiple of 24, got {penultimate_filters}")
         f = penultimate_filters // 24
-        self.conv0 = nn.Sequential(nn.Conv2d(3, stem_filters, 3, stride=2, bias=False),
-                                   nn.BatchNorm2d(stem_filters, eps=BN_EPS))
-        self.stem0 = ReductionCell(relu_conv_bn(stem_filters, f // 4), nn.Identity(), stem_filters, f // 4,
-                                   shift=False)
-        self.stem1 = ReductionCell(relu_conv_bn(f, f // 2), FactorizedReduction(stem_filters, f // 2), f // 2,
-                                   f // 2, shift=True)
+        self.conv0 = nn.Sequential(
+            nn.Conv2d(3, stem_filters, 3, stride=2, bias=False), nn.BatchNorm2d(stem_filters, eps=BN_EPS)
+        )
+        self.stem0 = ReductionCell(relu_conv_bn(stem_filters, f // 4), nn.Identity(), stem_filters, f // 4, shift=False)
+        self.stem1 = ReductionCell(
+            relu_conv_bn(f, f // 2), FactorizedReduction(stem_filters, f // 2), f // 2, f // 2, shift=True
+        )
         cells: list[nn.Module] = []
         prev, cur = f, 2 * f  # channels of stem0 and stem1 outputs
         for stack, width in enumerate((f, 2 * f, 4 * f)):
             if stack > 0:
-                cells.append(ReductionCell(relu_conv_bn(cur, width), relu_conv_bn(prev, width), width, width,
-                                           shift=True))
+                cells.append(
+                    ReductionCell(relu_conv_bn(cur, width), relu_conv_bn(prev, width), width, width, shift=True)
+                )
                 prev, cur = cur, 4 * width
             for i in range(cells_per_stack):
                 cells.append(NormalCell(prev, cur, width, reduce_previous=(i == 0)))

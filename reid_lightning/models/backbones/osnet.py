@@ -33,11 +33,14 @@ from torch import nn
 from reid_lightning.models.backbones.backbone_registry import BACKBONES
 
 
-def conv_bn(in_channels: int, out_channels: int, kernel_size: int = 1, stride: int = 1,
-            relu: bool = True) -> nn.Sequential:
+def conv_bn(
+    in_channels: int, out_channels: int, kernel_size: int = 1, stride: int = 1, relu: bool = True
+) -> nn.Sequential:
     """Conv (no bias) + BN (+ ReLU): OSNet's ConvLayer, Conv1x1 and Conv1x1Linear."""
-    layers = [nn.Conv2d(in_channels, out_channels, kernel_size, stride, kernel_size // 2, bias=False),
-              nn.BatchNorm2d(out_channels)]
+    layers = [
+        nn.Conv2d(in_channels, out_channels, kernel_size, stride, kernel_size // 2, bias=False),
+        nn.BatchNorm2d(out_channels),
+    ]
     if relu:
         layers.append(nn.ReLU(inplace=True))
     return nn.Sequential(*layers)
@@ -111,8 +114,10 @@ class OSNet(nn.Module):
     def __init__(self, width: float = 1.0, last_stride: int | None = None):
         super().__init__()
         if last_stride not in (None, 2):
-            raise ValueError("osnet has no last-stride option (conv5 has no stride; its last down-sampling "
-                             f"is the conv3 transition), got last_stride={last_stride}; leave it null")
+            raise ValueError(
+                "osnet has no last-stride option (conv5 has no stride; its last down-sampling "
+                f"is the conv3 transition), got last_stride={last_stride}; leave it null"
+            )
         if width <= 0:
             raise ValueError(f"osnet width must be positive (1.0, 0.75, 0.5, 0.25), got {width}")
         c = [round(base * width) for base in (64, 256, 384, 512)]

@@ -17,8 +17,10 @@ from reid_lightning.data.market_layout import MARKET_IMAGE_SIZE
 from reid_lightning.models.backbones.backbone_registry import BACKBONES
 from reid_lightning.models.backbones.resnet_options import add_ibn_a, add_non_local
 
-NO_NETWORK = ("no network access to the weights hub ({error}); download the weights elsewhere and pass "
-              "backbone.pretrained=/path/to/file (.pth or .safetensors)")
+NO_NETWORK = (
+    "no network access to the weights hub ({error}); download the weights elsewhere and pass "
+    "backbone.pretrained=/path/to/file (.pth or .safetensors)"
+)
 
 
 def remove_last_stride(model: nn.Module, name: str) -> None:
@@ -26,13 +28,19 @@ def remove_last_stride(model: nn.Module, name: str) -> None:
     if isinstance(model, ResNet):
         block = model.layer4[0]
     elif isinstance(model, EfficientNet):
-        strided = [b for stage in model.blocks for b in stage
-                   if any(getattr(m, "stride", None) in (2, (2, 2)) for m in b.modules())]
+        strided = [
+            b
+            for stage in model.blocks
+            for b in stage
+            if any(getattr(m, "stride", None) in (2, (2, 2)) for m in b.modules())
+        ]
         block = strided[-1]
     else:
-        raise ValueError(f"backbone {name!r}: last_stride=1 is supported for timm ResNets and "
-                         "EfficientNet-style models (resnet50, mobilenetv2) and our dcti, not for this "
-                         "architecture; drop last_stride")
+        raise ValueError(
+            f"backbone {name!r}: last_stride=1 is supported for timm ResNets and "
+            "EfficientNet-style models (resnet50, mobilenetv2) and our dcti, not for this "
+            "architecture; drop last_stride"
+        )
     for m in block.modules():
         if isinstance(m, nn.Conv2d) and m.stride == (2, 2):
             m.stride = (1, 1)
@@ -48,25 +56,32 @@ def check_feature_map(model: nn.Module, name: str) -> None:
         with torch.no_grad():
             out = model(torch.zeros(1, 3, *MARKET_IMAGE_SIZE))
     except Exception as err:
-        raise ValueError(f"timm model {name!r} cannot run on a 128x64 image ({type(err).__name__}: {err}); "
-                         "use a convolutional timm model") from err
+        raise ValueError(
+            f"timm model {name!r} cannot run on a 128x64 image ({type(err).__name__}: {err}); "
+            "use a convolutional timm model"
+        ) from err
     finally:
         model.train(was_training)
     if out.ndim != 4 or out.shape[1] != model.num_features:
-        raise ValueError(f"timm model {name!r} returns {tuple(out.shape)}, not a "
-                         f"(B, {model.num_features}, h, w) feature map; use a convolutional timm model")
+        raise ValueError(
+            f"timm model {name!r} returns {tuple(out.shape)}, not a "
+            f"(B, {model.num_features}, h, w) feature map; use a convolutional timm model"
+        )
 
 
-def create_timm_backbone(name: str, pretrained: bool = False, last_stride: int | None = None,
-                         check: bool = True, **kwargs) -> nn.Module:
+def create_timm_backbone(
+    name: str, pretrained: bool = False, last_stride: int | None = None, check: bool = True, **kwargs
+) -> nn.Module:
     """timm model `name` without pooling and classifier; `pretrained=True` downloads from the hub."""
     try:
         model = create_model(name, pretrained=pretrained, num_classes=0, global_pool="", **kwargs)
     except Exception as err:
         if not pretrained:
             raise
-        raise RuntimeError(f"could not download pretrained weights of timm model {name!r}: "
-                           + NO_NETWORK.format(error=f"{type(err).__name__}: {err}")) from err
+        raise RuntimeError(
+            f"could not download pretrained weights of timm model {name!r}: "
+            + NO_NETWORK.format(error=f"{type(err).__name__}: {err}")
+        ) from err
     if last_stride not in (None, 2):
         if last_stride != 1:
             raise ValueError(f"backbone {name!r}: last_stride must be 1 or 2, got {last_stride}")
@@ -83,14 +98,22 @@ def mobilenetv2(pretrained: bool = False, last_stride: int | None = None, **timm
 
 
 @BACKBONES.register("resnet50")
-def resnet50(pretrained: bool = False, last_stride: int | None = None, non_local: bool = False,
-             non_local_channels: int = 1, ibn: bool = False, **timm_options) -> nn.Module:
+def resnet50(
+    pretrained: bool = False,
+    last_stride: int | None = None,
+    non_local: bool = False,
+    non_local_channels: int = 1,
+    ibn: bool = False,
+    **timm_options,
+) -> nn.Module:
     """ResNet-50: timm's resnet50; `non_local` adds AGW's non-local blocks to layer2/layer3, `ibn` makes it
     IBN-a (resnet_options.py)."""
     if ibn and pretrained:
-        raise ValueError("backbone=resnet50 with ibn=true has no hub weights (timm's plain ResNet-50 lacks the "
-                         "InstanceNorm halves): pass IBN-Net's ImageNet file, backbone.pretrained=/path/to/"
-                         "resnet50_ibn_a-d9d0bb7b.pth, or set ibn=false")
+        raise ValueError(
+            "backbone=resnet50 with ibn=true has no hub weights (timm's plain ResNet-50 lacks the "
+            "InstanceNorm halves): pass IBN-Net's ImageNet file, backbone.pretrained=/path/to/"
+            "resnet50_ibn_a-d9d0bb7b.pth, or set ibn=false"
+        )
     model = create_timm_backbone("resnet50", pretrained, last_stride, check=False, **timm_options)
     if ibn:
         add_ibn_a(model)

@@ -100,7 +100,6 @@ PARAM = r"\.(?P<param>\w+)"  # weight, bias, running_mean, running_var, num_batc
 CONV_BN = {"conv": 0, "bn": 1}  # Torchreid's ConvLayer / Conv1x1 / Conv1x1Linear -> our conv_bn Sequential
 
 
-
 def osnet_variant(state: Mapping[str, torch.Tensor]) -> tuple[str, dict[str, float]]:
     """("osnet_x0_5", {"width": 0.5}): conv1 has 64 x width channels."""
     conv1 = state.get("conv1.conv.weight")
@@ -117,12 +116,16 @@ TORCHREID_OSNET = KeyLayout(
     rules=(
         (r"(?P<stage>conv[15])\.(?P<unit>conv|bn)" + PARAM, "{stage}.{unit}.{param}"),
         (r"(?P<stage>conv[23])\.2\.0\.(?P<unit>conv|bn)" + PARAM, "{stage}.2.{unit}.{param}"),  # transition
-        (OSNET_BLOCK + r"\.(?P<part>conv1|conv3|downsample)\.(?P<unit>conv|bn)" + PARAM,
-         "{block}.{part}.{unit}.{param}"),
+        (
+            OSNET_BLOCK + r"\.(?P<part>conv1|conv3|downsample)\.(?P<unit>conv|bn)" + PARAM,
+            "{block}.{part}.{unit}.{param}",
+        ),
         (OSNET_BLOCK + r"\.gate\.(?P<gate_fc>fc[12])" + PARAM, "{block}.gate.{gate_fc}.{param}"),
         (OSNET_BLOCK + r"\.conv2a\.(?P<light>conv1|conv2|bn)" + PARAM, "{block}.streams.0.0.{light}.{param}"),
-        (OSNET_BLOCK + r"\.conv2(?P<stream>[bcd])\.(?P<layer>\d)\.(?P<light>conv1|conv2|bn)" + PARAM,
-         "{block}.streams.{stream}.{layer}.{light}.{param}"),
+        (
+            OSNET_BLOCK + r"\.conv2(?P<stream>[bcd])\.(?P<layer>\d)\.(?P<light>conv1|conv2|bn)" + PARAM,
+            "{block}.streams.{stream}.{layer}.{light}.{param}",
+        ),
     ),
     lookups={
         "unit": CONV_BN,
@@ -135,10 +138,27 @@ TORCHREID_OSNET = KeyLayout(
     variant=osnet_variant,
 )
 
-TORCHREID_CELLS = ("cell_0", "cell_1", "cell_2", "cell_3", "reduction_cell_0", "cell_6", "cell_7", "cell_8", "cell_9",
-                   "reduction_cell_1", "cell_12", "cell_13", "cell_14", "cell_15")  # in the order they run
-NASNET_CELLS = {"cell_stem_0": "stem0", "cell_stem_1": "stem1",
-                **{cell: f"cells.{i}" for i, cell in enumerate(TORCHREID_CELLS)}}
+TORCHREID_CELLS = (
+    "cell_0",
+    "cell_1",
+    "cell_2",
+    "cell_3",
+    "reduction_cell_0",
+    "cell_6",
+    "cell_7",
+    "cell_8",
+    "cell_9",
+    "reduction_cell_1",
+    "cell_12",
+    "cell_13",
+    "cell_14",
+    "cell_15",
+)  # in the order they run
+NASNET_CELLS = {
+    "cell_stem_0": "stem0",
+    "cell_stem_1": "stem1",
+    **{cell: f"cells.{i}" for i, cell in enumerate(TORCHREID_CELLS)},
+}
 ANY_CELL = r"(?P<cell>cell_stem_[01]|reduction_cell_[01]|cell_\d+)"
 REDUCTION_CELL = r"(?P<cell>cell_stem_[01]|reduction_cell_[01])"
 NORMAL_CELL = r"(?P<cell>cell_\d+)"
@@ -156,8 +176,10 @@ TORCHREID_NASNET = KeyLayout(
     signature="cell_stem_0.conv_1x1.conv.weight",
     rules=(
         (r"conv0\.(?P<unit>conv|bn)" + PARAM, "conv0.{unit}.{param}"),
-        (ANY_CELL + r"\.(?P<projection>conv_1x1|conv_prev_1x1)\.(?P<relu_unit>conv|bn)" + PARAM,
-         "{cell}.{projection}.{relu_unit}.{param}"),
+        (
+            ANY_CELL + r"\.(?P<projection>conv_1x1|conv_prev_1x1)\.(?P<relu_unit>conv|bn)" + PARAM,
+            "{cell}.{projection}.{relu_unit}.{param}",
+        ),
         (ANY_CELL + r"\.(?P<path>path_1\.conv|path_2\.conv|final_path_bn)" + PARAM, "{cell}.{path}.{param}"),
         *NASNET_BRANCH_RULES,
     ),
@@ -166,14 +188,25 @@ TORCHREID_NASNET = KeyLayout(
         "cell": NASNET_CELLS,
         "projection": {"conv_1x1": "project_current", "conv_prev_1x1": "project_previous"},
         "relu_unit": {"conv": 1, "bn": 2},  # our relu_conv_bn: ReLU, conv, BN
-        "path": {"path_1.conv": "project_previous.conv1", "path_2.conv": "project_previous.conv2",
-                 "final_path_bn": "project_previous.bn"},  # the factorized reduction of the previous input
-        "reduction_branch": {"comb_iter_0_left": "c0_cur", "comb_iter_0_right": "c0_prev",
-                             "comb_iter_1_right": "c1_prev", "comb_iter_2_right": "c2_prev",
-                             "comb_iter_4_left": "c4_c0"},
-        "normal_branch": {"comb_iter_0_left": "c0_cur", "comb_iter_0_right": "c0_prev",
-                          "comb_iter_1_left": "c1_prev_a", "comb_iter_1_right": "c1_prev_b",
-                          "comb_iter_4_left": "c4_cur"},
+        "path": {
+            "path_1.conv": "project_previous.conv1",
+            "path_2.conv": "project_previous.conv2",
+            "final_path_bn": "project_previous.bn",
+        },  # the factorized reduction of the previous input
+        "reduction_branch": {
+            "comb_iter_0_left": "c0_cur",
+            "comb_iter_0_right": "c0_prev",
+            "comb_iter_1_right": "c1_prev",
+            "comb_iter_2_right": "c2_prev",
+            "comb_iter_4_left": "c4_c0",
+        },
+        "normal_branch": {
+            "comb_iter_0_left": "c0_cur",
+            "comb_iter_0_right": "c0_prev",
+            "comb_iter_1_left": "c1_prev_a",
+            "comb_iter_1_right": "c1_prev_b",
+            "comb_iter_4_left": "c4_cur",
+        },
         "sep": {"separable_1": "sep1", "separable_2": "sep2"},
         "conv": {"depthwise_conv2d": 0, "pointwise_conv2d": 1},
         "bn": {"bn_sep_1": "bn1", "bn_sep_2": "bn2"},
@@ -195,7 +228,8 @@ def find_layout(state: Mapping[str, torch.Tensor], own_keys: set[str]) -> KeyLay
     (timm's nasnetalarge uses Cadene's names) and is not foreign."""
     for signature, what in UNSUPPORTED.items():
         if signature in state and signature not in own_keys:
-            raise ValueError(f"the weights look like {what}, which this suite does not implement; use a plain "
-                             "OSNet file (osnet_x1_0, osnet_x0_75, osnet_x0_5, osnet_x0_25) with backbone=osnet")
-    return next((layout for layout in LAYOUTS if layout.signature in state and layout.signature not in own_keys),
-                None)
+            raise ValueError(
+                f"the weights look like {what}, which this suite does not implement; use a plain "
+                "OSNet file (osnet_x1_0, osnet_x0_75, osnet_x0_5, osnet_x0_25) with backbone=osnet"
+            )
+    return next((layout for layout in LAYOUTS if layout.signature in state and layout.signature not in own_keys), None)

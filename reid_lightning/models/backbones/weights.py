@@ -35,7 +35,9 @@ log = logging.getLogger(__name__)
 
 BN_COUNTERS = "num_batches_tracked"  # absent from many ported checkpoints; harmless to leave at 0
 NUMPY_SCALARS = [  # what a numpy number beside the state dict pickles to (e.g. Torchreid's "rank1"): data, no code
-    np.dtype, np._core.multiarray.scalar, (np._core.multiarray.scalar, "numpy.core.multiarray.scalar"),  # numpy 1.x
+    np.dtype,
+    np._core.multiarray.scalar,
+    (np._core.multiarray.scalar, "numpy.core.multiarray.scalar"),  # numpy 1.x
     *(type(np.dtype(kind)) for kind in ("float64", "float32", "int64", "int32", "bool")),
 ]
 
@@ -49,8 +51,10 @@ def weights_path(path: str | Path) -> Path:
     expanded = os.path.expandvars(os.path.expanduser(str(path)))
     unset = re.findall(r"\$\{?(\w+)", expanded)
     if unset:
-        raise ValueError(f"backbone.pretrained={path} names the environment variable {unset[0]}, which is not set: "
-                         f"export {unset[0]}=/path/to/weights.pth, or pass backbone.pretrained=/path/to/weights.pth")
+        raise ValueError(
+            f"backbone.pretrained={path} names the environment variable {unset[0]}, which is not set: "
+            f"export {unset[0]}=/path/to/weights.pth, or pass backbone.pretrained=/path/to/weights.pth"
+        )
     return Path(expanded)
 
 
@@ -58,14 +62,18 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     """The state dict in weights file `path` (wrappers and "module." prefixes removed); clear errors."""
     path = weights_path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"pretrained weights file {path} does not exist; pass "
-                                "backbone.pretrained=/path/to/weights.pth|.safetensors, or false")
+        raise FileNotFoundError(
+            f"pretrained weights file {path} does not exist; pass "
+            "backbone.pretrained=/path/to/weights.pth|.safetensors, or false"
+        )
     try:
         with torch.serialization.safe_globals(NUMPY_SCALARS):
             state = load_state_dict(str(path), use_ema=False)
     except Exception as err:
-        raise ValueError(f"could not read pretrained weights {path} ({type(err).__name__}: {err}); "
-                         "expected a PyTorch state dict (.pth/.pt/.bin) or a .safetensors file") from err
+        raise ValueError(
+            f"could not read pretrained weights {path} ({type(err).__name__}: {err}); "
+            "expected a PyTorch state dict (.pth/.pt/.bin) or a .safetensors file"
+        ) from err
     if any(k.startswith("backbone.") for k in state):  # a Lightning checkpoint of the whole ReIDModule
         state = {k.removeprefix("backbone."): v for k, v in state.items() if k.startswith("backbone.")}
     return state
@@ -84,8 +92,10 @@ def _foreign(model: nn.Module, path: Path, state: dict, own: Mapping) -> tuple[d
     what = f"a {layout.name} file ({variant})"
     fix = " ".join([f"backbone={layout.backbone}", *(f"backbone.{k}={v}" for k, v in options.items())])
     if not isinstance(model, layout.architecture):
-        raise ValueError(f"pretrained weights {path} look like {what}, which does not fit backbone "
-                         f"{type(model).__name__}: use {fix}, or a weights file of {type(model).__name__}")
+        raise ValueError(
+            f"pretrained weights {path} look like {what}, which does not fit backbone "
+            f"{type(model).__name__}: use {fix}, or a weights file of {type(model).__name__}"
+        )
     state, dropped = layout.convert(state)
     return state, dropped, what, fix
 
@@ -100,8 +110,11 @@ def load_weights(model: nn.Module, path: str | Path, classifier_prefixes: tuple[
     unexpected = [k for k in state if k not in own and k not in dropped]
     fresh = tuple(f"{name}." for name in getattr(model, "fresh_modules", ()))  # added modules, e.g. non-local blocks
     missing = [k for k in own if k not in state and not k.endswith(BN_COUNTERS) and not k.startswith(fresh)]
-    mismatched = [f"{k} (file {tuple(state[k].shape)}, model {tuple(own[k].shape)})"
-                  for k in state if k in own and state[k].shape != own[k].shape]
+    mismatched = [
+        f"{k} (file {tuple(state[k].shape)}, model {tuple(own[k].shape)})"
+        for k in state
+        if k in own and state[k].shape != own[k].shape
+    ]
     problems = []
     if missing:
         problems.append(f"{len(missing)} backbone keys missing from the file: {_examples(missing)}")
@@ -111,10 +124,18 @@ def load_weights(model: nn.Module, path: str | Path, classifier_prefixes: tuple[
         problems.append(f"{len(mismatched)} shape mismatches: {_examples(mismatched)}")
     if problems:
         looks = f" The file looks like {what}: use {fix}." if what else ""
-        raise ValueError(f"pretrained weights {path} do not fit backbone {type(model).__name__}: "
-                         + "; ".join(problems) + ". Is it a checkpoint of this architecture (and width)?" + looks)
+        raise ValueError(
+            f"pretrained weights {path} do not fit backbone {type(model).__name__}: "
+            + "; ".join(problems)
+            + ". Is it a checkpoint of this architecture (and width)?"
+            + looks
+        )
     loaded = {k: v for k, v in state.items() if k in own}
     model.load_state_dict(loaded, strict=False)
-    log.info("Loaded %d tensors from %s%s%s", len(loaded), path,
-             f" ({what}, renamed to our keys)" if what else "",
-             f"; dropped the original head's keys: {_examples(dropped)}" if dropped else "")
+    log.info(
+        "Loaded %d tensors from %s%s%s",
+        len(loaded),
+        path,
+        f" ({what}, renamed to our keys)" if what else "",
+        f"; dropped the original head's keys: {_examples(dropped)}" if dropped else "",
+    )

@@ -20,6 +20,7 @@ from torch import nn
 
 # isort: off
 from reid_lightning.models.losses import triplet, weighted_triplet, circle, center  # noqa: F401  registers them
+
 # isort: on
 from reid_lightning.models.losses.registry import LOSSES
 
@@ -30,10 +31,15 @@ def create_loss(name: str, feature_dim: int, num_classes: int, **options) -> nn.
     """Metric loss `name` with its options from loss.terms.<name> (the weight is the module's, not here)."""
     LOSSES.check_options(name, options, ignored=PROVIDED, hint=" (plus weight)")
     accepted = LOSSES.options(name)
-    required = [p.name for p in inspect.signature(LOSSES.get(name)).parameters.values()
-                if p.default is p.empty and p.name in accepted - set(PROVIDED) - set(options)]
+    required = [
+        p.name
+        for p in inspect.signature(LOSSES.get(name)).parameters.values()
+        if p.default is p.empty and p.name in accepted - set(PROVIDED) - set(options)
+    ]
     if required:
-        raise ValueError(f"loss.terms.{name} needs {', '.join(required)}; set loss.terms.{name}.{required[0]}=... "
-                         "(the presets in conf/loss/ give every option)")
+        raise ValueError(
+            f"loss.terms.{name} needs {', '.join(required)}; set loss.terms.{name}.{required[0]}=... "
+            "(the presets in conf/loss/ give every option)"
+        )
     provided = {k: v for k, v in {"feature_dim": feature_dim, "num_classes": num_classes}.items() if k in accepted}
     return LOSSES.build(name, **provided, **options)

@@ -29,8 +29,9 @@ class CenterLoss(nn.Module):
 
     def forward(self, embedding: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         if embedding.shape[1] != self.centers.shape[1]:
-            raise ValueError(f"loss.terms.center was built for {self.centers.shape[1]}-d embeddings, got "
-                             f"{embedding.shape[1]}-d")
+            raise ValueError(
+                f"loss.terms.center was built for {self.centers.shape[1]}-d embeddings, got {embedding.shape[1]}-d"
+            )
         squared = (embedding.float() - self.centers[labels]).pow(2).sum(1)  # (B,)
         return squared.clamp(1e-12, 1e12).mean()
 

@@ -21,8 +21,9 @@ from reid_lightning.models.losses.registry import LOSSES
 MASKED = -1e9  # logit of a pair that is not a positive (resp. negative) of the anchor: exp() is 0
 
 
-def circle_loss_from_similarities(similarity: torch.Tensor, labels: torch.Tensor, margin: float,
-                                  gamma: float) -> torch.Tensor:
+def circle_loss_from_similarities(
+    similarity: torch.Tensor, labels: torch.Tensor, margin: float, gamma: float
+) -> torch.Tensor:
     """The loss of a (B, B) cosine-similarity matrix; the diagonal (an image with itself) is left out."""
     same = labels[:, None] == labels[None, :]
     positive = same & ~torch.eye(len(labels), dtype=torch.bool, device=labels.device)
@@ -38,8 +39,10 @@ class PairwiseCircleLoss(nn.Module):
     def __init__(self, margin: float, gamma: float):
         super().__init__()
         if not 0 <= margin < 1 or gamma <= 0:
-            raise ValueError(f"loss.terms.circle needs 0 <= margin < 1 and gamma > 0, got margin={margin}, "
-                             f"gamma={gamma} (fast-reid: 0.25, 128)")
+            raise ValueError(
+                f"loss.terms.circle needs 0 <= margin < 1 and gamma > 0, got margin={margin}, "
+                f"gamma={gamma} (fast-reid: 0.25, 128)"
+            )
         self.margin, self.gamma = margin, gamma
 
     def forward(self, embedding: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:

@@ -48,8 +48,7 @@ def cosine_logits(features: torch.Tensor, weight: torch.Tensor, scale: float) ->
     return scale * F.linear(F.normalize(features.float(), dim=-1), F.normalize(weight.float(), dim=-1))
 
 
-def apply_margin(name: str, logits: torch.Tensor, targets: torch.Tensor, scale: float,
-                 margin: float) -> torch.Tensor:
+def apply_margin(name: str, logits: torch.Tensor, targets: torch.Tensor, scale: float, margin: float) -> torch.Tensor:
     """Training logits (N, K) of margin softmax `name` from the scaled cosines s cos t (N, K)."""
     target = F.one_hot(targets, logits.shape[1]).to(logits.dtype)  # (N, K)
     return scale * MARGINS.get(name)(logits / scale, target, margin)

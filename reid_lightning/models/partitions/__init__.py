@@ -14,6 +14,7 @@ The contract and the registry are in base.py; importing this package registers e
 from reid_lightning.models.partitions import regions  # noqa: F401
 from reid_lightning.models.partitions import masks  # noqa: F401
 from reid_lightning.models.partitions import predicted  # noqa: F401
+
 # isort: on
 from reid_lightning.models.partitions.base import (
     PARTITIONS,
@@ -25,5 +26,13 @@ from reid_lightning.models.partitions.base import (
 )
 from reid_lightning.models.partitions.masks import blur_matrix, pool_masked
 
-__all__ = ["PARTITIONS", "Partition", "PartitionOutput", "blur_matrix", "create_partition", "is_tracing",
-           "mask_visibility", "pool_masked"]
+__all__ = [
+    "PARTITIONS",
+    "Partition",
+    "PartitionOutput",
+    "blur_matrix",
+    "create_partition",
+    "is_tracing",
+    "mask_visibility",
+    "pool_masked",
+]

@@ -59,8 +59,9 @@ def check_choice(partition: str, key: str, value: str, allowed: tuple[str, ...])
         raise ValueError(f"partition={partition} got {key}={value!r}; choose one of {', '.join(allowed)}")
 
 
-def create_partition(name: str, num_part_labels: int = NUM_PART_LABELS, in_channels: int | None = None,
-                     **kwargs) -> Partition:
+def create_partition(
+    name: str, num_part_labels: int = NUM_PART_LABELS, in_channels: int | None = None, **kwargs
+) -> Partition:
     """Build a partition by config name. What the config does not hold is passed to the partitions that take
     it: `num_part_labels` (labels in the part maps) and `in_channels` (the backbone's feature channels).
 
@@ -71,7 +72,8 @@ def create_partition(name: str, num_part_labels: int = NUM_PART_LABELS, in_chann
     PARTITIONS.check_options(name, kwargs, ignored=tuple(provided))
     options = PARTITIONS.options(name)
     if "in_channels" in options and in_channels is None:
-        raise ValueError(f"partition={name} works on the feature map's channels: pass in_channels (the backbone's "
-                         "num_features)")
+        raise ValueError(
+            f"partition={name} works on the feature map's channels: pass in_channels (the backbone's num_features)"
+        )
     kwargs.update({key: value for key, value in provided.items() if key in options and value is not None})
     return PARTITIONS.build(name, **kwargs)

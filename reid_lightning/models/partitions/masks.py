@@ -50,22 +50,33 @@ class BinaryMasks(Partition):
     requires_part_maps_for_training = True
     sigma, radius = 0.0, 0  # no smoothing
 
-    def __init__(self, num_part_labels: int = NUM_PART_LABELS, include_background: bool = True,
-                 interpolation: str = "area",
-                 pooling: str = "mean", normalize: str = "none", visible_cells: float = 1.0, eps: float = 1e-6):
+    def __init__(
+        self,
+        num_part_labels: int = NUM_PART_LABELS,
+        include_background: bool = True,
+        interpolation: str = "area",
+        pooling: str = "mean",
+        normalize: str = "none",
+        visible_cells: float = 1.0,
+        eps: float = 1e-6,
+    ):
         super().__init__()
         check_choice(self.registry_name, "interpolation", interpolation, ("area", "bilinear"))
         check_choice(self.registry_name, "pooling", pooling, ("mean", "weighted"))
         check_choice(self.registry_name, "normalize", normalize, ("none", "max"))
         first = 0 if include_background else 1
         if num_part_labels - first < 1:
-            raise ValueError(f"partition={self.registry_name} got num_part_labels={num_part_labels} with "
-                             "include_background="
-                             f"{include_background}: no part is left; use num_part_labels >= 2")
+            raise ValueError(
+                f"partition={self.registry_name} got num_part_labels={num_part_labels} with "
+                "include_background="
+                f"{include_background}: no part is left; use num_part_labels >= 2"
+            )
         self.num_part_labels, self.include_background = num_part_labels, include_background
         if visible_cells <= 0:
-            raise ValueError(f"partition={self.registry_name} got visible_cells={visible_cells}; use a positive "
-                             "number of feature cells")
+            raise ValueError(
+                f"partition={self.registry_name} got visible_cells={visible_cells}; use a positive "
+                "number of feature cells"
+            )
         self.interpolation, self.pooling, self.normalize, self.eps = interpolation, pooling, normalize, eps
         self.visible_cells = float(visible_cells)
         self.labels = tuple(range(first, num_part_labels))  # the label of each part, in part order
@@ -74,18 +85,24 @@ class BinaryMasks(Partition):
     def one_hot(self, part_maps: torch.Tensor | None) -> torch.Tensor:
         """Label map (B, H, W) int -> one float mask per part (B, P, H, W) at image resolution."""
         if part_maps is None:
-            raise ValueError(f"partition={self.registry_name} needs part maps; the data module did not provide them "
-                             "(no 'part_map' in the batch). Build it with load_part_maps=True "
-                             "(model.requires_part_maps), or pick partition=global or partition=stripes")
+            raise ValueError(
+                f"partition={self.registry_name} needs part maps; the data module did not provide them "
+                "(no 'part_map' in the batch). Build it with load_part_maps=True "
+                "(model.requires_part_maps), or pick partition=global or partition=stripes"
+            )
         if part_maps.dim() != 3 or part_maps.is_floating_point():
-            raise ValueError(f"partition={self.registry_name} expects part maps as integer labels (B, H, W), got "
-                             f"{tuple(part_maps.shape)} {part_maps.dtype}")
+            raise ValueError(
+                f"partition={self.registry_name} expects part maps as integer labels (B, H, W), got "
+                f"{tuple(part_maps.shape)} {part_maps.dtype}"
+            )
         low, high = (0, 0) if is_tracing() else (int(v) for v in torch.aminmax(part_maps))
         if low < 0 or high >= self.num_part_labels:
-            raise ValueError(f"partition={self.registry_name} takes labels 0..{self.num_part_labels - 1} "
-                             "(num_part_labels="
-                             f"{self.num_part_labels}) but the part maps hold {low}..{high}; check "
-                             "data.num_part_labels / data.part_groups")
+            raise ValueError(
+                f"partition={self.registry_name} takes labels 0..{self.num_part_labels - 1} "
+                "(num_part_labels="
+                f"{self.num_part_labels}) but the part maps hold {low}..{high}; check "
+                "data.num_part_labels / data.part_groups"
+            )
         labels = torch.tensor(self.labels, device=part_maps.device).view(1, -1, 1, 1)
         return (part_maps.unsqueeze(1) == labels).float()  # (B, P, H, W)
 
@@ -132,14 +149,15 @@ def pool_masked(feature_map: torch.Tensor, masks: torch.Tensor, pooling: str, ep
 class GaussianMasks(BinaryMasks):
     """Binary part masks smoothed by a Gaussian filter (sigma, kernel_size in image pixels) before use."""
 
-
     def __init__(self, sigma: float = 8.0, kernel_size: int | None = None, **kwargs):
         super().__init__(**kwargs)
         if sigma < 0:
             raise ValueError(f"partition={self.registry_name} got sigma={sigma}; use sigma >= 0 (0 = binary masks)")
         if kernel_size is not None and (kernel_size < 1 or kernel_size % 2 == 0):
-            raise ValueError(f"partition={self.registry_name} got kernel_size={kernel_size}; use an odd size >= 1, "
-                             "or null for 2*ceil(3*sigma)+1")
+            raise ValueError(
+                f"partition={self.registry_name} got kernel_size={kernel_size}; use an odd size >= 1, "
+                "or null for 2*ceil(3*sigma)+1"
+            )
         self.sigma = float(sigma)
         # Half-width of the kernel in image pixels; by default 3 sigma (99.7% of the weight).
         self.radius = math.ceil(3 * self.sigma) if kernel_size is None else kernel_size // 2
@@ -173,7 +191,6 @@ def resize_matrix(size_in: int, size_out: int, mode: str, device=None) -> torch.
     return resized[0, :, :, 0].T
 
 
-def mask_operator(size_in: int, size_out: int, sigma: float, radius: int, mode: str,
-                  device=None) -> torch.Tensor:
+def mask_operator(size_in: int, size_out: int, sigma: float, radius: int, mode: str, device=None) -> torch.Tensor:
     """Blur at image resolution, then resize, along one axis: (size_out, size_in)."""
     return resize_matrix(size_in, size_out, mode, device) @ blur_matrix(size_in, sigma, radius, device)

@@ -49,21 +49,36 @@ class PredictedMasks(Partition):
     requires_part_maps = False  # evaluation, inference and export: the image alone
     requires_part_maps_for_training = True  # the training step supervises the masks with the part maps
 
-    def __init__(self, in_channels: int, num_part_labels: int = NUM_PART_LABELS, include_background: bool = True,
-                 hidden_channels: int = 0, pooling: str = "mean", sigma: float = 0.0,
-                 targets: str = "soft", target_sigma: float = 0.0, loss_weight: float = 1.0,
-                 visible_cells: float = 1.0, eps: float = 1e-6):
+    def __init__(
+        self,
+        in_channels: int,
+        num_part_labels: int = NUM_PART_LABELS,
+        include_background: bool = True,
+        hidden_channels: int = 0,
+        pooling: str = "mean",
+        sigma: float = 0.0,
+        targets: str = "soft",
+        target_sigma: float = 0.0,
+        loss_weight: float = 1.0,
+        visible_cells: float = 1.0,
+        eps: float = 1e-6,
+    ):
         super().__init__()
         _check(pooling in ("mean", "weighted"), "pooling", pooling, "choose mean or weighted")
         _check(targets in ("soft", "nearest"), "targets", targets, "choose soft or nearest")
-        _check(num_part_labels >= 2, "num_part_labels", num_part_labels,
-               "use 2 or more (background + at least one part)")
+        _check(
+            num_part_labels >= 2, "num_part_labels", num_part_labels, "use 2 or more (background + at least one part)"
+        )
         _check(in_channels >= 1, "in_channels", in_channels, "pass the backbone's num_features")
         _check(hidden_channels >= 0, "hidden_channels", hidden_channels, "use 0 (a 1x1 layer only) or more")
         _check(sigma >= 0, "sigma", sigma, "use sigma >= 0 feature cells (0 = no smoothing)")
         _check(target_sigma >= 0, "target_sigma", target_sigma, "use target_sigma >= 0 image pixels")
-        _check(targets == "soft" or target_sigma == 0, "target_sigma", target_sigma,
-               "smoothed targets are soft: set targets=soft, or target_sigma=0")
+        _check(
+            targets == "soft" or target_sigma == 0,
+            "target_sigma",
+            target_sigma,
+            "smoothed targets are soft: set targets=soft, or target_sigma=0",
+        )
         _check(loss_weight >= 0, "loss_weight", loss_weight, "use a weight >= 0 (0 = unsupervised masks)")
         _check(visible_cells > 0, "visible_cells", visible_cells, "use a positive number of feature cells")
         self.num_part_labels, self.include_background = num_part_labels, include_background
@@ -74,21 +89,25 @@ class PredictedMasks(Partition):
         self.num_parts = num_part_labels - self.first_label
         layers: list[nn.Module] = []
         if hidden_channels:
-            layers += [nn.Conv2d(in_channels, hidden_channels, 3, padding=1, bias=False),
-                       nn.BatchNorm2d(hidden_channels), nn.ReLU(inplace=True)]
+            layers += [
+                nn.Conv2d(in_channels, hidden_channels, 3, padding=1, bias=False),
+                nn.BatchNorm2d(hidden_channels),
+                nn.ReLU(inplace=True),
+            ]
         layers.append(nn.Conv2d(hidden_channels or in_channels, num_part_labels, 1))
         self.classifier = nn.Sequential(*layers)
         nn.init.normal_(layers[-1].weight, std=1e-3)  # start from near-uniform probabilities
         nn.init.zeros_(layers[-1].bias)
-        self.target_masks = _MaskTargets(sigma=target_sigma, num_part_labels=num_part_labels, include_background=True,
-                                         interpolation="area")
+        self.target_masks = _MaskTargets(
+            sigma=target_sigma, num_part_labels=num_part_labels, include_background=True, interpolation="area"
+        )
 
     def outputs(self, feature_map: torch.Tensor, part_maps: torch.Tensor | None = None) -> PartitionOutput:
         """Feature map (B, C, h, w) -> part features, visibility, the masks pooled with, logits; `part_maps`
         is accepted for the partition contract and ignored (they only teach the classifier, `mask_loss`)."""
         _, _, h, w = feature_map.shape
         logits = self.classifier(feature_map)  # (B, L, h, w)
-        probabilities = logits.float().softmax(dim=1)[:, self.first_label:]  # (B, P, h, w)
+        probabilities = logits.float().softmax(dim=1)[:, self.first_label :]  # (B, P, h, w)
         visibility = mask_visibility(probabilities, self.visible_cells)  # (B, P) from the unsmoothed mass
         masks = probabilities
         if self.sigma > 0:
@@ -111,7 +130,7 @@ class PredictedMasks(Partition):
 
     def masks(self, part_maps: torch.Tensor, feature_hw: tuple[int, int]) -> torch.Tensor:
         """The given masks of the parts, for comparison: (B, H, W) labels -> (B, P, h, w) shares of each cell."""
-        return self.target_masks.masks(part_maps, feature_hw)[:, self.first_label:]
+        return self.target_masks.masks(part_maps, feature_hw)[:, self.first_label :]
 
     def target(self, part_maps: torch.Tensor, feature_hw: tuple[int, int]) -> torch.Tensor:
         """Label maps (B, H, W) -> targets on the feature grid: (B, L, h, w) shares (soft) or (B, h, w) labels."""
@@ -124,10 +143,12 @@ class PredictedMasks(Partition):
         """Pixel-wise cross-entropy of the logits (B, L, h, w) against the part maps (B, H, W), mean over
         cells and images (unweighted: the caller multiplies by `loss_weight`)."""
         if part_maps is None:
-            raise ValueError("partition=predicted_mask learns its masks from part maps during training, but the "
-                             "training batch has none ('part_map' missing); build the data module with "
-                             "part maps for training (requires_part_maps_for_training), or set "
-                             "partition.loss_weight=0 to train the masks from the identity loss alone")
+            raise ValueError(
+                "partition=predicted_mask learns its masks from part maps during training, but the "
+                "training batch has none ('part_map' missing); build the data module with "
+                "part maps for training (requires_part_maps_for_training), or set "
+                "partition.loss_weight=0 to train the masks from the identity loss alone"
+            )
         if len(part_maps) != len(logits):
             raise ValueError(f"partition=predicted_mask: {len(part_maps)} part maps for a batch of {len(logits)}")
         target = self.target(part_maps.to(logits.device, non_blocking=True), tuple(logits.shape[-2:]))
