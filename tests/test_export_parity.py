@@ -3,9 +3,10 @@
 Each model (random init, batch-norm statistics of random images, eval mode, 64x32 input) is exported to
 ONNX (torch.onnx dynamo exporter) and TorchScript at batch 2 and run at batch 1 and 17 (ONNX Runtime on
 the CPU, torch.jit.load). fp32 outputs must match the PyTorch module to max |diff| <= 1e-4 on the
-L2-normalised embeddings that trackers compare, and on the raw embeddings relative to their scale
+L2-normalised embeddings that trackers compare, and to 3e-4 on the raw embeddings relative to their scale
 (max(1, max |embedding|)): NASNet's raw values reach the hundreds in these random networks, and ONNX
-Runtime's kernels round differently (max |diff| / max |embedding| ~1e-5 for NASNet, ~1e-6 for the others).
+Runtime's kernels round differently (max |diff| / max |embedding| ~1e-5 to 1.3e-4 for NASNet, depending on
+the CPU's kernels (1.3e-4 with stripes on an AMD EPYC, ONNX Runtime 1.32), ~1e-6 for the others).
 TorchScript runs PyTorch's own kernels and matches exactly. Slow (an ONNX export takes 4-25 s per model on
 an idle 2-core machine, minutes on a busy one): `pytest -m slow tests/test_export_parity.py`.
 """
@@ -43,7 +44,7 @@ def test_onnx_and_torchscript_equal_pytorch(tmp_path, backbone, partition, one_t
         for exported in written:
             got = run_exported(exported.path, inputs)
             assert got.shape == expected.shape == (batch, net.embedding_dim)
-            assert np.abs(got - expected).max() <= 1e-4 * scale, (exported.path.name, batch)
+            assert np.abs(got - expected).max() <= 3e-4 * scale, (exported.path.name, batch)
             assert np.abs(l2_normalized(got) - l2_normalized(expected)).max() <= 1e-4, (exported.path.name, batch)
 
 

@@ -32,12 +32,11 @@ TREE_FILE = "config_tree.log"  # beside result.json in the run folder
 
 def config_tree(cfg: DictConfig) -> Tree:
     tree = Tree("config", guide_style="dim")
-    groups = [key for key in GROUP_ORDER if key in cfg] + [
-        key for key in cfg if key not in GROUP_ORDER and OmegaConf.is_config(cfg[key]) and key != "hydra"
-    ]
+    groups = [key for key in GROUP_ORDER if OmegaConf.is_config(cfg.get(key))]
+    groups += [key for key in cfg if key not in GROUP_ORDER and OmegaConf.is_config(cfg[key]) and key != "hydra"]
     for key in groups:
         tree.add(f"[bold]{key}").add(Syntax(_yaml(cfg[key]), "yaml", theme="ansi_dark"))
-    scalars = {key: cfg[key] for key in cfg if not OmegaConf.is_config(cfg[key])}
+    scalars = {key: cfg[key] for key in cfg if not OmegaConf.is_config(cfg[key])}  # groups set to null included
     tree.add("[bold]run").add(Syntax(_yaml(OmegaConf.create(scalars)), "yaml", theme="ansi_dark"))
     return tree
 
