@@ -137,23 +137,24 @@ def type_problems(cfg: DictConfig, choices: dict, primary: str | None, conf_dir:
     for group, choice in choices.items():
         if choice is None or group.split("/")[0] in SKIPPED_GROUPS or not isinstance(cfg.get(group), DictConfig):
             continue
-        reference = group_defaults(conf_dir, group, str(choice))
-        for path, default in scalar_leaves(reference):
-            key = f"{group}.{path}"
-            if key in OTHER_TYPES:
-                continue
-            value = OmegaConf.select(cfg, key, default=None, throw_on_missing=False)
-            problem = type_problem(default, value)
-            if problem:
-                problems.append(f"{key}={value!r}: must be {problem} (the default is {default!r})")
+        problems += typed_against(cfg, group_defaults(conf_dir, group, str(choice)), f"{group}.")
     top = group_defaults(conf_dir, "", primary) if primary else None
-    for path, default in scalar_leaves(top) if top is not None else []:
-        if path in OTHER_TYPES:
+    if top is not None:
+        problems += typed_against(cfg, top, "")
+    return problems
+
+
+def typed_against(cfg: DictConfig, reference, prefix: str) -> list[str]:
+    """The keys `prefix` + path of `cfg` whose value has another type than `reference`'s default for them."""
+    problems = []
+    for path, default in scalar_leaves(reference):
+        key = f"{prefix}{path}"
+        if key in OTHER_TYPES:
             continue
-        value = OmegaConf.select(cfg, path, default=None, throw_on_missing=False)
+        value = OmegaConf.select(cfg, key, default=None, throw_on_missing=False)
         problem = type_problem(default, value)
         if problem:
-            problems.append(f"{path}={value!r}: must be {problem} (the default is {default!r})")
+            problems.append(f"{key}={value!r}: must be {problem} (the default is {default!r})")
     return problems
 
 
