@@ -142,3 +142,29 @@ def test_a_student_checkpoint_loads_without_its_projections(one_torch_thread):
         out["logits"], out["parts"], student.classifier.normalized(out["parts"]).flatten(1), images
     )
     assert {"logit", "embedding", "relation", "total"} == set(terms) and torch.isfinite(terms["total"])
+
+
+def write_job(sweep_dir, name: str, backbone: str, distill: str, seed: int, status: str = "finished"):
+    """A sweep job folder as train.py leaves it: result.json and .hydra/overrides.yaml."""
+    from reid_lightning.reporting.run_records import write_record
+
+    job = sweep_dir / name
+    (job / ".hydra").mkdir(parents=True)
+    (job / ".hydra" / "overrides.yaml").write_text(f"- backbone={backbone}\n- distill={distill}\n- seed={seed}\n")
+    write_record(job, status, {"backbone": backbone, "distill": distill}, best_checkpoint=f"{name}.ckpt")
+
+
+def test_the_sweep_teacher_is_the_students_own_seed(tmp_path):
+    from reid_lightning.run.frontier import sweep_teacher
+
+    write_job(tmp_path, "0_backbone=resnet50,distill=default,seed=0", "resnet50", "default", 0)
+    write_job(tmp_path, "1_backbone=resnet50,distill=default,seed=1", "resnet50", "default", 1)
+    write_job(tmp_path, "2_backbone=resnet50,distill=default,seed=2", "resnet50", "default", 2, status="failed")
+    write_job(tmp_path, "3_backbone=osnet,distill=default,seed=1", "osnet", "default", 1)
+    write_job(tmp_path, "10_backbone=resnet50,distill=frontier,seed=1", "resnet50", "frontier", 1)
+    assert sweep_teacher(tmp_path, "resnet50", seed=1) == "1_backbone=resnet50,distill=default,seed=1.ckpt"
+    assert sweep_teacher(tmp_path, "resnet50") == "0_backbone=resnet50,distill=default,seed=0.ckpt"
+    # seed 2's teacher failed: the first finished one stands in (and a warning says so)
+    assert sweep_teacher(tmp_path, "resnet50", seed=2) == "0_backbone=resnet50,distill=default,seed=0.ckpt"
+    with pytest.raises(ValueError, match="distill.teacher=sweep:dcti needs the finished backbone=dcti run"):
+        sweep_teacher(tmp_path, "dcti", seed=0)

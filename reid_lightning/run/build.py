@@ -121,7 +121,7 @@ def distill_teacher(cfg: DictConfig) -> str | None:
             "distill.teacher=<checkpoint>"
         )
     sweep_dir = Path(cfg.paths.output_dir).parent  # a job's folder is <sweep dir>/<num>_<choices>
-    return sweep_teacher(sweep_dir, teacher.removeprefix(SWEEP_TEACHER))
+    return sweep_teacher(sweep_dir, teacher.removeprefix(SWEEP_TEACHER), seed=cfg.seed)
 
 
 def attach_distiller(cfg: DictConfig, model: ReIDModule) -> None:

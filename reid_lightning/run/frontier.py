@@ -28,16 +28,19 @@ from omegaconf import DictConfig, OmegaConf
 
 from reid_lightning.reporting.frontier import frontier_markdown, mark_pareto, plot_frontier
 from reid_lightning.reporting.run_records import FINISHED, read_record
-from reid_lightning.reporting.tables import job_order
+from reid_lightning.reporting.tables import job_order, job_overrides
 
 log = logging.getLogger(__name__)
 LATENCY_KEYS = ("ms_per_image_b1_1t", "ms_per_image_b1_all", "images_per_s_b32_1t", "images_per_s_b32_all")
 
 
-def sweep_teacher(sweep_dir: str | Path, backbone: str) -> str:
+def sweep_teacher(sweep_dir: str | Path, backbone: str, seed: int | None = None) -> str:
     """The best checkpoint of the sweep's finished, undistilled run of `backbone`: what `distill.teacher=
-    sweep:<backbone>` (conf/distill/frontier.yaml) means; the sweep runs that job before any student."""
-    for record_path in sorted(Path(sweep_dir).glob("*/result.json")):
+    sweep:<backbone>` (conf/distill/frontier.yaml) means; the sweep runs that job before any student. In a
+    sweep over seeds, the teacher of the student's own seed: each student and its plain twin then differ by
+    the distillation only, and the paired comparison of reporting/seeds.py compares like with like."""
+    teachers = []
+    for record_path in sorted(Path(sweep_dir).glob("*/result.json"), key=lambda p: job_order(p.parent)):
         record = read_record(record_path.parent) or {}
         choices = record.get("choices") or {}
         if (
@@ -45,12 +48,20 @@ def sweep_teacher(sweep_dir: str | Path, backbone: str) -> str:
             and choices.get("backbone") == backbone
             and choices.get("distill") in (None, "default")
         ):
-            return str(record.get("best_checkpoint") or record_path.parent / "checkpoints" / "last.ckpt")
-    raise ValueError(
-        f"distill.teacher=sweep:{backbone} needs the finished backbone={backbone} run without "
-        f"distillation in the sweep folder {sweep_dir}; the sweep runs it first (distill=default jobs "
-        "come first): rerun the sweep to resume, or pass distill.teacher=<checkpoint>"
-    )
+            checkpoint = str(record.get("best_checkpoint") or record_path.parent / "checkpoints" / "last.ckpt")
+            teachers.append((job_overrides(record_path.parent).get("seed"), checkpoint))
+    if not teachers:
+        raise ValueError(
+            f"distill.teacher=sweep:{backbone} needs the finished backbone={backbone} run without "
+            f"distillation in the sweep folder {sweep_dir}; the sweep runs it first (distill=default jobs "
+            "come first): rerun the sweep to resume, or pass distill.teacher=<checkpoint>"
+        )
+    same_seed = [checkpoint for job_seed, checkpoint in teachers if seed is not None and job_seed == str(seed)]
+    if seed is not None and not same_seed and any(job_seed is not None for job_seed, _ in teachers):
+        log.warning(
+            "No finished backbone=%s teacher of seed %s in %s: using %s", backbone, seed, sweep_dir, teachers[0][1]
+        )
+    return (same_seed or [teachers[0][1]])[0]
 
 
 def score_file(path: Path, splits, metric_kwargs: dict, batch_size: int = 64) -> dict:
