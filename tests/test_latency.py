@@ -129,3 +129,42 @@ def test_table_4_3_prints_measured_columns_and_the_machine(capsys, monkeypatch):
     out = capsys.readouterr().out
     assert asked["repeats"] == 3 and "ms/img b1 1thr" in out and "14.25" in out and "62" in out
     assert "median of 3 calls" in out and "AMD EPYC" in out
+
+
+def test_frontier_folds_seeds_into_one_row_per_variant():
+    """Two seeds of OSNet fp32/int8 and one of MobileNetV2: means, sample stds (ddof=1) and medians by hand."""
+    import pandas as pd
+
+    from reid_lightning.reporting.frontier import fold_variants, frontier_markdown, mark_pareto
+
+    runs = pd.DataFrame(
+        [
+            {"model": "osnet", "dtype": "fp32", "seed": "0", "mAP": 0.40, "rank1": 0.50, "ms_per_image_b1_1t": 10.0},
+            {"model": "osnet", "dtype": "int8", "seed": "0", "mAP": 0.38, "rank1": 0.50, "ms_per_image_b1_1t": 6.0},
+            {"model": "osnet", "dtype": "fp32", "seed": "1", "mAP": 0.50, "rank1": 0.60, "ms_per_image_b1_1t": 12.0},
+            {"model": "osnet", "dtype": "int8", "seed": "1", "mAP": 0.46, "rank1": 0.60, "ms_per_image_b1_1t": 7.0},
+            {
+                "model": "mobilenetv2",
+                "dtype": "fp32",
+                "seed": "0",
+                "mAP": 0.30,
+                "rank1": 0.4,
+                "ms_per_image_b1_1t": 2.0,
+            },
+        ]
+    )
+    runs.loc[[1, 3], "mAP_change"] = [-0.02, -0.04]
+    folded = mark_pareto(fold_variants(runs))
+    assert list(zip(folded["model"], folded["dtype"], folded["n"], strict=True)) == [
+        ("osnet", "fp32", 2),
+        ("osnet", "int8", 2),
+        ("mobilenetv2", "fp32", 1),
+    ]
+    assert folded["mAP"].tolist() == pytest.approx([0.45, 0.42, 0.30])
+    assert folded["mAP_std"].tolist()[:2] == pytest.approx([0.1 / 2**0.5, 0.08 / 2**0.5])  # |a-b|/sqrt(2)
+    assert pd.isna(folded["mAP_std"].iloc[2])  # one run: no spread
+    assert folded["mAP_change"].iloc[1] == pytest.approx(-0.03)
+    assert folded["ms_per_image_b1_1t"].tolist() == [11.0, 6.5, 2.0]  # median of the runs
+    assert folded["pareto"].tolist() == [True, True, True]  # each is the most accurate at its latency
+    table = frontier_markdown(folded)
+    assert "| seeds |" in table and "0.450 ± 0.071" in table and "| 1 |" in table

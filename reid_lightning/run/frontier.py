@@ -11,7 +11,8 @@ once in the launching process at the end of the multirun) takes each finished jo
 3. embeds the query and gallery images with each file (FeatureExtractor) and scores them with the run's
    own retrieval metric, so the int8 accuracy change is measured, not assumed;
 
-then writes `frontier.md`, `frontier.csv` and `frontier.png` (mAP against ms/image, Pareto-optimal
+then writes `frontier.md`, `frontier.csv` (a row per variant: model and dtype, folded over seeds),
+`frontier_runs.csv` (a row per exported file) and `frontier.png` (mAP against ms/image, Pareto-optimal
 variants marked; reporting/frontier.py) into the sweep folder. `python -m reid_lightning.run.frontier
 <sweep folder>` redoes the report of a finished sweep. Heads that need part maps are exported and timed
 but not scored (their crops need maps the report does not make).
@@ -26,7 +27,7 @@ import torch
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
-from reid_lightning.reporting.frontier import frontier_markdown, mark_pareto, plot_frontier
+from reid_lightning.reporting.frontier import fold_variants, frontier_markdown, mark_pareto, plot_frontier
 from reid_lightning.reporting.run_records import FINISHED, read_record
 from reid_lightning.reporting.tables import job_order, job_overrides
 
@@ -117,6 +118,7 @@ def job_rows(job_dir: Path, splits, repeats: int, warmup: int, calibration_count
             "model": name,
             "dtype": item.dtype,
             "run": job_dir.name,
+            "seed": job_overrides(job_dir).get("seed"),
             "file": str(item.path),
             "params_total": complexity.get("params_total"),
             "macs": complexity.get("macs"),
@@ -154,12 +156,15 @@ def write_frontier(sweep_dir: Path, data: dict, repeats: int, warmup: int, calib
         rows += job_result
     if not rows:
         raise ValueError(f"{sweep_dir} holds no finished runs to put on the frontier")
-    table = mark_pareto(pd.DataFrame(rows))
+    runs = pd.DataFrame(rows)
+    table = mark_pareto(fold_variants(runs))
     paths = {
-        kind: sweep_dir / f"frontier.{suffix}" for kind, suffix in (("markdown", "md"), ("csv", "csv"), ("plot", "png"))
+        kind: sweep_dir / f"frontier{suffix}"
+        for kind, suffix in (("markdown", ".md"), ("csv", ".csv"), ("runs", "_runs.csv"), ("plot", ".png"))
     }
     paths["markdown"].write_text(frontier_markdown(table, machine_info) + "\n")
     table.to_csv(paths["csv"], index=False)
+    runs.to_csv(paths["runs"], index=False)
     plot_frontier(table, paths["plot"])
     log.info("Frontier written: %s", ", ".join(str(p) for p in paths.values()))
     return paths
