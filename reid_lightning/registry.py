@@ -53,9 +53,7 @@ class Registry:
         return self._builders[name]
 
     def unknown(self, name: str, extra_names: Iterable[str] = (), extra_hint: str = "") -> ValueError:
-        candidates = [*self._builders, *extra_names]
-        close = difflib.get_close_matches(str(name), candidates, n=5, cutoff=0.6)
-        hint = f"; close matches: {', '.join(close)}" if close else ""
+        hint = close_matches_hint(name, [*self._builders, *extra_names], n=5)
         return ValueError(f"unknown {self.config_key}={name!r}; known: {', '.join(self._builders)}{extra_hint}{hint}")
 
     def options(self, name: str) -> set[str]:
@@ -82,6 +80,13 @@ class Registry:
         """Check the options, then call the builder of `name` with them."""
         self.check_options(name, options)
         return self.get(name)(**options)
+
+
+def close_matches_hint(name: str, candidates: Iterable[str], n: int = 3) -> str:
+    """'; close matches: a, b' naming the candidates that look like `name` (the likely fix of a typo), or ''.
+    Every unknown-name error of the suite ends with it: registries, settings groups, data presets, knobs."""
+    close = difflib.get_close_matches(str(name), list(candidates), n=n, cutoff=0.6)
+    return f"; close matches: {', '.join(close)}" if close else ""
 
 
 def accepted_options(builder: Callable) -> set[str]:

@@ -119,7 +119,7 @@ def test_style_knobs_default_to_the_domain_and_can_be_mixed():
         SyntheticConfig(domain="c").validate()
     with pytest.raises(ValueError, match="palette='neon' is unknown"):
         SyntheticConfig(palette="neon").validate()
-    with pytest.raises(ValueError, match="no knob 'ocluson'; did you mean occlusion"):
+    with pytest.raises(ValueError, match="no knob 'ocluson'; known knobs: .*; close matches: occlusion"):
         SyntheticConfig.from_options(domain="b", ocluson=0.3)
 
 

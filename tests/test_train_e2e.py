@@ -20,7 +20,8 @@ TINY = ["data=synthetic_tiny", "trainer.max_epochs=2", "trainer.check_val_every_
 def trained_run(tmp_path_factory):
     base = tmp_path_factory.mktemp("e2e")
     paths = [f"paths.log_dir={base / 'logs'}", f"paths.data_dir={base / 'data'}"]
-    proc = run_entry_point("train.py", *TINY, *paths)
+    # the default measured latency, which run_entry_point skips unless asked: this run checks it is recorded
+    proc = run_entry_point("train.py", *TINY, "callbacks.complexity.latency=true", *paths)
     (run_dir,) = (base / "logs" / "train" / "runs").iterdir()
     return run_dir, paths, proc
 
@@ -41,11 +42,15 @@ def test_training_run_leaves_checkpoints_logs_and_results(trained_run):
     assert 0.0 <= record["metrics"]["mAP"] <= 1.0
     assert (run_dir / "checkpoints" / "last.ckpt").is_file()
     assert (run_dir / "complexity.json").is_file() and (run_dir / "ranked_lists.png").is_file()
+    complexity = json.loads((run_dir / "complexity.json").read_text())
+    assert complexity["ms_per_image_b1_1t"] > 0 and complexity["images_per_s_b32_all"] > 0
+    assert complexity["machine"]["cores"] >= 1 and "latency_error" not in complexity
     assert "Rank-1" in proc.stdout  # the final results table
     events = tensorboard_events(run_dir)
     scalars = set(events.Tags()["scalars"])
     assert {"train/loss_epoch", "train/acc", "val/rank1", "val/mAP", "test/rank1", "test/mAP", "test/mINP"} <= scalars
     assert any(tag.startswith("lr-") for tag in scalars)
+    assert {"complexity/ms_per_image_b1_1t", "complexity/images_per_s_b32_1t"} <= scalars
     assert "test/ranked_lists" in events.Tags()["images"]
     hparams = events.PluginTagToContent("hparams")
     assert "_hparams_/session_start_info" in hparams and "_hparams_/experiment" in hparams

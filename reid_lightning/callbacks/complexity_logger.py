@@ -64,7 +64,7 @@ class ComplexityCallback(pl.Callback):
     def __init__(
         self,
         input_size: tuple[int, int] | list[int] | None = None,
-        latency: bool = False,
+        latency: bool = True,
         latency_repeats: int = 10,
         latency_warmup: int = 2,
     ):

@@ -5,11 +5,11 @@ from Python behaves like the default run; tests/test_config_defaults.py fails wh
 unknown key fails naming the group and the known keys, and a renamed key names its new name.
 """
 
-import difflib
 from dataclasses import asdict, dataclass, field, fields
 
 from reid_lightning.metrics.distance import DEFAULT_MEMORY_BUDGET
 from reid_lightning.metrics.reranking import RERANK_DEFAULTS
+from reid_lightning.registry import close_matches_hint
 
 RENAMED = {"evaluation.metric": "evaluation.distance"}  # old key -> new key (checkpoints are upgraded on read)
 
@@ -25,8 +25,7 @@ def from_options(cls, options: dict | None, group: str):
         elif new_key:
             raise ValueError(f"{group}.{key} was renamed {new_key}: write {new_key}={options[key]} instead")
         elif key not in known:
-            close = difflib.get_close_matches(key, known, n=3)
-            hint = f"; close matches: {', '.join(close)}" if close else ""
+            hint = close_matches_hint(key, known)
             raise ValueError(f"unknown option {group}.{key}={options[key]!r}; known: {', '.join(known)}{hint}")
     return cls(**options)
 

@@ -16,7 +16,6 @@ in logs (`test/<key>/rank1`) and result tables is the preset's name, or an inlin
 (default: its `name`).
 """
 
-import difflib
 from collections.abc import Mapping
 
 from hydra import compose
@@ -25,6 +24,7 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import OmegaConf
 
 from reid_lightning.data.datasets import DatasetSpec
+from reid_lightning.registry import close_matches_hint
 
 SPEC_KEYS = ("key", "name", "root", "options", "part_maps")
 NO_ROOT = (
@@ -88,10 +88,9 @@ def preset_spec(preset: str, role: str) -> DatasetSpec:
         )
     presets = GlobalHydra.instance().config_loader().get_group_options("data")
     if preset not in presets:
-        close = difflib.get_close_matches(preset, presets, n=3, cutoff=0.6)
         raise ValueError(
             f"{role} names {preset!r}, which is not a conf/data preset; known: {', '.join(presets)}"
-            f"{'; close matches: ' + ', '.join(close) if close else ''}"
+            f"{close_matches_hint(preset, presets)}"
         )
     config_name, overrides = "train", []
     if HydraConfig.initialized():

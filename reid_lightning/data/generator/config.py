@@ -6,10 +6,10 @@ and `SyntheticConfig(domain="b", num_cameras=4)` changes one thing of it. `resol
 generator only ever works on a resolved config.
 """
 
-import difflib
 from dataclasses import dataclass, field, fields, replace
 
 from reid_lightning.data.generator.domains import BACKGROUNDS, DOMAINS, ILLUMINATIONS, OCCLUDERS, PALETTES
+from reid_lightning.registry import close_matches_hint
 
 MAX_CAMERAS = 9  # Market's names hold one camera digit: c1..c9
 
@@ -66,9 +66,8 @@ class SyntheticConfig:
         known = [f.name for f in fields(cls)]
         for name in knobs:
             if name not in known:
-                close = difflib.get_close_matches(name, known, n=3)
-                hint = f"did you mean {', '.join(close)}? " if close else ""
-                raise ValueError(f"SyntheticConfig has no knob {name!r}; {hint}known knobs: {', '.join(known)}")
+                hint = close_matches_hint(name, known)
+                raise ValueError(f"SyntheticConfig has no knob {name!r}; known knobs: {', '.join(known)}{hint}")
         return cls(**knobs)
 
     def resolved(self) -> "SyntheticConfig":
