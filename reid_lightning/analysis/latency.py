@@ -115,7 +115,8 @@ def measure_onnx_file(path: str | Path, repeats: int, warmup: int) -> dict:
 
 @torch.no_grad()
 def measure_gpu(net: nn.Module, inputs: tuple, repeats: int, warmup: int) -> dict:
-    """Images/s at batch 32 on the first CUDA device, eager PyTorch under fp16 and bf16 autocast; {} without CUDA."""
+    """Images/s at batch 32 on the first CUDA device, eager PyTorch under fp16 and bf16 autocast; {} without CUDA.
+    A GPU without bf16 (before Ampere) gets no bf16 figure: autocast would quietly run fp32 under its name."""
     if not torch.cuda.is_available():
         return {}
     device = torch.device("cuda")
@@ -125,7 +126,8 @@ def measure_gpu(net: nn.Module, inputs: tuple, repeats: int, warmup: int) -> dic
         for x in inputs
     ]
     result = {}
-    for name, dtype in (("fp16", torch.float16), ("bf16", torch.bfloat16)):
+    dtypes = [("fp16", torch.float16)] + ([("bf16", torch.bfloat16)] if torch.cuda.is_bf16_supported() else [])
+    for name, dtype in dtypes:
 
         def call(d=dtype):
             with torch.autocast("cuda", dtype=d):
