@@ -115,4 +115,5 @@ def plot_frontier(rows: pd.DataFrame, path: Path) -> Path | None:
         xlabel=COLUMNS[COST] + " (log)",
         title="Accuracy against measured latency",
         pareto=True,
+        yerr=list(usable["mAP_std"].fillna(0.0)) if "mAP_std" in usable else None,
     )

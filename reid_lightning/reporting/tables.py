@@ -277,38 +277,51 @@ def spread_labels(values: list[float], min_gap: float) -> list[float]:
 def plot_map_vs_cost(results: SweepResults, path: Path, cost: str = "macs", pareto: bool = False) -> Path | None:
     """mAP against one cost column (log x axis): `macs` (thesis MACs when recorded) or a latency key such as
     `ms_per_image_b1_1t`; labels spread so they do not overlap; `pareto` marks the Pareto-optimal runs
-    (no other run is both cheaper and more accurate). None when no finished run has both values."""
+    (no other run is both cheaper and more accurate). None when no finished run has both values. With seeds
+    swept, one point per configuration as in the table: mean mAP with its sample std as an error bar."""
     finished = results.finished
     if cost == "macs" and finished["macs_thesis"].notna().any():
         cost = "macs_thesis"
-    points = [
-        (
-            float(row[cost]),
-            float(row["mAP"]),
-            row_label(results, row) + (f" @ {row['target']}" if pd.notna(row["target"]) else ""),
-        )
-        for _, row in finished.iterrows()
-        if pd.notna(row.get(cost)) and pd.notna(row.get("mAP"))
-    ]
-    if not points:
+    finished = finished[finished[cost].notna() & finished["mAP"].notna()] if cost in finished else finished[:0]
+    if finished.empty:
         return None
+    if SEED_KEY in results.varying:
+        keys = configuration_keys(results.varying) + (["target"] if results.has_targets else [])
+        folded = fold_seeds(finished, keys, [cost, "mAP"])
+        labels = [" + ".join(str(row[k]) for k in keys if str(row[k]) != "nan") for _, row in folded.iterrows()]
+        xs, ys, errors = list(folded[f"{cost}_mean"]), list(folded["mAP_mean"]), list(folded["mAP_std"].fillna(0.0))
+    else:
+        labels = [
+            row_label(results, row) + (f" @ {row['target']}" if pd.notna(row["target"]) else "")
+            for _, row in finished.iterrows()
+        ]
+        xs, ys, errors = list(finished[cost]), list(finished["mAP"]), None
     scale = 1e6 if cost in COUNTS else 1.0
     return plot_points(
-        [p[0] / scale for p in points],
-        [p[1] for p in points],
-        [p[2] for p in points],
+        [float(x) / scale for x in xs],
+        [float(y) for y in ys],
+        labels,
         path,
         xlabel=HEADERS[cost] + (" (millions, log)" if scale > 1 else " (log)"),
         title=f"mAP against {HEADERS[cost]}",
         pareto=pareto,
+        yerr=errors,
     )
 
 
 def plot_points(
-    xs: list[float], ys: list[float], names: list[str], path: Path, xlabel: str, title: str, pareto: bool = False
+    xs: list[float],
+    ys: list[float],
+    names: list[str],
+    path: Path,
+    xlabel: str,
+    title: str,
+    pareto: bool = False,
+    yerr: list[float] | None = None,
 ) -> Path:
     """Scatter of mAP (y) against a cost (x, log scale), each point labelled without overlaps (labels
-    stacked apart, joined to their points); `pareto` joins and rings the Pareto-optimal points."""
+    stacked apart, joined to their points, inside the axes); `pareto` joins and rings the Pareto-optimal
+    points; `yerr` draws ± error bars (the spread over seeds)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -317,6 +330,8 @@ def plot_points(
 
     fig, ax = plt.subplots(figsize=(7, 4.5))
     ax.scatter(xs, ys, color="tab:blue", zorder=2)
+    if yerr is not None:
+        ax.errorbar(xs, ys, yerr=yerr, fmt="none", ecolor="tab:blue", alpha=0.6, capsize=3, zorder=1)
     if pareto:
         front = sorted((xs[i], ys[i]) for i in pareto_front(xs, ys))
         ax.plot(
@@ -337,7 +352,9 @@ def plot_points(
     span = (max(ys) - min(ys)) or max(abs(max(ys)), 0.1)
     ax.set_ylim(min(ys) - 0.15 * span, max(ys) + 0.15 * span + 0.06 * span * len(ys))
     low, high = ax.get_ylim()
-    for x, y, label_y, name in zip(xs, ys, spread_labels(ys, 0.06 * (high - low)), names, strict=True):
+    label_ys = spread_labels(ys, 0.06 * (high - low))
+    ax.set_ylim(min(low, min(label_ys) - 0.04 * span), max(high, max(label_ys) + 0.04 * span))  # labels inside
+    for x, y, label_y, name in zip(xs, ys, label_ys, names, strict=True):
         ax.annotate(
             name,
             (x, y),
