@@ -33,10 +33,11 @@ def run_entry_point(
     script: str, *overrides: str, cwd: Path = ROOT, timeout: int = 900, check: bool = True
 ) -> subprocess.CompletedProcess:
     """Run `python <script> <overrides>` as a user would; return the finished process (stdout+stderr).
-    train.py runs skip the measured latency (an ONNX export per run) unless the test sets callbacks.complexity:
-    test_latency.py and one run of test_train_e2e.py check it, the other tests need not pay for it."""
+    train.py runs skip the measured latency (an ONNX export per run) unless the test sets the callbacks or a
+    debug preset (which skips it, or has no callbacks): test_latency.py and one run of test_train_e2e.py
+    check it, the other tests need not pay for it."""
     if Path(script).name == "train.py" and not any(
-        o.lstrip("+~").startswith("callbacks.complexity") for o in overrides
+        o.lstrip("+~").startswith(("callbacks", "debug=")) for o in overrides
     ):
         overrides = (*overrides, "callbacks.complexity.latency=false")
     env = {**os.environ, "HYDRA_FULL_ERROR": "1", "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "2"}
