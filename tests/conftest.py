@@ -33,12 +33,11 @@ def run_entry_point(
     script: str, *overrides: str, cwd: Path = ROOT, timeout: int = 900, check: bool = True
 ) -> subprocess.CompletedProcess:
     """Run `python <script> <overrides>` as a user would; return the finished process (stdout+stderr).
-    train.py runs skip the measured latency (an ONNX export per run) unless the test sets the callbacks or a
-    debug preset (which skips it, or has no callbacks): test_latency.py and one run of test_train_e2e.py
-    check it, the other tests need not pay for it."""
-    if Path(script).name == "train.py" and not any(
-        o.lstrip("+~").startswith(("callbacks", "debug=")) for o in overrides
-    ):
+    train.py runs skip the measured latency (an ONNX export per run) unless the test sets the callbacks group,
+    the complexity callback or a debug preset (which skips it, or has no callbacks): test_latency.py and one
+    run of test_train_e2e.py check it, the other tests need not pay for it."""
+    own = ("callbacks=", "callbacks.complexity", "debug=")
+    if Path(script).name == "train.py" and not any(o.lstrip("+~").startswith(own) for o in overrides):
         overrides = (*overrides, "callbacks.complexity.latency=false")
     env = {**os.environ, "HYDRA_FULL_ERROR": "1", "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "2"}
     proc = subprocess.run(
