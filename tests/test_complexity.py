@@ -171,7 +171,7 @@ def fit(tmp_path, callback):
 def test_callback_writes_json_and_scalars(tmp_path):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-    trainer, model = fit(tmp_path, ComplexityCallback())
+    trainer, model = fit(tmp_path, ComplexityCallback(latency=False))  # counts only: test_latency.py times
     expected = {
         "params_backbone": 108 + 8,
         "params_head": 0,
@@ -192,7 +192,7 @@ def test_callback_writes_json_and_scalars(tmp_path):
 
 
 def test_callback_input_size_override(tmp_path):
-    fit(tmp_path, ComplexityCallback(input_size=[16, 8]))
+    fit(tmp_path, ComplexityCallback(input_size=[16, 8], latency=False))
     assert read_complexity(tmp_path)["input_size"] == "16x8"
     assert read_complexity(tmp_path)["macs"] == 27 * 4 * 128 + 12
     with pytest.raises(ValueError, match="height, width"):
