@@ -4,8 +4,8 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
-# Extras installed for development: tests, part-map generator, sweeps, SLURM launcher and model export.
-EXTRAS ?= dev,parts,sweeps,slurm,deploy,loggers
+# Extras installed for development: tests, part-map generator, sweeps, SLURM launcher and the wandb/MLflow loggers.
+EXTRAS ?= dev,parts,sweeps,slurm,loggers
 
 .DEFAULT_GOAL := help
 

@@ -161,10 +161,9 @@ def measure_network(net: nn.Module, inputs: tuple, repeats: int, warmup: int, gp
         path = Path(tmp) / "model.onnx"
         try:
             export_onnx(net, path, inputs, {})
-        except Exception as err:  # noqa: BLE001 - any exporter failure is recorded, the run goes on
-            result["latency_error"] = f"ONNX export failed: {root_cause(err)}"
-        else:
             result.update(measure_onnx_file(path, repeats, warmup))
+        except Exception as err:  # noqa: BLE001 - any export or ONNX Runtime failure is recorded, the run goes on
+            result["latency_error"] = f"ONNX export or ONNX Runtime timing failed: {root_cause(err)}"
     if gpu:
         result.update(measure_gpu(net, inputs, repeats, warmup))
     return {**result, "machine": machine()}
